@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates .venv once and installs tfvr with its pinned dependencies; installs again only when the requirement
+# files change. Then builds the deformable-convolution kernel (tfvr/ops/build.py); without a compiler the
+# pure-TF path is used and this says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+stamp=.venv/.tfvr-installed
+want=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+if [ -f tfvr/ops/build.py ]; then
+  .venv/bin/python -m tfvr.ops.build --quiet || echo "note: deformable-conv kernel not built; tfvr uses the pure-TF path"
+fi

@@ -1,0 +1,68 @@
+"""The `tfvr` console script.
+
+Each sub-command lives in its own module `tfvr.cli.<name>` exposing `add_arguments(parser)` and `run(args) -> int`.
+Modules are imported only when their command runs, so `tfvr --help` does not import TensorFlow.
+A command fails with a one-line `tfvr <cmd>: error: ...` message and a non-zero exit code, never a traceback,
+for errors that are the user's to fix (`tfvr.errors.UserError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+# name -> (module, one-line help). Order is the order `tfvr --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("tfvr.cli.prepare", "split real videos into scenes and write TFRecord training clips"),
+    "synth-video": ("tfvr.cli.synth_video", "write a synthetic (procedural) video, optionally degraded, as .mp4"),
+    "eval": ("tfvr.cli.eval", "PSNR/SSIM of predicted frame folders against ground-truth folders"),
+    "evaluate": ("tfvr.cli.evaluate", "run a model over a benchmark layout (Vid4, REDS4, Vimeo-90K) and score it"),
+    "export": ("tfvr.cli.export", "export a training run as a TF Serving SavedModel (uint8 in/out)"),
+    "restore": ("tfvr.cli.restore", "restore (denoise, deblur, super-resolve) a video file with a SavedModel"),
+    "inpaint": ("tfvr.cli.inpaint", "remove masked objects from a video file with an STTN-I SavedModel"),
+    "synthesize": ("tfvr.cli.synthesize", "generate a photoreal video from a label video with a vid2vid SavedModel"),
+    "convert-weights": ("tfvr.cli.convert_weights", "convert PyTorch (BasicSR / authors') weights to Keras .weights.h5"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    found = {}
+    for name, (module, help_) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            found[name] = (module, help_)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfvr.errors import UserError
+
+    commands = _available()
+    parser = argparse.ArgumentParser(prog="tfvr", description="tfvr: video restoration models for TensorFlow 2 / Keras 3.")
+    from tfvr import __version__
+
+    parser.add_argument("--version", action="version", version=f"tfvr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    argv = sys.argv[1:] if argv is None else argv
+    # Build only the chosen command's parser fully (its module may import TensorFlow); list the others by name.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in commands.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(p)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(commands[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as e:
+        print(f"tfvr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tfvr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

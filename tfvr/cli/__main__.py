@@ -1,0 +1,5 @@
+import sys
+
+from tfvr.cli import main
+
+sys.exit(main())
