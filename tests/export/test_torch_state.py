@@ -1,0 +1,142 @@
+import importlib.util
+
+import keras
+import numpy as np
+import pytest
+
+from tfvr.errors import UserError
+from tfvr.export import torch_state as ts
+
+
+def _torch_conv2d(x, w, b):
+    # PyTorch Conv2d (cross-correlation, stride 1, no padding) in NumPy, NCHW / OIHW.
+    o, i, kh, kw = w.shape
+    n, c, h, wd = x.shape
+    out = np.zeros((n, o, h - kh + 1, wd - kw + 1))
+    for p in range(kh):
+        for q in range(kw):
+            out += np.einsum("nchw,oc->nohw", x[:, :, p:p + h - kh + 1, q:q + wd - kw + 1], w[:, :, p, q])
+    return out + b[None, :, None, None]
+
+
+def _torch_conv_transpose2d(x, w, b, stride):
+    # PyTorch ConvTranspose2d (padding 0) in NumPy: weight (I, O, kh, kw).
+    i, o, kh, kw = w.shape
+    n, c, h, wd = x.shape
+    out = np.zeros((n, o, (h - 1) * stride + kh, (wd - 1) * stride + kw))
+    for y in range(h):
+        for xx in range(wd):
+            out[:, :, y * stride:y * stride + kh, xx * stride:xx * stride + kw] += np.einsum(
+                "nc,cokl->nokl", x[:, :, y, xx], w)
+    return out + b[None, :, None, None]
+
+
+def test_conv2d_kernel_matches_torch_semantics():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    layer = keras.layers.Conv2D(5, (3, 2), padding="valid")
+    layer.build((None, 7, 6, 3))
+    ts.set_layer_weights(layer, [ts.conv2d_kernel(w), b])
+    got = layer(x.transpose(0, 2, 3, 1)).numpy().transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, _torch_conv2d(x, w, b), atol=1e-4)
+
+
+def test_conv_transpose2d_kernel_matches_torch_semantics():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)  # (in, out, kh, kw)
+    b = rng.standard_normal(2).astype(np.float32)
+    layer = keras.layers.Conv2DTranspose(2, 4, strides=2, padding="valid")
+    layer.build((None, 4, 5, 3))
+    ts.set_layer_weights(layer, [ts.conv_transpose2d_kernel(w), b])
+    got = layer(x.transpose(0, 2, 3, 1)).numpy().transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, _torch_conv_transpose2d(x, w, b, 2), atol=1e-4)
+
+
+def test_other_layouts():
+    w3 = np.arange(2 * 3 * 4 * 5 * 6).reshape(2, 3, 4, 5, 6)
+    assert ts.conv3d_kernel(w3)[1, 2, 3, 0, 1] == w3[1, 0, 1, 2, 3]
+    lin = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(ts.linear_kernel(lin), lin.T)
+    dw = np.arange(6 * 1 * 3 * 3).reshape(6, 1, 3, 3)  # C=3, multiplier 2
+    k = ts.depthwise_conv2d_kernel(dw, 3)
+    assert k.shape == (3, 3, 3, 2) and k[0, 1, 2, 1] == dw[2 * 2 + 1, 0, 0, 1]
+    with pytest.raises(ValueError):
+        ts.conv2d_kernel(lin)
+
+
+def test_load_npz_plain_golden_and_module_prefix(tmp_path):
+    a = np.ones((2, 3), np.float16)
+    np.savez(tmp_path / "plain.npz", **{"conv.weight": a, "conv.bias": np.zeros(2)})
+    assert set(ts.load_state_dict(tmp_path / "plain.npz")) == {"conv.weight", "conv.bias"}
+    np.savez(tmp_path / "golden.npz", **{"w/conv.weight": a, "x": np.zeros(3), "config": np.array("EDVR()")})
+    assert list(ts.load_state_dict(tmp_path / "golden.npz")) == ["conv.weight"]
+    np.savez(tmp_path / "dp.npz", **{"module.conv.weight": a})
+    assert list(ts.load_state_dict(tmp_path / "dp.npz")) == ["conv.weight"]
+
+
+def test_save_npz_round_trip(tmp_path):
+    sd = {"a.weight": np.arange(4.0).reshape(2, 2), "b": np.zeros(1, np.float16)}
+    out = ts.save_npz(sd, tmp_path / "sub" / "sd.npz")
+    back = ts.load_state_dict(out)
+    np.testing.assert_array_equal(back["a.weight"], sd["a.weight"])
+    assert [p.name for p in out.parent.iterdir()] == ["sd.npz"]
+
+
+def test_bad_files_raise_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        ts.load_state_dict(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="bad.npz"):
+        ts.load_state_dict(bad)
+    other = tmp_path / "w.h5"
+    other.write_bytes(b"")
+    with pytest.raises(UserError, match="unknown weight file type"):
+        ts.load_state_dict(other)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
+def test_pth_without_torch_names_the_fix(tmp_path):
+    p = tmp_path / "m.pth"
+    p.write_bytes(b"whatever")
+    with pytest.raises(UserError, match=r"m\.pth.*needs torch"):
+        ts.load_state_dict(p)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed (optional extra)")
+def test_pth_unwraps_basicsr_params(tmp_path):
+    import torch
+
+    sd = {"conv.weight": torch.ones(2, 3, 3, 3), "conv.bias": torch.zeros(2)}
+    torch.save({"params": {k: v * 0 for k, v in sd.items()}, "params_ema": sd}, tmp_path / "m.pth")
+    out = ts.load_state_dict(tmp_path / "m.pth")
+    assert out["conv.weight"].sum() == 54  # params_ema preferred
+    out = ts.load_state_dict(tmp_path / "m.pth", key="params")
+    assert out["conv.weight"].sum() == 0
+
+
+def test_state_dict_tracks_use_and_reports_problems():
+    sd = ts.StateDict({"c.weight": np.zeros((4, 3, 3, 3)), "c.bias": np.zeros(4), "extra.weight": np.zeros(1),
+                       "bn.num_batches_tracked": np.zeros(())}, source="f.npz")
+    k, b = sd.conv2d("c")
+    assert k.shape == (3, 3, 3, 4) and k.dtype == np.float32 and b.shape == (4,)
+    with pytest.raises(UserError, match=r"f\.npz: missing weight 'd\.weight'"):
+        sd.take("d.weight")
+    with pytest.raises(UserError, match="expects"):
+        sd.take("c.bias", shape=(5,))
+    with pytest.raises(UserError, match="extra.weight"):
+        sd.assert_all_used()
+    sd.take("extra.weight")
+    sd.assert_all_used()  # num_batches_tracked ignored by default
+
+
+def test_set_layer_weights_checks_shapes():
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    with pytest.raises(ValueError, match="shape"):
+        ts.set_layer_weights(layer, [np.zeros((3, 2)), np.zeros(3)], name="d")
+    ts.set_layer_weights(layer, [np.ones((2, 3)), np.zeros(3)])
+    assert layer.kernel.numpy().sum() == 6
