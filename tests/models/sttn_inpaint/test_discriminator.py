@@ -1,0 +1,70 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvr.models.sttn_inpaint import TPatchGANDiscriminator, discriminator_from_authors
+
+
+def _torch_like_sn_state(rng, channels=8):
+    """A Discriminator state dict as torch's spectral_norm stores it (weight_orig, weight_u, weight_v)."""
+    widths = [channels, 2 * channels, 4 * channels, 4 * channels, 4 * channels, 4 * channels]
+    sd, cin = {}, 3
+    for i, (idx, cout) in enumerate(zip((0, 2, 4, 6, 8, 10), widths)):
+        w = rng.normal(0, 0.05, size=(cout, cin, 3, 5, 5)).astype(np.float32)
+        if i < 5:
+            u = rng.normal(size=cout).astype(np.float32)
+            u /= np.linalg.norm(u)
+            v = rng.normal(size=cin * 75).astype(np.float32)
+            v /= np.linalg.norm(v)
+            sd.update({f"conv.{idx}.weight_orig": w, f"conv.{idx}.weight_u": u, f"conv.{idx}.weight_v": v})
+        else:
+            sd.update({f"conv.{idx}.weight": w, f"conv.{idx}.bias": rng.normal(size=cout).astype(np.float32)})
+        cin = cout
+    return sd
+
+
+def test_spectral_norm_wraps_the_first_five_convs_without_bias():
+    disc = TPatchGANDiscriminator(channels=8)
+    disc.build()
+    kinds = [type(c).__name__ for c in disc.convs]
+    assert kinds == ["SpectralNormalization"] * 5 + ["Conv3D"]
+    assert [disc.conv_layer(i).use_bias for i in range(6)] == [False] * 5 + [True]
+    y = disc(tf.zeros([2, 3, 128, 128, 3]))
+    assert y.shape == (1, 6, 2, 2, 32)  # batch folded into time: 2 clips of 3 frames = 6 frames
+
+
+def test_sn_weights_convert_to_what_torch_evaluates():
+    rng = np.random.default_rng(0)
+    sd = _torch_like_sn_state(rng)
+    disc = discriminator_from_authors(sd)
+    assert disc.use_spectral_norm
+    plain_sd = {}
+    for idx in (0, 2, 4, 6, 8):
+        w, u, v = (sd[f"conv.{idx}.{k}"] for k in ("weight_orig", "weight_u", "weight_v"))
+        sigma = u @ (w.reshape(w.shape[0], -1) @ v)
+        plain_sd[f"conv.{idx}.weight"] = w / sigma
+        plain_sd[f"conv.{idx}.bias"] = np.zeros(w.shape[0], np.float32)
+    plain_sd.update({k: v for k, v in sd.items() if k.startswith("conv.10.")})
+    plain = discriminator_from_authors(plain_sd)
+    x = rng.uniform(-1, 1, size=(4, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(disc(x).numpy(), plain(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(disc.convs[0].vector_u.numpy()[0], sd["conv.0.weight_u"])
+
+
+def test_training_call_runs_the_power_iteration():
+    disc = TPatchGANDiscriminator(channels=8)
+    x = tf.random.uniform([1, 3, 32, 32, 3], -1, 1)
+    disc(x)
+    u0 = disc.convs[0].vector_u.numpy().copy()
+    for _ in range(30):
+        disc(x, training=True)
+    assert not np.allclose(u0, disc.convs[0].vector_u.numpy())
+    # After the iterations the stored kernel has spectral norm ~1 (Keras SN normalises the kernel in place).
+    k = disc.conv_layer(1).kernel.numpy()
+    assert abs(np.linalg.svd(k.reshape(-1, k.shape[-1]), compute_uv=False)[0] - 1.0) < 0.05
+
+
+def test_serialises():
+    disc = TPatchGANDiscriminator(channels=8, use_spectral_norm=False)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(disc))
+    assert again.get_config() == disc.get_config()

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvr.models.sttn_inpaint import GeneratorConfig, STTNInpaintGenerator
+from tfvr.models.sttn_inpaint.config import as_kwargs
+from tfvr.models.sttn_inpaint.generator import MultiScalePatchAttention, derive_patch_sizes
+
+
+def test_config_fields_are_the_constructor_arguments():
+    gen = STTNInpaintGenerator(**as_kwargs(GeneratorConfig(channels=32, num_blocks=2)))
+    cfg = gen.get_config()
+    cfg.pop("name")
+    assert cfg == as_kwargs(GeneratorConfig(channels=32, num_blocks=2))
+    again = STTNInpaintGenerator.from_config(gen.get_config())
+    assert again.get_config() == gen.get_config()
+
+
+def test_other_resolutions_derive_patch_sizes_from_the_feature_map():
+    assert derive_patch_sizes(24, 48, (1, 3, 6, 12)) == ((48, 24), (16, 8), (8, 4), (4, 2))
+    with pytest.raises(ValueError, match="multiples of 48"):
+        derive_patch_sizes(25, 48, (1, 3, 6, 12))
+    gen = STTNInpaintGenerator(channels=32, num_blocks=2)
+    x = tf.random.uniform([2, 3, 96, 192, 3], -1, 1)
+    m = tf.cast(tf.random.uniform([2, 3, 96, 192, 1]) > 0.7, tf.float32)
+    y = gen((x * (1 - m), m))
+    assert y.shape == (2, 3, 96, 192, 3)
+    assert float(tf.reduce_max(tf.abs(y))) <= 1.0
+
+
+def test_explicit_patch_sizes_must_tile_the_feature_map():
+    gen = STTNInpaintGenerator(channels=16, num_blocks=1, patch_sizes=((12, 6), (5, 3)))
+    x = tf.zeros([1, 2, 24, 48, 3])
+    with pytest.raises(ValueError, match="does not tile"):
+        gen((x, x[..., :1]))
+
+
+def test_batch_items_do_not_attend_to_each_other():
+    gen = STTNInpaintGenerator(channels=16, num_blocks=2)
+    x = tf.random.uniform([2, 2, 48, 48, 3], -1, 1)
+    m = tf.zeros([2, 2, 48, 48, 1])
+    both = gen((x, m)).numpy()
+    first = gen((x[:1], m[:1])).numpy()
+    np.testing.assert_allclose(both[:1], first, atol=1e-5)
+
+
+def test_mask_attention_with_whole_frame_hole_patches():
+    layer = MultiScalePatchAttention(4, 1, mask_attention=True)
+    layer.build((None, None, None, 4))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 4, 4)).astype(np.float32)  # 2 frames (tokens), 1 patch each
+    masks = np.stack([np.zeros((4, 4, 1)), np.ones((4, 4, 1))]).astype(np.float32)  # frame 2 all hole
+    x2 = x.copy()
+    x2[1] += 3.0
+    kw = dict(batch=1, patch_sizes=((4, 4),))
+    a, b = layer(x, masks, **kw).numpy(), layer(x2, masks, **kw).numpy()
+    # Every query attends only to frame 1, so both frames' outputs ignore frame 2's content.
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    layer_released = MultiScalePatchAttention(4, 1, mask_attention=False)
+    layer_released.build((None, None, None, 4))
+    layer_released.set_weights(layer.get_weights())
+    a, b = layer_released(x, masks, **kw).numpy(), layer_released(x2, masks, **kw).numpy()
+    assert np.abs(a - b).max() > 1e-3

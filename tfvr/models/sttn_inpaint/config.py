@@ -1,0 +1,59 @@
+"""Typed configs of STTN-I's two networks. Fields are exactly the constructors' arguments (and `get_config()`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# The released model's reference resolution: frames are resized to 432x240 (w x h) in the authors' test.py.
+REFERENCE_HEIGHT = 240
+REFERENCE_WIDTH = 432
+
+
+@dataclass
+class GeneratorConfig:
+    """`STTNInpaintGenerator(**asdict(cfg))`.
+
+    channels: transformer width (256 in the release). num_blocks: transformer blocks (8).
+    patch_divisors: one head per entry; head i attends over patches of (feature_w / d_i, feature_h / d_i).
+      (1, 3, 6, 12) reproduces the released (108,60), (36,20), (18,10), (9,5) at 432x240.
+    patch_sizes: explicit ((w, h), ...) per head, overriding patch_divisors; empty = derive from the feature map.
+    mask_attention: False = as released (hole mask never reaches the scores); True = corrected variant.
+    """
+
+    channels: int = 256
+    num_blocks: int = 8
+    patch_divisors: tuple = (1, 3, 6, 12)
+    patch_sizes: tuple = ()
+    mask_attention: bool = False
+
+
+@dataclass
+class DiscriminatorConfig:
+    """`TPatchGANDiscriminator(**asdict(cfg))`."""
+
+    channels: int = 64
+    use_spectral_norm: bool = True
+    use_sigmoid: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """Both networks plus the resolution the generator is trained and served at (H and W multiples of 4, and of
+    4·max(patch_divisors) when patch sizes are derived: 48 for the default heads)."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    height: int = REFERENCE_HEIGHT
+    width: int = REFERENCE_WIDTH
+
+
+def as_kwargs(cfg) -> dict:
+    """Constructor kwargs from a config dataclass (tuples kept as tuples, nested sequences too)."""
+
+    def fix(v):
+        if isinstance(v, (list, tuple)):
+            return tuple(fix(x) for x in v)
+        return v
+
+    return {f.name: fix(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}

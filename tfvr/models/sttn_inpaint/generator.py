@@ -1,0 +1,269 @@
+"""STTN-I generator: frame encoder -> spatial-temporal transformer (multi-scale patch attention) -> decoder.
+
+Zeng, Fu, Chao, "Learning Joint Spatial-Temporal Transformations for Video Inpainting", ECCV 2020; computed as the
+authors' `model/sttn.py` (researchmm/STTN) computes it, channels-last.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+_INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
+
+
+def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None):
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
+        kernel_initializer=_INIT, bias_initializer="zeros", name=name,
+    )
+
+
+def _lrelu(x):
+    return tf.nn.leaky_relu(x, alpha=0.2)
+
+
+def resize_bilinear_align_corners(x, size):
+    """PyTorch's `F.interpolate(..., mode='bilinear', align_corners=True)` on NHWC."""
+    return tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=True, half_pixel_centers=False)
+
+
+def derive_patch_sizes(feat_h: int, feat_w: int, divisors) -> tuple:
+    """Per-head (w, h) patch sizes for a feature map: (feat_w / d, feat_h / d) for each divisor d.
+
+    With the released divisors (1, 3, 6, 12) and the 432x240 reference (feature map 108x60) this gives exactly
+    the released (108,60), (36,20), (18,10), (9,5). The released code hard-codes those sizes, so other resolutions
+    need new ones (researchmm/STTN issue #13, where a user rescales them with the image and reports that the
+    weights still load: the patch size is not a weight). Keeping the released ratios keeps every head's share of
+    the frame, hence the behaviour the weights were trained for, at any size whose feature map each d divides.
+    """
+    sizes = []
+    for d in divisors:
+        if feat_w % d or feat_h % d:
+            raise ValueError(
+                f"STTN-I: feature map {feat_w}x{feat_h} (w x h) is not divisible by patch divisor {d}; use frames "
+                f"whose width and height are multiples of {4 * max(divisors)} (the encoder downsamples by 4)."
+            )
+        sizes.append((feat_w // d, feat_h // d))
+    return tuple(sizes)
+
+
+class MultiScalePatchAttention(keras.layers.Layer):
+    """Multi-head attention whose heads attend over patches of different sizes (STTN's matching + attending).
+
+    Q/K/V are 1x1 convs; head i takes channel slice i and cuts every frame into (pw, ph) patches; each patch of each
+    frame is one token whose vector is the patch's pixels x channels; scores are scaled by sqrt(d_k * pw * ph).
+    Heads are concatenated, then a 3x3 conv + LeakyReLU(0.2).
+    """
+
+    def __init__(self, channels, num_heads, mask_attention=False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.num_heads = num_heads
+        self.mask_attention = mask_attention
+        self.query = _conv(channels, 1, name="query")
+        self.key = _conv(channels, 1, name="key")
+        self.value = _conv(channels, 1, name="value")
+        self.out = _conv(channels, 3, name="output")
+
+    def build(self, input_shape):
+        shape = (None, None, None, self.channels)
+        for layer in (self.query, self.key, self.value, self.out):
+            layer.build(shape)
+        self.built = True
+
+    def call(self, x, masks, batch, patch_sizes):
+        # x: [B*T, h, w, C]; masks: [B*T, h, w, 1] at feature resolution (1 = hole).
+        bt, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        t = bt // batch
+        d_k = self.channels // self.num_heads
+        qs = tf.split(self.query(x), self.num_heads, axis=-1)
+        ks = tf.split(self.key(x), self.num_heads, axis=-1)
+        vs = tf.split(self.value(x), self.num_heads, axis=-1)
+        outputs = []
+        for (pw, ph), q, k, v in zip(patch_sizes, qs, ks, vs):
+            out_h, out_w = h // ph, w // pw
+            n = t * out_h * out_w
+
+            def tokens(z, depth):
+                z = tf.reshape(z, [batch, t, out_h, ph, out_w, pw, depth])
+                z = tf.transpose(z, [0, 1, 2, 4, 3, 5, 6])
+                return tf.reshape(z, [batch, n, ph * pw * depth])
+
+            q_, k_, v_ = tokens(q, d_k), tokens(k, d_k), tokens(v, d_k)
+            scores = tf.matmul(q_, k_, transpose_b=True) / math.sqrt(d_k * pw * ph)
+            if self.mask_attention:
+                # A key patch is a hole when more than half of it is masked; no query may attend to it.
+                hole = tf.reduce_mean(tokens(masks, 1), axis=-1) > 0.5  # [B, N]
+                scores = tf.where(hole[:, tf.newaxis, :], tf.constant(-1e9, scores.dtype), scores)
+            # As released (mask_attention=False) the hole mask never reaches the scores: the authors'
+            # `scores.masked_fill(m, -1e9)` is not in place and its result is dropped.
+            p = tf.nn.softmax(scores, axis=-1)
+            y = tf.matmul(p, v_)
+            y = tf.reshape(y, [batch, t, out_h, out_w, ph, pw, d_k])
+            y = tf.transpose(y, [0, 1, 2, 4, 3, 5, 6])
+            outputs.append(tf.reshape(y, [bt, h, w, d_k]))
+        return _lrelu(self.out(tf.concat(outputs, axis=-1)))
+
+
+class TransformerBlock(keras.layers.Layer):
+    """`x += attention(x)`, `x += FFN(x)` with FFN = dilated 3x3 conv + LReLU + 3x3 conv + LReLU; no norm."""
+
+    def __init__(self, channels, num_heads, mask_attention=False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.attention = MultiScalePatchAttention(channels, num_heads, mask_attention, name="attention")
+        self.ffn1 = _conv(channels, 3, dilation_rate=2, name="ffn1")
+        self.ffn2 = _conv(channels, 3, name="ffn2")
+
+    def build(self, input_shape):
+        shape = (None, None, None, self.channels)
+        self.attention.build(shape)
+        self.ffn1.build(shape)
+        self.ffn2.build(shape)
+        self.built = True
+
+    def call(self, x, masks, batch, patch_sizes):
+        x = x + self.attention(x, masks, batch=batch, patch_sizes=patch_sizes)
+        return x + _lrelu(self.ffn2(_lrelu(self.ffn1(x))))
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class STTNInpaintGenerator(keras.Model):
+    """STTN-I inpainting generator (Zeng, Fu, Chao, ECCV 2020), as the authors' `model/sttn.py` computes it.
+
+    Input `(masked_frames, masks)`: `masked_frames` [B, T, H, W, 3] in [-1, 1] with holes zeroed
+    (`frames * (1 - masks)`), `masks` [B, T, H, W, 1] (1 = hole). Output [B, T, H, W, 3] in [-1, 1] (tanh, not
+    composited). H and W must be multiples of 4 and the feature map (H/4, W/4) divisible by every patch divisor:
+    multiples of 48 with the default heads (the release runs at 432x240).
+
+    Attention mask: **as released, the hole mask never affects attention** (the authors' `masked_fill` result is
+    discarded), and `mask_attention=False` (the default) reproduces that so the released weights behave as released.
+    `mask_attention=True` is the corrected variant: key patches more than half hole get score -1e9. It is a different
+    model; the released weights were not trained for it.
+
+    Head patch sizes: derived from the feature map as (feat_w / d, feat_h / d) for d in `patch_divisors`, which
+    gives the released (108,60), (36,20), (18,10), (9,5) at 432x240 and scales them with the frame at other sizes
+    (researchmm/STTN issue #13); `patch_sizes` fixes them explicitly instead.
+
+    Args:
+        channels: transformer width (256).
+        num_blocks: transformer blocks (8).
+        patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
+        patch_sizes: optional tuple of (w, h) per head overriding the derivation.
+        mask_attention: bool, see above.
+    """
+
+    def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), patch_sizes=(),
+                 mask_attention=False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.num_blocks = int(num_blocks)
+        self.patch_divisors = tuple(int(d) for d in patch_divisors)
+        self.patch_sizes = tuple((int(w), int(h)) for w, h in patch_sizes)
+        self.mask_attention = bool(mask_attention)
+        num_heads = len(self.patch_sizes) or len(self.patch_divisors)
+        if self.channels % num_heads:
+            raise ValueError(f"channels={channels} must split evenly over {num_heads} heads")
+        self.num_heads = num_heads
+        self.enc = [
+            _conv(64, 3, strides=2, padding="valid", name="enc0"),
+            _conv(64, 3, name="enc1"),
+            _conv(128, 3, strides=2, padding="valid", name="enc2"),
+            _conv(self.channels, 3, name="enc3"),
+        ]
+        self.blocks = [TransformerBlock(self.channels, num_heads, self.mask_attention, name=f"block{i}")
+                       for i in range(self.num_blocks)]
+        self.dec = [_conv(128, 3, name="dec0"), _conv(64, 3, name="dec1"), _conv(64, 3, name="dec2"),
+                    _conv(3, 3, name="dec3")]
+
+    def build(self, input_shape=None):
+        # Weights do not depend on the frame size: build everything from channel counts alone.
+        chans = [3, 64, 64, 128]
+        for layer, c in zip(self.enc, chans):
+            layer.build((None, None, None, c))
+        for block in self.blocks:
+            block.build((None, None, None, self.channels))
+        for layer, c in zip(self.dec, [self.channels, 128, 64, 64]):
+            layer.build((None, None, None, c))
+        self.built = True
+
+    def get_config(self):
+        return {
+            "channels": self.channels,
+            "num_blocks": self.num_blocks,
+            "patch_divisors": self.patch_divisors,
+            "patch_sizes": self.patch_sizes,
+            "mask_attention": self.mask_attention,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["patch_divisors"] = tuple(config.get("patch_divisors", (1, 3, 6, 12)))
+        config["patch_sizes"] = tuple(tuple(p) for p in config.get("patch_sizes", ()))
+        return cls(**config)
+
+    # -- the three stages, exposed separately for the authors' inference scheme (encode all frames once) --
+    def head_patch_sizes(self, feat_h: int, feat_w: int) -> tuple:
+        if self.patch_sizes:
+            for pw, ph in self.patch_sizes:
+                if feat_w % pw or feat_h % ph:
+                    raise ValueError(f"STTN-I: patch {pw}x{ph} does not tile the {feat_w}x{feat_h} feature map")
+            return self.patch_sizes
+        return derive_patch_sizes(feat_h, feat_w, self.patch_divisors)
+
+    def encode(self, frames):
+        """[N, H, W, 3] (masked, in [-1, 1]) -> [N, H/4, W/4, C]."""
+        x = frames
+        for i, layer in enumerate(self.enc):
+            if layer.strides[0] == 2:  # PyTorch's symmetric padding=1; Keras 'same' pads stride-2 convs unevenly
+                x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+            x = _lrelu(layer(x))
+        return x
+
+    def transform(self, feats, masks, batch=1):
+        """Transformer on [B*T, h, w, C] features with [B*T, H, W, 1] full-size masks (downsampled here)."""
+        fh, fw = feats.shape[1], feats.shape[2]
+        if fh is None or fw is None:
+            raise ValueError("STTN-I needs a static frame size (the patch sizes depend on it)")
+        patch_sizes = self.head_patch_sizes(int(fh), int(fw))
+        # F.interpolate(scale_factor=1/4), mode 'nearest': source pixel floor(4 * i).
+        small = masks[:, ::4, ::4, :][:, :fh, :fw, :]
+        x = feats
+        for block in self.blocks:
+            x = block(x, small, batch=batch, patch_sizes=patch_sizes)
+        return x
+
+    def decode(self, feats):
+        """[N, h, w, C] -> [N, 4h, 4w, 3] in [-1, 1]."""
+        x = feats
+        for i, layer in enumerate(self.dec):
+            if i in (0, 2):
+                size = tf.shape(x)[1:3] * 2
+                x = resize_bilinear_align_corners(x, size)
+            x = layer(x)
+            if i < 3:
+                x = _lrelu(x)
+        return tf.tanh(x)
+
+    def call(self, inputs):
+        masked_frames, masks = inputs
+        masked_frames = tf.convert_to_tensor(masked_frames)
+        masks = tf.cast(tf.convert_to_tensor(masks), masked_frames.dtype)
+        shape = tf.shape(masked_frames)
+        b, t = shape[0], shape[1]
+        h, w = masked_frames.shape[2], masked_frames.shape[3]
+        if h is None or w is None:
+            raise ValueError("STTN-I needs a static frame size (the patch sizes depend on it)")
+        if h % 4 or w % 4:
+            raise ValueError(f"STTN-I: frame size {w}x{h} (w x h) must be a multiple of 4")
+        frames = tf.reshape(masked_frames, [b * t, h, w, masked_frames.shape[-1] or 3])
+        masks = tf.reshape(masks, [b * t, h, w, 1])
+        feats = self.encode(frames)
+        feats = self.transform(feats, masks, batch=b)
+        out = self.decode(feats)
+        return tf.reshape(out, [b, t, h, w, 3])
