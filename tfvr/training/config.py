@@ -1,0 +1,128 @@
+"""Config dataclasses shared by every family's training run: optimizer + LR schedule, trainer loop, runtime.
+
+They are fields of `tfvr.config.Experiment` and are set from a flagfile as `--config.optim.learning_rate=4e-4`,
+`--config.trainer.num_steps=300`, `--config.runtime.strategy=one_device` ...
+
+No `from __future__ import annotations` here (or in any config module): ml_collections reads the field types
+from `dataclasses.fields()` and needs real types, not strings. Allowed field types: int, float, bool, str,
+`tuple[...]`, `Optional[...]` of those, and nested dataclasses (with `field(default_factory=...)`).
+Importing this module is cheap (no TensorFlow).
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """One optimizer and its learning-rate schedule.
+
+    The learning rate at step s (s = number of updates already applied, 0 for the first update) is
+    `schedule(s) * multiplier * guard_scale`, where `schedule` is one of (formulas are BasicSR's, see
+    `tfvr.training.schedules`):
+
+    - "constant": `learning_rate`.
+    - "step": `learning_rate * gamma ** (number of milestones <= s)` (BasicSR MultiStepRestartLR, with optional
+      `restarts` / `restart_weights`).
+    - "cosine_restart": BasicSR CosineAnnealingRestartLR over `periods` (steps per cycle), each cycle starting at
+      `learning_rate * restart_weights[i]` and annealing to `eta_min`.
+
+    A linear warm-up (`warmup_steps` > 0) overrides the schedule while `s + 1 < warmup_steps` with
+    `learning_rate * (s + 1) / warmup_steps` (BasicSR's `update_learning_rate(current_iter, warmup_iter)`).
+    `multiplier` is the variable group's factor (e.g. EDVR's offset convs) and `guard_scale` starts at 1 and is
+    lowered by the NaN / metric guards.
+
+    Attributes:
+        optimizer: "adam", "adamw" or "sgd".
+        learning_rate: base learning rate.
+        beta1, beta2, epsilon: Adam(W) parameters (SGD uses `beta1` as momentum).
+        weight_decay: decoupled weight decay (AdamW only).
+        clip_norm: clip the *global* (all-replica) gradient norm to this value; 0 disables.
+        schedule: "constant", "step" or "cosine_restart".
+        milestones: steps at which the "step" schedule multiplies the LR by `gamma`.
+        gamma: the "step" schedule's factor.
+        periods: cycle lengths (steps) of "cosine_restart"; their sum should cover `trainer.num_steps`
+            (past the end the LR stays at `eta_min`).
+        restarts: steps at which the "step" schedule restarts (BasicSR `restarts`); the LR jumps to
+            `learning_rate * restart_weights[i]`.
+        restart_weights: per-cycle weights (cosine: one per period, default all 1; step: one per restart).
+        eta_min: the cosine schedule's floor.
+        warmup_steps: linear warm-up length (0: none).
+    """
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    weight_decay: float = 0.0
+    clip_norm: float = 0.0
+    schedule: str = "constant"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    periods: tuple[int, ...] = ()
+    restarts: tuple[int, ...] = ()
+    restart_weights: tuple[float, ...] = ()
+    eta_min: float = 1e-7
+    warmup_steps: int = 0
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """What the training loop does and how often (all intervals in optimizer steps; 0 disables).
+
+    Attributes:
+        num_steps: total number of training steps (a resumed run stops at the same total).
+        seed: seed of model initialisation and of the training data stream (see `tfvr.training.loop` for the
+            data-position policy on resume).
+        checkpoint_every: write a checkpoint every N steps (also at the end and on SIGTERM/SIGINT).
+        keep_checkpoints: how many recent checkpoints to keep.
+        log_every: TensorBoard scalars (every loss term, learning rates) and a console line every N steps.
+        image_every: TensorBoard images (`Task.image_summaries`) every N steps.
+        eval_every: `Task.evaluate` on the validation data every N steps (TensorBoard `eval/...`).
+        ema_decay: exponential moving average of the weights (e.g. 0.999); 0 disables. When on, evaluation and
+            export use the EMA weights.
+        nan_lr_factor: after a non-finite loss the last good checkpoint is restored and every learning rate is
+            multiplied by this factor.
+        max_nan_failures: stop with an error after this many non-finite-loss rollbacks.
+        log_grad_norm: log the global gradient norm of each optimizer group (`grad_norm/<group>`); with
+            several replicas this costs one extra all-reduce of the gradients per step.
+        progress_bar: show a tqdm progress bar on an interactive terminal (log lines are written regardless).
+        export: after training (and evaluation), export `workdir/export` with the reload check.
+        eval_at_end: run `Task.evaluate` after training and write `workdir/eval.json`.
+    """
+
+    num_steps: int = 1000
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    image_every: int = 500
+    eval_every: int = 0
+    ema_decay: float = 0.0
+    nan_lr_factor: float = 0.5
+    max_nan_failures: int = 3
+    progress_bar: bool = True
+    log_grad_norm: bool = True
+    export: bool = True
+    eval_at_end: bool = True
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """Where and in which precision the run executes.
+
+    Attributes:
+        strategy: "auto" (MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker, otherwise
+            MirroredStrategy over the visible devices), "mirrored", "one_device" or "multi_worker".
+        devices: comma-separated device names for "mirrored" / "one_device" (empty: all GPUs, else the CPU).
+        precision: "float32", "mixed_bfloat16" or "mixed_float16" (the latter with dynamic loss scaling).
+        jit_compile: compile the step function with XLA (not with custom ops such as the DCN kernel).
+        initial_loss_scale: starting dynamic loss scale for mixed_float16.
+    """
+
+    strategy: str = "auto"
+    devices: str = ""
+    precision: str = "float32"
+    jit_compile: bool = False
+    initial_loss_scale: float = 32768.0
+
