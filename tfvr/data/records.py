@@ -407,6 +407,24 @@ def verify_shard(path: str | os.PathLike, deep: bool = False) -> int:
     return n
 
 
+def iter_raw(path: str | os.PathLike) -> Iterable[bytes]:
+    """The serialised records of a TFRecord file, read in Python without checking the data CRCs (for files this
+    process just wrote; `verify_shard` / TensorFlow for anything else)."""
+    name = os.fspath(path)
+    with open(name, "rb") as fh:
+        while True:
+            header = fh.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise RecordError(f"{name}: truncated TFRecord file")
+            (length,) = struct.unpack("<Q", header[:8])
+            data = fh.read(length)
+            if len(data) < length or len(fh.read(4)) < 4:
+                raise RecordError(f"{name}: truncated TFRecord file")
+            yield data
+
+
 def read_clips(path: str | os.PathLike) -> list[dict]:
     """All clips of one shard decoded in Python (`example_to_numpy`); for tests and inspection."""
     import tensorflow as tf

@@ -1,0 +1,80 @@
+"""`tfvr prepare SRC_DIR OUT_DIR`: split real videos into scenes and write TFRecord training clips.
+
+Exit codes: 0 when every source was prepared; 1 when some could not be read (they are listed, with their error, in
+OUT_DIR/manifest.json and on stderr; the others are prepared); 2 for a usage error (bad folder, bad flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tfvr.data.layouts import LAYOUTS
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.epilog = ("Layouts: videos (video files; scene split + sampling + fade/uniform-frame filter), frames (plain "
+                "frame folders), gopro, reds (REDS4 000/011/015/020 held out as val), vimeo90k (sep_trainlist / "
+                "sep_testlist), vid4 (GT + BIx4), davis (DAVIS / YouTube-VOS JPEGImages folders or zips). "
+                "Writes OUT_DIR/<split>-NNNNN-of-NNNNN.tfrecord and OUT_DIR/manifest.json.")
+    p.add_argument("src", metavar="SRC_DIR", help="folder of video files, or of a supported frame-folder layout")
+    p.add_argument("out", metavar="OUT_DIR", help="output folder (must not exist, or be empty, unless --overwrite)")
+    p.add_argument("--threshold", type=float, default=25.0,
+                   help="PySceneDetect ContentDetector threshold (higher = fewer scene cuts)")
+    p.add_argument("--interval", type=float, default=0.1, help="seconds between sampled frames within a scene")
+    p.add_argument("--clip-len", type=int, default=10,
+                   help="sampled frames per clip (0 = one clip per run of kept frames / per sequence)")
+    p.add_argument("--clip-stride", type=int, default=0,
+                   help="frames between the starts of consecutive clips (0 = clip-len, no overlap)")
+    p.add_argument("--min-scene-len", type=int, default=3, help="cuts closer than this many frames are merged")
+    p.add_argument("--fade-rate", type=float, default=0.5,
+                   help="drop frames whose log mean luminance changes faster than this per second (fades)")
+    p.add_argument("--uniform-max", type=float, default=0.9,
+                   help="drop frames with at least this fraction of pixels within ±12 grey levels of the median")
+    p.add_argument("--no-filter", action="store_true", help="keep fade and near-uniform frames")
+    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
+                   help="layout of SRC_DIR (auto: guessed from its contents)")
+    p.add_argument("--num-shards", type=int, default=0,
+                   help="shards per split (0 = about one per 128 MB of clips)")
+    p.add_argument("--val-fraction", type=float, default=0.0,
+                   help="hold out this fraction of the training sources (whole videos) as the val split")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction choice")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfvr.data.prepare import prepare
+    from tfvr.data.scenes import SceneSettings
+
+    settings = SceneSettings(threshold=args.threshold, interval=args.interval, clip_len=args.clip_len,
+                             clip_stride=args.clip_stride, min_scene_len=args.min_scene_len,
+                             fade_rate=args.fade_rate, uniform_max=args.uniform_max,
+                             filter_frames=not args.no_filter)
+    result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
+                     val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
+                     progress=not args.quiet)
+    m = result.manifest
+    splits = ", ".join(f"{name}: {s['clips']} clips in {len(s['shards'])} shards" for name, s in m["splits"].items())
+    c = m["counts"]
+    print(f"{result.out_dir}: {c['clips']} clips, {c['frames']} frames from {c['sources'] - c['failed']} of "
+          f"{c['sources']} sources ({m['layout']} layout; {splits}); dropped {c['dropped_frames']['fade']} fade and "
+          f"{c['dropped_frames']['uniform']} near-uniform frames, {c['dropped_scenes']} short scenes")
+    if result.failed:
+        print(f"tfvr prepare: error: {len(result.failed)} of {c['sources']} sources could not be read "
+              f"(listed in {result.out_dir / 'manifest.json'}):", file=sys.stderr)
+        for r in result.failed:
+            msg = r.error or ""
+            for prefix in (f"{Path(args.src) / r.path}: ", f"{(Path(args.src) / r.path).resolve()}: ", f"{r.path}: "):
+                if msg.startswith(prefix):
+                    msg = msg[len(prefix):]
+                    break
+            print(f"  {r.path}: {msg}", file=sys.stderr)
+        return 1
+    if c["clips"] == 0:
+        print("tfvr prepare: error: no clips were made (scenes too short for --clip-len, or every frame filtered)",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,333 @@
+"""`tfvr prepare`: a folder of videos (or a public frame-folder layout) → sharded TFRecord clips + manifest.json.
+
+    result = prepare("raw_videos/", "data/clips", settings=SceneSettings(threshold=25, interval=0.1, clip_len=10))
+    result.failed      # VideoReports of the sources that could not be read (their error is in the manifest too)
+
+Video files go through `tfvr.data.scenes` (scene split, sampling, fade / near-uniform filter); frame-folder layouts
+(`tfvr.data.layouts`) are cut into clips as they are. Each source is written to a scratch file first and copied
+into the split's shards only when it finished without error, so a video that breaks half-way contributes no clips.
+Everything is written into a hidden temporary folder beside OUT_DIR that is renamed to OUT_DIR at the end: an
+interrupted or crashed run leaves no OUT_DIR (and an existing one, replaced with `overwrite=True`, stays whole
+until the new one is complete).
+
+manifest.json holds: `format`, `version`, `layout`, `source_dir`, `settings` (every flag), `splits` (per split:
+clips, frames, shard file names, lq kind / scale, labels, min/max frame size, min clip length), `counts`
+(sources, failed, scenes, clips, frames kept, dropped frames and scenes) and `videos`: one entry per source with
+`path` (relative to SRC_DIR), `split`, `scenes` ([start, end) frame pairs), `clips`, `error` (null when fine) and
+what was dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tfvr.data import layouts, records
+from tfvr.data.scenes import SceneSettings, VideoReport, chunk, video_clips
+from tfvr.errors import UserError
+
+MANIFEST = "manifest.json"
+FORMAT = "tfvr-clips"
+VERSION = 1
+SHARD_TARGET_BYTES = 128 << 20  # auto sharding: about this many bytes per shard
+MAX_AUTO_SHARDS = 1024
+
+# extras(source, frame_indices, decoded_frames) -> {"frames"?, "lq"?, "lq_kind"?, "labels"?, "instances"?}
+ExtrasFn = Callable[[layouts.Source, list, list], dict]
+
+
+@dataclass
+class PrepareResult:
+    out_dir: Path
+    manifest: dict
+    failed: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def load_manifest(records_dir: str | os.PathLike) -> dict:
+    """The manifest.json of a prepared folder; `UserError` naming the file if it is missing or unreadable."""
+    path = Path(records_dir) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path}: not found ({Path(records_dir)} is not a folder written by `tfvr prepare`)")
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable manifest ({e})") from None
+    if m.get("format") != FORMAT:
+        raise UserError(f"{path}: not a tfvr clip manifest (format {m.get('format')!r})")
+    return m
+
+
+def _estimate_bytes(source: layouts.Source, settings: SceneSettings) -> int:
+    if isinstance(source, layouts.VideoSource):
+        from tfvr.data import video_io
+
+        info = video_io.probe(source.path)
+        step = max(1.0, settings.interval * info.fps)
+        return int(info.num_frames / step * info.width * info.height * 3 * 0.6)
+    total = 0
+    for ref in [*source.frames, *(source.lq or [])]:
+        if isinstance(ref, layouts.ZipMember):
+            with zipfile.ZipFile(ref.archive) as z:
+                total += z.getinfo(ref.member).file_size * 3  # JPEG -> PNG
+        else:
+            total += ref.stat().st_size
+    return total
+
+
+class _Frames:
+    """Reads the frames of one FrameSequence (keeps its zip archives open while it is being read)."""
+
+    def __init__(self):
+        self._zips: dict[Path, zipfile.ZipFile] = {}
+
+    def png(self, ref) -> tuple[bytes, tuple[int, int]]:
+        if isinstance(ref, layouts.ZipMember):
+            z = self._zips.get(ref.archive)
+            if z is None:
+                z = self._zips[ref.archive] = zipfile.ZipFile(ref.archive)
+            return layouts.load_png(ref, z.read(ref.member))
+        try:
+            return layouts.load_png(ref)
+        except OSError as e:
+            raise UserError(f"{ref}: cannot read ({e.strerror or e})") from None
+
+    def close(self):
+        for z in self._zips.values():
+            z.close()
+
+
+def _sequence_clips(seq: layouts.FrameSequence, settings: SceneSettings, report: VideoReport):
+    n = len(seq.frames)
+    report.num_frames = n
+    report.fps = seq.fps
+    report.scenes = [[0, n]]
+    report.frames_sampled = n
+    reader = _Frames()
+    try:
+        windows = chunk(n, 0 if seq.whole else settings.clip_len, settings.clip_stride)
+        if not windows:
+            report.dropped_scenes += 1
+        for k, (a, b) in enumerate(windows):
+            frames, sizes = zip(*(reader.png(r) for r in seq.frames[a:b]))
+            if len(set(sizes)) > 1:
+                raise UserError(f"{seq.root / seq.name if seq.root else seq.name}: frames have different sizes "
+                                f"{sorted(set(sizes))}")
+            h, w = sizes[0]
+            report.height, report.width = h, w
+            clip = records.Clip(frames=list(frames), source=seq.name, frame_indices=list(range(a, b)), scene=0,
+                                clip=k, fps=seq.fps, height=h, width=w)
+            if seq.lq:
+                lq, lq_sizes = zip(*(reader.png(r) for r in seq.lq[a:b]))
+                lh, lw = lq_sizes[0]
+                want = (h, w) if seq.lq_kind == "blur" else (h / seq.lq_scale, w / seq.lq_scale)
+                if len(set(lq_sizes)) > 1 or (lh, lw) != want:
+                    raise UserError(f"{seq.lq[a]}: {seq.lq_kind} frame is {lw}x{lh}, expected "
+                                    f"{want[1]:g}x{want[0]:g} for {w}x{h} frames")
+                clip.lq, clip.lq_kind, clip.lq_height, clip.lq_width = list(lq), seq.lq_kind, lh, lw
+            report.frames_kept += b - a
+            report.clips += 1
+            yield clip
+    finally:
+        reader.close()
+
+
+def _video_clips(src: layouts.VideoSource, settings: SceneSettings, report: VideoReport, extras: ExtrasFn | None):
+    for sc in video_clips(src.path, settings, report):
+        clip = records.Clip(frames=sc.frames, source=src.name, frame_indices=sc.indices, scene=sc.scene,
+                            clip=sc.clip, fps=report.fps)
+        if extras is not None:
+            for key, value in extras(src, sc.indices, sc.frames).items():
+                setattr(clip, key, value)
+        yield clip
+
+
+class _SplitStats:
+    def __init__(self):
+        self.clips = 0
+        self.frames = 0
+        self.lq_kinds: set = set()
+        self.labels: set = set()
+        self.min_hw = [math.inf, math.inf]
+        self.max_hw = [0, 0]
+        self.min_len = math.inf
+
+    def add(self, clip: records.Clip, h: int, w: int):
+        t = len(clip.frames)
+        self.clips += 1
+        self.frames += t
+        self.lq_kinds.add((clip.lq_kind, (h // clip.lq_height) if clip.lq_kind == "lr" and clip.lq_height else 1)
+                          if clip.lq is not None and len(clip.lq) else ("", 1))
+        self.labels.add(clip.labels is not None and len(clip.labels) > 0)
+        self.min_hw = [min(self.min_hw[0], h), min(self.min_hw[1], w)]
+        self.max_hw = [max(self.max_hw[0], h), max(self.max_hw[1], w)]
+        self.min_len = min(self.min_len, t)
+
+    def as_dict(self, shards: list[str]) -> dict:
+        kind, scale = next(iter(self.lq_kinds)) if len(self.lq_kinds) == 1 else ("mixed", 0)
+        return {
+            "clips": self.clips, "frames": self.frames, "shards": shards,
+            "lq_kind": kind, "lq_scale": scale, "labels": self.labels == {True},
+            "min_height": 0 if self.clips == 0 else int(self.min_hw[0]),
+            "min_width": 0 if self.clips == 0 else int(self.min_hw[1]),
+            "max_height": int(self.max_hw[0]), "max_width": int(self.max_hw[1]),
+            "min_clip_len": 0 if self.clips == 0 else int(self.min_len),
+        }
+
+
+def _clip_size(clip: records.Clip) -> tuple[int, int]:
+    if clip.height and clip.width:
+        return clip.height, clip.width
+    f = np.asarray(clip.frames[0])
+    return f.shape[0], f.shape[1]
+
+
+def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str = "auto",
+            settings: SceneSettings | None = None, num_shards: int = 0, val_fraction: float = 0.0, seed: int = 0,
+            overwrite: bool = False, progress: bool = True, extras: ExtrasFn | None = None) -> PrepareResult:
+    """Prepares `src_dir` into `out_dir` (see the module docstring). Sources that cannot be read are listed in the
+    manifest with their error and returned in `result.failed`; anything else wrong raises `UserError`."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    settings = settings or SceneSettings()
+    if settings.clip_len < 0:
+        raise UserError(f"--clip-len must be >= 0, got {settings.clip_len}")
+    if settings.interval <= 0:
+        raise UserError(f"--interval must be > 0 seconds, got {settings.interval}")
+    if num_shards < 0:
+        raise UserError(f"--num-shards must be >= 0, got {num_shards}")
+    src = Path(src_dir)
+    out = Path(out_dir)
+    layout_name, sources = layouts.scan(src, layout)
+    layouts.assign_val(sources, val_fraction, seed)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise UserError(f"{out}: the output folder must not be inside the source folder {src}")
+
+    reports = [VideoReport(path=s.name, split=s.split) for s in sources]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    writers: dict[str, records.ShardWriter] = {}
+    try:
+        # Shards per split: given, or from an estimate of the split's size (probing videos also finds unreadable
+        # files early).
+        est: dict[str, int] = {}
+        for s, rep in zip(sources, reports):
+            try:
+                est[s.split] = est.get(s.split, 0) + _estimate_bytes(s, settings)
+            except (UserError, OSError) as e:
+                rep.error = str(e)
+                est.setdefault(s.split, 0)
+        for split, nbytes in sorted(est.items()):
+            k = num_shards or max(1, min(MAX_AUTO_SHARDS, math.ceil(nbytes / SHARD_TARGET_BYTES)))
+            writers[split] = records.ShardWriter(tmp, split, k)
+        stats = {split: _SplitStats() for split in writers}
+
+        scratch = tmp / ".source.tfrecord"
+        bar = tqdm(list(zip(sources, reports)), desc="prepare", unit="src", disable=None if progress else True)
+        for s, rep in bar:
+            bar.set_postfix_str(s.name[-40:], refresh=False)
+            if rep.error:
+                continue
+            made: list[tuple[int, int, records.Clip]] = []
+            try:
+                clips = (_video_clips(s, settings, rep, extras) if isinstance(s, layouts.VideoSource)
+                         else _sequence_clips(s, settings, rep))
+                with tf.io.TFRecordWriter(str(scratch)) as w:
+                    for clip in clips:
+                        h, w_ = _clip_size(clip)
+                        w.write(records.serialize_clip(clip))
+                        # Keep only what the split statistics need, not the frames.
+                        made.append((h, w_, records.Clip(
+                            frames=[b""] * len(clip.frames), source="", frame_indices=[], lq_kind=clip.lq_kind,
+                            lq=[b""] if clip.lq is not None and len(clip.lq) else None, lq_height=_lq_h(clip),
+                            labels=[b""] if clip.labels is not None and len(clip.labels) else None)))
+            except (UserError, OSError, ValueError) as e:
+                rep.error = str(e) if isinstance(e, UserError) else f"{s.name}: {type(e).__name__}: {e}"
+                rep.clips = rep.frames_kept = 0
+                continue
+            for raw in records.iter_raw(scratch):
+                writers[s.split].write(raw)
+            for h, w_, c in made:
+                stats[s.split].add(c, h, w_)
+        bar.close()
+        scratch.unlink(missing_ok=True)
+        shard_names = {split: [Path(p).name for p in w.close()] for split, w in writers.items()}
+
+        failed = [r for r in reports if r.error]
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "layout": layout_name,
+            "source_dir": str(src.resolve()),
+            "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
+                         "seed": seed},
+            "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(writers)},
+            "counts": {
+                "sources": len(reports),
+                "failed": len(failed),
+                "scenes": sum(len(r.scenes) for r in reports if not r.error),
+                "clips": sum(r.clips for r in reports),
+                "frames": sum(r.frames_kept for r in reports),
+                "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
+                                   "uniform": sum(r.dropped_uniform for r in reports)},
+                "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
+            },
+            "videos": [r.as_dict() for r in reports],
+        }
+        (tmp / MANIFEST).write_text(_dumps(manifest))
+        _replace_dir(tmp, out)
+    except BaseException:
+        for w in writers.values():
+            if not w.closed:
+                w.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PrepareResult(out_dir=out, manifest=manifest, failed=failed)
+
+
+def _dumps(manifest: dict) -> str:
+    text = json.dumps(manifest, indent=1)
+    # [start, end] pairs and other short number lists on one line.
+    text = re.sub(r"\[\s+(-?\d+(?:,\s+-?\d+)*)\s+\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text)
+    return text + "\n"
+
+
+def _lq_h(clip: records.Clip) -> int:
+    if clip.lq is None or not len(clip.lq):
+        return 0
+    if clip.lq_height:
+        return clip.lq_height
+    return int(np.asarray(clip.lq[0]).shape[0])
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Renames `tmp` to `out`; an existing `out` is moved aside first and deleted only once `tmp` is in place."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
