@@ -1,0 +1,135 @@
+"""Serving module for window restoration models: 2N+1 uint8 frames in → the uint8 restored centre frame out.
+
+Shared by every "frames window → centre frame" family (STTN-R with scale 1, EDVR with scale 4). The exported
+`serving_default` signature is
+
+    frames: uint8 [B, T, H, W, 3]   (T = 2N+1 fixed, H and W dynamic)  →  restored: uint8 [B, H·s, W·s, 3]
+
+Inside the graph: uint8 → float32 in [0, 1], the frames are padded to a multiple of the model's `multiple`
+(`pad_to_multiple`, reflect with an edge fallback for tiny frames), the model runs, the output is cropped to
+(H·s, W·s), then clipped, rounded and cast back to uint8. So any frame size works from TF Serving.
+
+What a client (`tfvr restore`) needs to know travels with the SavedModel, readable without TensorFlow:
+`assets/tfvr.json` = {"format": "tfvr.restoration/1", "num_frames", "scale", "multiple", "family", "model_config"}.
+The same numbers are also integer variables on the loaded object (`loaded.num_frames`, `.scale`, `.multiple`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import tensorflow as tf
+
+METADATA_FILE = "tfvr.json"
+FORMAT = "tfvr.restoration/1"
+
+
+def pad_to_multiple(x, multiple: int, axes=(1, 2), mode: str = "reflect"):
+    """Pads `x` at the end of each axis in `axes` so its length becomes a multiple of `multiple`.
+
+    mode "reflect" mirrors without repeating the edge (numpy "reflect"); where the pad is longer than the axis allows,
+    the index is clamped, i.e. the edge pixel repeats ("edge" does that everywhere). Works with dynamic shapes and
+    any dtype (it is a gather); crop the result with `[:h, :w]` afterwards.
+    """
+    if mode not in ("reflect", "edge"):
+        raise ValueError(f"mode must be 'reflect' or 'edge', got {mode!r}")
+    multiple = int(multiple)
+    if multiple <= 1:
+        return x
+    for ax in axes:
+        n = tf.shape(x)[ax]
+        target = (n + multiple - 1) // multiple * multiple
+        idx = tf.range(target)
+        if mode == "reflect":
+            idx = tf.where(idx < n, idx, 2 * (n - 1) - idx)
+        idx = tf.clip_by_value(idx, 0, n - 1)
+        x = tf.gather(x, idx, axis=ax)
+    return x
+
+
+class RestorationModule(tf.Module):
+    """A `tf.Module` wrapping a Keras window-restoration model for export.
+
+    Args:
+        model: callable `model(frames float32 [B, T, H, W, 3] in [0, 1], training=False)` returning the restored
+            centre frame `[B, H·scale, W·scale, 3]` in [0, 1], or a dict holding it under `output_key`.
+        num_frames: int, T = 2N+1 (fixed in the signature).
+        scale: int, spatial up-scaling factor of the model (1 for denoising/deblurring, 4 for EDVR ×4).
+        multiple: int, H and W are padded to a multiple of this before the model runs.
+        family: str, the model family (written to the metadata).
+        model_config: dict, the model's constructor arguments (written to the metadata).
+        output_key: key of the restored frame when the model returns a dict.
+    """
+
+    def __init__(self, model, num_frames: int, scale: int = 1, multiple: int = 1, family: str = "",
+                 model_config: dict | None = None, output_key: str = "output", name: str | None = None):
+        super().__init__(name=name)
+        self.model = model
+        self._num_frames = int(num_frames)
+        self._scale = int(scale)
+        self._multiple = int(multiple)
+        self._output_key = output_key
+        self.num_frames = tf.Variable(self._num_frames, trainable=False, dtype=tf.int32, name="num_frames")
+        self.scale = tf.Variable(self._scale, trainable=False, dtype=tf.int32, name="scale")
+        self.multiple = tf.Variable(self._multiple, trainable=False, dtype=tf.int32, name="multiple")
+        self.metadata = {
+            "format": FORMAT,
+            "family": family,
+            "num_frames": self._num_frames,
+            "scale": self._scale,
+            "multiple": self._multiple,
+            "model_config": model_config or {},
+        }
+        self._tmpdir = tempfile.mkdtemp(prefix="tfvr-meta-")
+        path = os.path.join(self._tmpdir, METADATA_FILE)
+        with open(path, "w") as f:
+            json.dump(self.metadata, f, indent=2, sort_keys=True, default=str)
+        self.metadata_asset = tf.saved_model.Asset(path)
+        self.serve = tf.function(
+            self._serve,
+            input_signature=[tf.TensorSpec([None, self._num_frames, None, None, 3], tf.uint8, name="frames")],
+        )
+
+    def restore_float(self, frames):
+        """float32 [B, T, H, W, 3] in [0, 1] → float32 [B, H·s, W·s, 3] (unclipped); the exported graph's core."""
+        h, w = tf.shape(frames)[2], tf.shape(frames)[3]
+        x = pad_to_multiple(frames, self._multiple, axes=(2, 3))
+        y = self.model(x, training=False)
+        if isinstance(y, dict):
+            y = y[self._output_key]
+        return tf.cast(y, tf.float32)[:, : h * self._scale, : w * self._scale]
+
+    def _serve(self, frames):
+        y = self.restore_float(tf.cast(frames, tf.float32) / 255.0)
+        y = tf.cast(tf.round(tf.clip_by_value(y, 0.0, 1.0) * 255.0), tf.uint8)
+        return {"restored": y}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.serve.get_concrete_function()}
+
+
+def read_metadata(saved_model_dir: str) -> dict:
+    """The `assets/tfvr.json` of an exported restoration model (no TensorFlow needed).
+
+    Raises `tfvr.errors.UserError` naming the folder if it is not a SavedModel or not a restoration export.
+    """
+    from tfvr.errors import UserError
+
+    if not os.path.isdir(saved_model_dir):
+        raise UserError(f"{saved_model_dir}: no such SavedModel folder")
+    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise UserError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"{saved_model_dir}: not a tfvr restoration model (no assets/{METADATA_FILE}); "
+                        "export it with `tfvr export`")
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable metadata ({e})") from e
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
