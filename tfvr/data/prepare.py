@@ -197,7 +197,8 @@ def _clip_size(clip: records.Clip) -> tuple[int, int]:
 
 def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str = "auto",
             settings: SceneSettings | None = None, num_shards: int = 0, val_fraction: float = 0.0, seed: int = 0,
-            overwrite: bool = False, progress: bool = True, extras: ExtrasFn | None = None) -> PrepareResult:
+            overwrite: bool = False, progress: bool = True, extras: ExtrasFn | None = None,
+            manifest_extra: dict | None = None) -> PrepareResult:
     """Prepares `src_dir` into `out_dir` (see the module docstring). Sources that cannot be read are listed in the
     manifest with their error and returned in `result.failed`; anything else wrong raises `UserError`."""
     import tensorflow as tf
@@ -290,6 +291,7 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
                 "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
             },
             "videos": [r.as_dict() for r in reports],
+            **(manifest_extra or {}),
         }
         (tmp / MANIFEST).write_text(_dumps(manifest))
         _replace_dir(tmp, out)

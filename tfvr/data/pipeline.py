@@ -1,0 +1,436 @@
+"""The tf.data input pipeline: prepared TFRecord clips → degraded, cropped, augmented, batched samples.
+
+    ds = build_dataset(cfg.data, "train", input_context)    # endless, shuffled, augmented, per-replica batches
+    ds = build_eval_dataset(cfg.data)                       # held-out clips: deterministic, no augmentation
+
+Batches are dicts (float32 images in [0, 1], T = cfg.num_frames = 2N+1, the restored frame is the centre T // 2):
+
+    denoise / deblur / sr   {"lq": [B, T, h, w, 3], "gt": [B, T, H, W, 3]}      h, w = H / scale for sr, else H, W
+    inpaint                 {"frames": [B, T, H, W, 3], "masks": [B, T, H, W, 1]}   (mask 1 = hole)
+    label2video             {"frames": [B, T, H, W, 3], "labels": int32 [B, T, H, W], "instances": int32 [B, T, H, W]}
+
+Per clip (training): a random temporal window of T consecutive frames (or, with probability
+`random_frames_prob`, T sorted random frames of the clip), decode only those frames, a random crop of
+`crop_size` (for SR on the LR pixel grid, so LR and HR stay aligned), flips / rot90 / temporal reverse (each with
+probability 1/2, identical for every tensor of the sample), then the task's degradation made on the fly:
+
+    denoise      gt + N(0, sigma / 255) (sigma fixed, or uniform in [noise_sigma, noise_sigma_max]), clipped
+    deblur       the records' paired blurry frames (GoPro, synthetic), else the mean of `blur_frames` consecutive
+                 frames around each frame (the window reads blur_frames - 1 extra frames)
+    sr           the records' LR frames when they are LR of this scale (REDS, Vid4, Vimeo-90K), else MATLAB
+                 bicubic down-sampling with antialiasing (`tfvr.data.degrade.tf_imresize`)
+    inpaint      STTN-I's moving polygon masks (`tfvr.data.masks`)
+
+On-the-fly degraded inputs are rounded to 8-bit levels when `quantize` (what a model served uint8 video sees).
+
+Randomness is stateless: every random choice of a clip is a function of (seed, input pipeline, position of the
+clip in the stream), so parallel decoding does not change the samples, and `deterministic=True` (fixed order,
+ordered parallel maps) gives the same batches on every run. With an `input_context`, shards are split between
+input pipelines by file (`Dataset.shard(num_input_pipelines, input_pipeline_id)` on the file list; by record when
+there are fewer files than pipelines) and batches are per replica.
+
+The evaluation dataset reads `cfg.eval.split` in file order, takes `eval.windows_per_clip` evenly spaced windows of
+each of the first `eval.num_clips` clips, centre-crops to `eval.crop_size` (0: whole frames, cut to a multiple of
+`scale` for SR) and degrades with the fixed seed `eval.seed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from tfvr.data import records
+from tfvr.data.config import DataConfig
+from tfvr.errors import UserError
+
+log = logging.getLogger(__name__)
+AUTOTUNE = tf.data.AUTOTUNE
+
+# Sub-seed slots of one clip's stateless seed (tf.random.experimental.stateless_split).
+_S_WINDOW, _S_RANDFRAMES, _S_CROP, _S_AUG, _S_DEGRADE, _S_SIGMA, _S_MASK, _S_PICK = range(8)
+_NUM_SUBSEEDS = 8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transforms (each works eagerly and inside Dataset.map; tensors are [T, H, W, C])
+
+
+def subseeds(seed) -> tf.Tensor:
+    """[8, 2] int64 stateless sub-seeds of one clip seed (shape [2])."""
+    return tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), _NUM_SUBSEEDS)
+
+
+def window_indices(num_clip_frames, length: int, seed=None, *, window=None, num_windows: int = 1,
+                   random_frames_prob: float = 0.0):
+    """int32 [length] frame indices into a clip of `num_clip_frames` frames.
+
+    Training (`seed` given, `window` None): a random start, T consecutive frames; with probability
+    `random_frames_prob` (and a clip long enough) `length` sorted random distinct frames instead. Evaluation
+    (`window` = k in 0..num_windows-1): the k-th of `num_windows` evenly spaced windows (k=0 of 1: the centre one).
+    Clips shorter than `length` repeat their last frame.
+    """
+    n = tf.cast(num_clip_frames, tf.int32)
+    span = tf.maximum(n - length, 0)
+    if window is None:
+        s = subseeds(seed)
+        start = tf.random.stateless_uniform([], s[_S_WINDOW], 0, span + 1, dtype=tf.int32)
+        idx = start + tf.range(length, dtype=tf.int32)
+        if random_frames_prob > 0:
+            use_random = tf.logical_and(
+                tf.random.stateless_uniform([], s[_S_PICK]) < random_frames_prob, n >= length)
+
+            def random_sorted():
+                order = tf.argsort(tf.random.stateless_uniform(tf.reshape(n, [1]), s[_S_RANDFRAMES]))
+                return tf.sort(tf.cast(order[:length], tf.int32))
+
+            idx = tf.cond(use_random, random_sorted, lambda: idx)
+    else:
+        if num_windows > 1:
+            start = tf.cast(tf.round(tf.cast(window, tf.float32) * tf.cast(span, tf.float32) / (num_windows - 1)),
+                            tf.int32)
+        else:
+            start = span // 2
+        idx = start + tf.range(length, dtype=tf.int32)
+    return tf.minimum(idx, n - 1)
+
+
+def crop_offsets(height, width, crop_size: int, scale: int = 1, seed=None):
+    """(y, x) of a `crop_size` crop on the `scale` pixel grid: random with `seed`, else centred."""
+    lr_h, lr_w = tf.cast(height, tf.int32) // scale, tf.cast(width, tf.int32) // scale
+    lr_c = crop_size // scale
+    max_y, max_x = tf.maximum(lr_h - lr_c, 0), tf.maximum(lr_w - lr_c, 0)
+    if seed is None:
+        y, x = max_y // 2, max_x // 2
+    else:
+        s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        y = tf.random.stateless_uniform([], s[0], 0, max_y + 1, dtype=tf.int32)
+        x = tf.random.stateless_uniform([], s[1], 0, max_x + 1, dtype=tf.int32)
+    return y * scale, x * scale
+
+
+def paired_crop(hr: dict, lr: dict, y, x, crop_size: int, scale: int = 1) -> tuple[dict, dict]:
+    """Crops every HR tensor [T, H, W, ...] at (y, x) to crop_size and every LR tensor at (y, x) / scale to
+    crop_size / scale: the LR crop covers exactly the HR crop."""
+    hr_out = {k: v[:, y:y + crop_size, x:x + crop_size] for k, v in hr.items()}
+    c = crop_size // scale
+    lr_out = {k: v[:, y // scale:y // scale + c, x // scale:x // scale + c] for k, v in lr.items()}
+    return hr_out, lr_out
+
+
+def paired_random_crop(hr: dict, lr: dict, crop_size: int, scale: int, seed) -> tuple[dict, dict]:
+    """A random `crop_size` HR crop (on the LR grid) and the matching LR crop; see `paired_crop`."""
+    first = next(iter(hr.values()))
+    shape = tf.shape(first)
+    y, x = crop_offsets(shape[1], shape[2], crop_size, scale, seed)
+    return paired_crop(hr, lr, y, x, crop_size, scale)
+
+
+def _spatial(x, fn):
+    """Applies an image op written for [N, H, W, C] to [T, H, W] or [T, H, W, C]."""
+    if x.shape.rank == 3:
+        return fn(x[..., None])[..., 0]
+    return fn(x)
+
+
+def augment(tensors: dict, seed, *, hflip: bool = True, vflip: bool = True, rot90: bool = True,
+            temporal_reverse: bool = True) -> dict:
+    """The same random horizontal / vertical flip, 90° rotation (k = 0..3) and time reversal for every tensor
+    ([T, H, W] or [T, H, W, C]) of one sample. Each switch off leaves that transform out."""
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    coin = [tf.random.stateless_uniform([], s[i]) < 0.5 for i in (0, 1, 3)]
+    k = tf.random.stateless_uniform([], s[2], 0, 4, dtype=tf.int32)
+    out = {}
+    for name, x in tensors.items():
+        if hflip:
+            x = tf.cond(coin[0], lambda x=x: tf.reverse(x, [2]), lambda x=x: x)
+        if vflip:
+            x = tf.cond(coin[1], lambda x=x: tf.reverse(x, [1]), lambda x=x: x)
+        if rot90:
+            x = _spatial(x, lambda v: tf.image.rot90(v, k))
+        if temporal_reverse:
+            x = tf.cond(coin[2], lambda x=x: tf.reverse(x, [0]), lambda x=x: x)
+        out[name] = x
+    return out
+
+
+def quantize(x):
+    """Rounds [0, 1] floats to 8-bit levels."""
+    return tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0) / 255.0
+
+
+def add_noise(x, sigma, seed, clip: bool = True):
+    """x + N(0, (sigma / 255)^2), sigma on the 0-255 scale; clipped to [0, 1] when `clip`."""
+    try:
+        from tfvr.data import degrade
+
+        fn = getattr(degrade, "tf_add_gaussian_noise", None)
+    except ImportError:
+        fn = None
+    if fn is not None:
+        return fn(x, sigma, seed=seed, clip=clip)
+    y = x + tf.random.stateless_normal(tf.shape(x), seed, dtype=x.dtype) * (tf.cast(sigma, x.dtype) / 255.0)
+    return tf.clip_by_value(y, 0.0, 1.0) if clip else y
+
+
+def temporal_blur(frames, k: int):
+    """[L, H, W, C] → [L - k + 1, H, W, C]: frame t is the mean of frames t .. t + k - 1."""
+    if k <= 1:
+        return frames
+    c = tf.cumsum(frames, axis=0)
+    c = tf.concat([tf.zeros_like(c[:1]), c], axis=0)
+    return (c[k:] - c[:-k]) / float(k)
+
+
+def downscale(frames, scale: int):
+    """[T, H, W, C] → [T, H / scale, W / scale, C], MATLAB bicubic with antialiasing (`degrade.tf_imresize`)."""
+    from tfvr.data import degrade
+
+    fn = getattr(degrade, "tf_imresize", None)
+    if fn is None:  # pragma: no cover - the degrade module always has it
+        raise RuntimeError("tfvr.data.degrade.tf_imresize is missing")
+    return fn(frames, 1.0 / scale, antialiasing=True)
+
+
+def polygon_masks(num_frames: int, height, width, seed, stationary_prob: float = 0.5):
+    """float32 [T, H, W, 1] STTN-I moving polygon masks (1 = hole) from `tfvr.data.masks`, seeded statelessly."""
+    from tfvr.data import masks
+
+    int_seed = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, 2**31 - 1, dtype=tf.int64)
+
+    def make(h, w, s):
+        return masks.moving_polygon_masks(num_frames, int(h), int(w), seed=int(s),
+                                          stationary_prob=stationary_prob).astype("uint8")
+
+    m = tf.numpy_function(make, [tf.cast(height, tf.int64), tf.cast(width, tf.int64), int_seed], tf.uint8,
+                          stateful=False)
+    m = tf.reshape(m, tf.stack([num_frames, tf.cast(height, tf.int32), tf.cast(width, tf.int32), 1]))
+    return tf.cast(m > 0, tf.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One clip → one sample
+
+
+def _split_info(manifest: dict, split: str, records_dir) -> dict:
+    info = manifest.get("splits", {}).get(split)
+    if info is None:
+        raise UserError(f"{records_dir}: the manifest has no {split!r} split (it has: "
+                        f"{', '.join(manifest.get('splits', {})) or 'none'})")
+    if info.get("clips", 0) == 0:
+        raise UserError(f"{records_dir}: the {split!r} split holds no clips")
+    return info
+
+
+class _ClipMapper:
+    """The per-clip function of one dataset (training or evaluation)."""
+
+    def __init__(self, cfg: DataConfig, info: dict, training: bool, records_dir, split: str):
+        self.cfg = cfg
+        self.training = training
+        self.task = cfg.task
+        self.T = cfg.num_frames
+        lq_kind, lq_scale = info.get("lq_kind", ""), int(info.get("lq_scale", 1) or 1)
+        self.paired = ((self.task == "deblur" and lq_kind == "blur")
+                       or (self.task == "sr" and lq_kind == "lr" and lq_scale == cfg.scale))
+        if self.task == "label2video" and not info.get("labels"):
+            raise UserError(f"{records_dir}: task=label2video needs label maps, but the {split!r} clips have none "
+                            "(only the synthetic data and label-video layouts provide them)")
+        self.scale = cfg.scale if self.task == "sr" else 1
+        self.extra = cfg.blur_frames - 1 if (self.task == "deblur" and not self.paired) else 0
+        self.length = self.T + self.extra
+        if training:
+            crop = cfg.crop_size
+        else:
+            crop = cfg.eval.crop_size
+        self.crop = crop
+        min_h, min_w = int(info.get("min_height", 0)), int(info.get("min_width", 0))
+        if crop and (min_h < crop or min_w < crop):
+            which = "crop_size" if training else "eval.crop_size"
+            raise UserError(f"{records_dir}: data.{which}={crop} is larger than the smallest {split!r} frames "
+                            f"({min_w}x{min_h})")
+        if self.task == "sr" and self.paired and crop and min_h // cfg.scale < crop // cfg.scale:
+            raise UserError(f"{records_dir}: LR frames too small for crop {crop} at scale {cfg.scale}")
+        if int(info.get("min_clip_len", self.length)) < self.length:
+            log.warning("%s: some %s clips have %s frames, fewer than the %s a sample needs; their last frame is "
+                        "repeated", records_dir, split, info.get("min_clip_len"), self.length)
+
+    def __call__(self, index, serialized, seed_base, window=None, num_windows=1):
+        cfg = self.cfg
+        seed = tf.stack([tf.cast(seed_base, tf.int64), tf.cast(index, tf.int64)])
+        s = subseeds(seed)
+        ex = records.parse_example(serialized)
+        n = tf.shape(ex["frames"])[0]
+        if self.training:
+            idx = window_indices(n, self.length, seed,
+                                 random_frames_prob=cfg.random_frames_prob if self.extra == 0 else 0.0)
+        else:
+            idx = window_indices(n, self.length, window=window, num_windows=num_windows)
+        h, w = ex["height"], ex["width"]
+        hr = {"gt": tf.image.convert_image_dtype(
+            records.decode_frames(tf.gather(ex["frames"], idx), h, w), tf.float32)}
+        lr = {}
+        if self.paired:
+            lq = tf.image.convert_image_dtype(
+                records.decode_frames(tf.gather(ex["lq"], idx), ex["lq_height"], ex["lq_width"]), tf.float32)
+            (lr if self.task == "sr" else hr)["lq"] = lq
+        if self.task == "label2video":
+            hr["labels"] = tf.cast(records.decode_frames(tf.gather(ex["labels"], idx), h, w, 1, tf.uint16)[..., 0],
+                                   tf.int32)
+            hr["instances"] = tf.cast(
+                records.decode_frames(tf.gather(ex["instances"], idx), h, w, 1, tf.uint16)[..., 0], tf.int32)
+
+        # Crop (HR pixels; SR: on the LR grid so the paired LR crop matches).
+        if self.training:
+            y, x = crop_offsets(h, w, self.crop, self.scale, s[_S_CROP])
+            hr, lr = paired_crop(hr, lr, y, x, self.crop, self.scale)
+        elif self.crop:
+            y, x = crop_offsets(h, w, self.crop, self.scale)
+            hr, lr = paired_crop(hr, lr, y, x, self.crop, self.scale)
+        elif self.scale > 1:  # whole frames, cut to a multiple of the scale
+            hh = tf.cast(h, tf.int32) // self.scale * self.scale
+            ww = tf.cast(w, tf.int32) // self.scale * self.scale
+            hr = {k: v[:, :hh, :ww] for k, v in hr.items()}
+            lr = {k: v[:, :hh // self.scale, :ww // self.scale] for k, v in lr.items()}
+
+        if self.training:
+            both = {**{f"hr/{k}": v for k, v in hr.items()}, **{f"lr/{k}": v for k, v in lr.items()}}
+            both = augment(both, s[_S_AUG], hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90,
+                           temporal_reverse=cfg.temporal_reverse)
+            hr = {k[3:]: v for k, v in both.items() if k.startswith("hr/")}
+            lr = {k[3:]: v for k, v in both.items() if k.startswith("lr/")}
+
+        out = self._degrade(hr, lr, s)
+        return self._set_shapes(out)
+
+    def _degrade(self, hr: dict, lr: dict, s) -> dict:
+        cfg = self.cfg
+        gt = hr["gt"]
+        task = self.task
+        if task == "denoise":
+            sigma = tf.constant(cfg.noise_sigma, tf.float32)
+            if cfg.noise_sigma_max > cfg.noise_sigma:
+                sigma = tf.random.stateless_uniform([], s[_S_SIGMA], cfg.noise_sigma, cfg.noise_sigma_max)
+            lq = add_noise(gt, sigma, s[_S_DEGRADE], clip=cfg.clip_noise)
+            return {"lq": quantize(lq) if cfg.quantize else lq, "gt": gt}
+        if task == "deblur":
+            if self.paired:
+                return {"lq": hr["lq"], "gt": gt}
+            lq = temporal_blur(gt, cfg.blur_frames)
+            c = self.extra // 2
+            gt = gt[c:c + self.T]
+            return {"lq": quantize(lq) if cfg.quantize else lq, "gt": gt}
+        if task == "sr":
+            if self.paired:
+                return {"lq": lr["lq"], "gt": gt}
+            lq = downscale(gt, cfg.scale)
+            return {"lq": quantize(lq) if cfg.quantize else tf.clip_by_value(lq, 0.0, 1.0), "gt": gt}
+        if task == "inpaint":
+            shape = tf.shape(gt)
+            masks = polygon_masks(self.T, shape[1], shape[2], s[_S_MASK], cfg.mask_stationary_prob)
+            return {"frames": gt, "masks": masks}
+        # label2video
+        return {"frames": gt, "labels": hr["labels"], "instances": hr["instances"]}
+
+    def _set_shapes(self, out: dict) -> dict:
+        c = self.crop
+        hw = [c, c] if c else [None, None]
+        lhw = [c // self.scale, c // self.scale] if c else [None, None]
+        shapes = {"lq": [self.T, *lhw, 3], "gt": [self.T, *hw, 3], "frames": [self.T, *hw, 3],
+                  "masks": [self.T, *hw, 1], "labels": [self.T, *hw], "instances": [self.T, *hw]}
+        return {k: tf.ensure_shape(v, shapes[k]) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Datasets
+
+
+def resolve_source(cfg: DataConfig) -> str:
+    """The prepared records folder of `cfg.source` (generating and caching the synthetic set when "synthetic")."""
+    if cfg.source == "synthetic":
+        from tfvr.data import synthetic_records
+
+        return str(synthetic_records.ensure(cfg))
+    path = Path(os.path.expanduser(cfg.source))
+    if not path.is_dir():
+        raise UserError(f"data.source={cfg.source!r}: no such directory (use 'synthetic' or a folder written by "
+                        "`tfvr prepare`)")
+    return str(path)
+
+
+def _options(deterministic: bool) -> tf.data.Options:
+    opts = tf.data.Options()
+    opts.deterministic = bool(deterministic)
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return opts
+
+
+def build_dataset(cfg: DataConfig, split: str = "train", input_context: tf.distribute.InputContext | None = None,
+                  *, training: bool | None = None, records_dir: str | os.PathLike | None = None) -> tf.data.Dataset:
+    """The dataset of `split` (see the module docstring). `training` defaults to split == "train": endless,
+    shuffled, randomly cropped and augmented; otherwise the deterministic evaluation set (`cfg.eval`).
+    `records_dir` overrides `cfg.source`. Raises `UserError` / `RecordError` naming the folder or shard."""
+    from tfvr.data.prepare import load_manifest
+
+    cfg.validate()
+    training = (split == "train") if training is None else training
+    root = str(records_dir) if records_dir is not None else resolve_source(cfg)
+    manifest = load_manifest(root)
+    info = _split_info(manifest, split, root)
+    files = records.list_shards(root, split)
+    for f in files:
+        records.verify_shard(f)
+    mapper = _ClipMapper(cfg, info, training, root, split)
+
+    num_pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    by_file = num_pipelines > 1 and len(files) >= num_pipelines
+    if num_pipelines > 1 and not by_file:
+        log.warning("%s: %d %s shards for %d input pipelines: sharding by record (every pipeline reads every file)",
+                    root, len(files), split, num_pipelines)
+    seed = int(cfg.seed if training else cfg.eval.seed)
+    # Different pipelines draw different crops / noise for their clips.
+    seed_base = seed * 1_000_003 + pipeline_id
+    parallel = AUTOTUNE if cfg.num_parallel_calls < 0 else max(1, cfg.num_parallel_calls)
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if by_file:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    n_files = -(-len(files) // num_pipelines) if by_file else len(files)
+    if training:
+        ds = ds.shuffle(max(n_files, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(n_files, 8)), block_length=1,
+                           num_parallel_calls=parallel, deterministic=cfg.deterministic)
+        if num_pipelines > 1 and not by_file:
+            ds = ds.shard(num_pipelines, pipeline_id)
+        if cfg.shuffle_buffer > 1:
+            ds = ds.shuffle(cfg.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+        ds = ds.enumerate()
+        ds = ds.map(lambda i, s: mapper(i, s, seed_base), num_parallel_calls=parallel,
+                    deterministic=cfg.deterministic)
+        batch = input_context.get_per_replica_batch_size(cfg.batch_size) if input_context else cfg.batch_size
+        ds = ds.batch(batch, drop_remainder=True)
+    else:
+        ds = tf.data.TFRecordDataset(ds)  # file order: the same clips every time
+        if num_pipelines > 1 and not by_file:
+            ds = ds.shard(num_pipelines, pipeline_id)
+        if cfg.eval.num_clips > 0:
+            ds = ds.take(cfg.eval.num_clips)
+        w = cfg.eval.windows_per_clip
+        ds = ds.flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(w).enumerate())
+        ds = ds.enumerate()
+        ds = ds.map(lambda i, ks: mapper(i, ks[1], seed_base, window=ks[0], num_windows=w),
+                    num_parallel_calls=parallel, deterministic=True)
+        batch = (input_context.get_per_replica_batch_size(cfg.eval.batch_size) if input_context
+                 else cfg.eval.batch_size)
+        ds = ds.batch(batch, drop_remainder=False)
+    ds = ds.prefetch(AUTOTUNE)
+    return ds.with_options(_options(cfg.deterministic or not training))
+
+
+def build_eval_dataset(cfg: DataConfig, input_context: tf.distribute.InputContext | None = None, *,
+                       records_dir: str | os.PathLike | None = None) -> tf.data.Dataset:
+    """The held-out evaluation dataset (`cfg.eval`): deterministic, no augmentation, fixed degradation seed."""
+    return build_dataset(cfg, cfg.eval.split, input_context, training=False, records_dir=records_dir)
