@@ -140,3 +140,34 @@ def test_set_layer_weights_checks_shapes():
         ts.set_layer_weights(layer, [np.zeros((3, 2)), np.zeros(3)], name="d")
     ts.set_layer_weights(layer, [np.ones((2, 3)), np.zeros(3)])
     assert layer.kernel.numpy().sum() == 6
+
+
+PEER_PYTHON = "/tmp/tfvr-peers/venv/bin/python"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(PEER_PYTHON), reason=f"no peer venv with torch at {PEER_PYTHON}")
+def test_pth_reading_in_the_peer_venv(tmp_path):
+    """Exercises the .pth branch with a real torch (the peer venv's) when tfvr's own venv has none."""
+    import subprocess
+    import textwrap
+
+    from tests.helpers import REPO
+
+    script = textwrap.dedent(f"""
+        import torch
+        from tfvr.export.torch_state import load_state_dict, save_npz
+        sd = {{"conv.weight": torch.arange(6.).reshape(2, 3), "conv.bias": torch.ones(2, dtype=torch.bfloat16)}}
+        torch.save({{"params": sd}}, "{tmp_path}/m.pth")
+        torch.save({{"module." + k: v for k, v in sd.items()}}, "{tmp_path}/dp.pth")
+        save_npz(load_state_dict("{tmp_path}/m.pth"), "{tmp_path}/m.npz")
+        save_npz(load_state_dict("{tmp_path}/dp.pth"), "{tmp_path}/dp.npz")
+    """)
+    proc = subprocess.run([PEER_PYTHON, "-c", script], cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin"},
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode and "No module named 'torch'" in proc.stderr:
+        pytest.skip("the peer venv has no torch (yet)")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("m", "dp"):
+        out = ts.load_state_dict(tmp_path / f"{name}.npz")
+        np.testing.assert_array_equal(out["conv.weight"], np.arange(6.0).reshape(2, 3))
+        assert out["conv.bias"].dtype == np.float32 and out["conv.bias"].sum() == 2

@@ -1,0 +1,587 @@
+"""EDVR: Video Restoration with Enhanced Deformable Convolutional Networks (Wang et al., CVPRW 2019).
+
+A Keras port that computes exactly what BasicSR 1.4.2's `basicsr/archs/edvr_arch.py` computes (golden parity tests
+in tests/models/edvr/), channels-last:
+
+    frames [B, T, H, W, C] in [0, 1] → feature extraction (conv_first + LReLU(0.1), or PredeblurModule + 1×1)
+    → `num_extract_block` ResidualBlockNoBN → pyramid L2/L3 (stride-2 conv + conv, each LReLU)
+    → PCDAlignment of every frame to the centre frame → TSAFusion (or a 1×1 conv without TSA)
+    → `num_reconstruct_block` ResidualBlockNoBN → upconv1 + PixelShuffle(2) + LReLU → upconv2 (→ 64·4)
+    + PixelShuffle(2) + LReLU → conv_hr + LReLU → conv_last → + base
+    base = bilinear ×4 (align_corners=False) of the centre frame (what the released code does, not bicubic);
+    with hr_in, base = the centre frame and the output has the input size.
+
+Differences from BasicSR, all invisible at parity:
+* Any H, W: the input is padded at the bottom/right to a multiple of 4 (16 with `hr_in`) with `pad_mode` and the
+  output cropped back (BasicSR asserts the multiple; xinntao/EDVR#12, #120).
+* PCD aligns all T frames in one batched pass (frames folded into the batch) instead of a Python loop.
+* PixelShuffle is `tf.nn.depth_to_space`; the converter permutes upconv1/upconv2 output channels
+  (tfvr.layers.pixel_shuffle).
+* Convs that BasicSR leaves at PyTorch's default init use the same weight distribution (uniform ±1/√fan_in) but
+  zero biases. ResidualBlockNoBN: Kaiming ×0.1 (as BasicSR); DCN offset convs: zero (as BasicSR).
+
+`EDVR.torch_layer_map()` lists {BasicSR state-dict prefix: Keras layer}; `tfvr.models.edvr.convert` uses it.
+`EDVR.dcn_layers()` lists the deformable convs by BasicSR name, for the offset guard.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfvr.layers.pixel_shuffle import PixelShuffle
+from tfvr.layers.residual import ResidualBlockNoBN
+
+LRELU_SLOPE = 0.1
+
+
+def lrelu(x):
+    return tf.nn.leaky_relu(x, alpha=LRELU_SLOPE)
+
+
+def torch_default_init():
+    """PyTorch's default `Conv2d` weight init: uniform(±1/√fan_in) (kaiming_uniform with a=√5)."""
+    return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class TorchConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with PyTorch's symmetric zero padding (`padding=p` pixels on every side).
+
+    Keras "same" pads a stride-2 conv on even inputs at the bottom/right only, PyTorch pads both sides: the outputs
+    are shifted by one pixel. This layer pads explicitly, then convolves "valid".
+
+    Args:
+        filters, kernel_size, strides: as `keras.layers.Conv2D`.
+        torch_padding: int, pixels of zero padding on each side (PyTorch's `padding`).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, torch_padding=0, **kwargs):
+        kwargs.pop("padding", None)
+        kwargs.setdefault("kernel_initializer", torch_default_init())
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+        self.torch_padding = int(torch_padding)
+
+    def _padded(self, shape):
+        p = 2 * self.torch_padding
+        return tuple(shape[:1]) + tuple(None if s is None else s + p for s in shape[1:3]) + tuple(shape[3:])
+
+    def build(self, input_shape):
+        super().build(self._padded(input_shape))
+
+    def call(self, inputs):
+        if self.torch_padding:
+            p = self.torch_padding
+            inputs = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
+        return super().call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return super().compute_output_shape(self._padded(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("padding", None)
+        config["torch_padding"] = self.torch_padding
+        return config
+
+
+def conv(filters, kernel_size=3, strides=1, name=None):
+    """A conv with PyTorch's `padding = kernel_size // 2` (plain "same" when the stride is 1)."""
+    if strides == 1:
+        return keras.layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer=torch_default_init(),
+                                   name=name)
+    return TorchConv2D(filters, kernel_size, strides=strides, torch_padding=kernel_size // 2, name=name)
+
+
+def upsample2x(x):
+    """`nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)` (TF2 resize uses half-pixel centres)."""
+    shape = tf.shape(x)
+    y = tf.image.resize(x, [2 * shape[1], 2 * shape[2]], method="bilinear")
+    return tf.cast(y, x.dtype)
+
+
+def max_pool_3s2p1(x):
+    """`nn.MaxPool2d(3, stride=2, padding=1)` (pads with -inf)."""
+    x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=float("-inf"))
+    return tf.nn.max_pool2d(x, 3, 2, "VALID")
+
+
+def avg_pool_3s2p1(x):
+    """`nn.AvgPool2d(3, stride=2, padding=1)` with PyTorch's default count_include_pad=True (always / 9)."""
+    x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    return tf.nn.avg_pool2d(x, 3, 2, "VALID")
+
+
+def _feature_shape(channels):
+    return (None, None, None, channels)
+
+
+def _build_dcn(layer, nf):
+    if not layer.built:
+        layer.build(_feature_shape(nf), _feature_shape(nf))
+        layer.built = True
+
+
+def _dcn(num_feat, deformable_groups, impl, name):
+    from tfvr.layers.deform_conv import ModulatedDeformConv2D
+
+    return ModulatedDeformConv2D(num_feat, 3, padding=1, deformable_groups=deformable_groups, impl=impl, name=name)
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class PCDAlignment(keras.layers.Layer):
+    """Pyramid, Cascading and Deformable alignment (3 levels + a cascading DCN).
+
+    Args:
+        num_feat: int, feature channels.
+        deformable_groups: int, offset groups per DCN.
+        dcn_impl: "auto" | "reference" | "kernel" (tfvr.ops.deform_conv).
+
+    Call: `nbr_feats` and `ref_feats`, lists [L1, L2, L3] of `[N, H/2^l, W/2^l, num_feat]` (N = frames folded into
+    the batch); returns the aligned L1 features `[N, H, W, num_feat]`. Offset inputs are `cat([nbr, ref])`;
+    up-sampled offsets are multiplied by 2; no LReLU on the L1 pyramid output (before the cascade).
+    """
+
+    def __init__(self, num_feat=64, deformable_groups=8, dcn_impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = int(num_feat)
+        self.deformable_groups = int(deformable_groups)
+        self.dcn_impl = dcn_impl
+        nf, g = self.num_feat, self.deformable_groups
+        for i in (3, 2, 1):
+            setattr(self, f"offset_conv1_l{i}", conv(nf, name=f"offset_conv1_l{i}"))
+            setattr(self, f"offset_conv2_l{i}", conv(nf, name=f"offset_conv2_l{i}"))
+            if i < 3:
+                setattr(self, f"offset_conv3_l{i}", conv(nf, name=f"offset_conv3_l{i}"))
+                setattr(self, f"feat_conv_l{i}", conv(nf, name=f"feat_conv_l{i}"))
+            setattr(self, f"dcn_pack_l{i}", _dcn(nf, g, dcn_impl, f"dcn_pack_l{i}"))
+        self.cas_offset_conv1 = conv(nf, name="cas_offset_conv1")
+        self.cas_offset_conv2 = conv(nf, name="cas_offset_conv2")
+        self.cas_dcnpack = _dcn(nf, g, dcn_impl, "cas_dcnpack")
+
+    def build(self, nbr_feats_shape=None, ref_feats_shape=None):
+        # Explicit, so Keras never has to trace `call` (two list inputs) to find the variables.
+        nf = self.num_feat
+        one, two = _feature_shape(nf), _feature_shape(2 * nf)
+        for i in (3, 2, 1):
+            getattr(self, f"offset_conv1_l{i}").build(two)
+            getattr(self, f"offset_conv2_l{i}").build(one if i == 3 else two)
+            if i < 3:
+                getattr(self, f"offset_conv3_l{i}").build(one)
+                getattr(self, f"feat_conv_l{i}").build(two)
+            _build_dcn(getattr(self, f"dcn_pack_l{i}"), nf)
+        self.cas_offset_conv1.build(two)
+        self.cas_offset_conv2.build(one)
+        _build_dcn(self.cas_dcnpack, nf)
+        self.built = True
+
+    def call(self, nbr_feats, ref_feats):
+        up_offset = up_feat = None
+        feat = None
+        for i in (3, 2, 1):
+            nbr, ref = nbr_feats[i - 1], ref_feats[i - 1]
+            offset = lrelu(getattr(self, f"offset_conv1_l{i}")(tf.concat([nbr, ref], -1)))
+            if i == 3:
+                offset = lrelu(getattr(self, f"offset_conv2_l{i}")(offset))
+            else:
+                offset = lrelu(getattr(self, f"offset_conv2_l{i}")(tf.concat([offset, up_offset], -1)))
+                offset = lrelu(getattr(self, f"offset_conv3_l{i}")(offset))
+            feat = getattr(self, f"dcn_pack_l{i}")(nbr, offset)
+            if i < 3:
+                feat = getattr(self, f"feat_conv_l{i}")(tf.concat([feat, up_feat], -1))
+            if i > 1:
+                feat = lrelu(feat)
+                up_offset = upsample2x(offset) * 2.0  # offsets are in pixels: double them with the resolution
+                up_feat = upsample2x(feat)
+        offset = tf.concat([feat, ref_feats[0]], -1)
+        offset = lrelu(self.cas_offset_conv2(lrelu(self.cas_offset_conv1(offset))))
+        return lrelu(self.cas_dcnpack(feat, offset))
+
+    def dcn_layers(self) -> dict:
+        return {"dcn_pack.l3": self.dcn_pack_l3, "dcn_pack.l2": self.dcn_pack_l2, "dcn_pack.l1": self.dcn_pack_l1,
+                "cas_dcnpack": self.cas_dcnpack}
+
+    def torch_layer_map(self) -> dict:
+        m = {}
+        for i in (3, 2, 1):
+            for base in ("offset_conv1", "offset_conv2", "offset_conv3", "dcn_pack", "feat_conv"):
+                layer = getattr(self, f"{base}_l{i}", None)
+                if layer is not None:
+                    m[f"{base}.l{i}"] = layer
+        m.update(cas_offset_conv1=self.cas_offset_conv1, cas_offset_conv2=self.cas_offset_conv2,
+                 cas_dcnpack=self.cas_dcnpack)
+        return m
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_feat=self.num_feat, deformable_groups=self.deformable_groups, dcn_impl=self.dcn_impl)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class TSAFusion(keras.layers.Layer):
+    """Temporal and Spatial Attention fusion.
+
+    Args:
+        num_feat: int, feature channels C.
+        num_frame: int, frames T.
+        center_frame_idx: int, the reference frame.
+
+    Call: aligned features `[B, T, H, W, C]` (H, W multiples of 4) → fused `[B, H, W, C]`.
+    Temporal: `sigmoid(Σ_c emb_t · emb_ref)` weights each frame; `feat_fusion` 1×1 + LReLU. Spatial: a 2-level
+    max+avg-pool pyramid, bilinear ×2 up-sampling; output `feat · sigmoid(attn) · 2 + attn_add`.
+    """
+
+    def __init__(self, num_feat=64, num_frame=5, center_frame_idx=2, **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = int(num_feat)
+        self.num_frame = int(num_frame)
+        self.center_frame_idx = int(center_frame_idx)
+        nf = self.num_feat
+        self.temporal_attn1 = conv(nf, 3, name="temporal_attn1")
+        self.temporal_attn2 = conv(nf, 3, name="temporal_attn2")
+        self.feat_fusion = conv(nf, 1, name="feat_fusion")
+        self.spatial_attn1 = conv(nf, 1, name="spatial_attn1")
+        self.spatial_attn2 = conv(nf, 1, name="spatial_attn2")
+        self.spatial_attn3 = conv(nf, 3, name="spatial_attn3")
+        self.spatial_attn4 = conv(nf, 1, name="spatial_attn4")
+        self.spatial_attn5 = conv(nf, 3, name="spatial_attn5")
+        self.spatial_attn_l1 = conv(nf, 1, name="spatial_attn_l1")
+        self.spatial_attn_l2 = conv(nf, 3, name="spatial_attn_l2")
+        self.spatial_attn_l3 = conv(nf, 3, name="spatial_attn_l3")
+        self.spatial_attn_add1 = conv(nf, 1, name="spatial_attn_add1")
+        self.spatial_attn_add2 = conv(nf, 1, name="spatial_attn_add2")
+
+    _NAMES = ("temporal_attn1", "temporal_attn2", "feat_fusion", "spatial_attn1", "spatial_attn2", "spatial_attn3",
+              "spatial_attn4", "spatial_attn5", "spatial_attn_l1", "spatial_attn_l2", "spatial_attn_l3",
+              "spatial_attn_add1", "spatial_attn_add2")
+
+    def build(self, aligned_shape=None):
+        nf, tnf = _feature_shape(self.num_feat), _feature_shape(self.num_frame * self.num_feat)
+        self.temporal_attn1.build(nf)
+        self.temporal_attn2.build(nf)
+        self.feat_fusion.build(tnf)
+        self.spatial_attn1.build(tnf)
+        self.spatial_attn2.build(_feature_shape(2 * self.num_feat))
+        self.spatial_attn_l2.build(_feature_shape(2 * self.num_feat))
+        for name in ("spatial_attn3", "spatial_attn4", "spatial_attn5", "spatial_attn_l1", "spatial_attn_l3",
+                     "spatial_attn_add1", "spatial_attn_add2"):
+            getattr(self, name).build(nf)
+        self.built = True
+
+    def call(self, aligned):
+        shape = tf.shape(aligned)
+        b, t, h, w = shape[0], self.num_frame, shape[2], shape[3]
+        c = self.num_feat
+        emb_ref = self.temporal_attn1(aligned[:, self.center_frame_idx])  # [B, H, W, C]
+        emb = self.temporal_attn2(tf.reshape(aligned, [b * t, h, w, c]))
+        emb = tf.reshape(emb, [b, t, h, w, c])
+        corr = tf.sigmoid(tf.reduce_sum(emb * emb_ref[:, None], axis=-1, keepdims=True))  # [B, T, H, W, 1]
+        weighted = aligned * corr
+        # Frame-major channel concatenation, the order of PyTorch's view(b, t*c, h, w).
+        weighted = tf.reshape(tf.transpose(weighted, [0, 2, 3, 1, 4]), [b, h, w, t * c])
+
+        feat = lrelu(self.feat_fusion(weighted))
+
+        attn = lrelu(self.spatial_attn1(weighted))
+        attn = lrelu(self.spatial_attn2(tf.concat([max_pool_3s2p1(attn), avg_pool_3s2p1(attn)], -1)))
+        attn_level = lrelu(self.spatial_attn_l1(attn))
+        attn_level = tf.concat([max_pool_3s2p1(attn_level), avg_pool_3s2p1(attn_level)], -1)
+        attn_level = lrelu(self.spatial_attn_l2(attn_level))
+        attn_level = upsample2x(lrelu(self.spatial_attn_l3(attn_level)))
+
+        attn = lrelu(self.spatial_attn3(attn)) + attn_level
+        attn = lrelu(self.spatial_attn4(attn))
+        attn = self.spatial_attn5(upsample2x(attn))
+        attn_add = self.spatial_attn_add2(lrelu(self.spatial_attn_add1(attn)))
+        return feat * tf.sigmoid(attn) * 2.0 + attn_add
+
+    def torch_layer_map(self) -> dict:
+        return {n: getattr(self, n) for n in self._NAMES}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_feat=self.num_feat, num_frame=self.num_frame, center_frame_idx=self.center_frame_idx)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class PredeblurModule(keras.layers.Layer):
+    """Pre-deblurring module (EDVR's deblurring track).
+
+    Args:
+        num_in_ch: int, image channels.
+        num_feat: int, feature channels.
+        hr_in: bool, two extra stride-2 convs (the input is high resolution; features come out at 1/4 size).
+
+    Call: images `[N, H, W, num_in_ch]` → features `[N, H', W', num_feat]` (H' = H, or H/4 with hr_in).
+    Residual blocks: L3 ×1, L2 ×2, L1 ×5 with the up-sampled L2 result added after L1 block 2.
+    """
+
+    def __init__(self, num_in_ch=3, num_feat=64, hr_in=False, **kwargs):
+        super().__init__(**kwargs)
+        self.num_in_ch = int(num_in_ch)
+        self.num_feat = int(num_feat)
+        self.hr_in = bool(hr_in)
+        nf = self.num_feat
+        self.conv_first = conv(nf, name="conv_first")
+        if self.hr_in:
+            self.stride_conv_hr1 = conv(nf, strides=2, name="stride_conv_hr1")
+            self.stride_conv_hr2 = conv(nf, strides=2, name="stride_conv_hr2")
+        self.stride_conv_l2 = conv(nf, strides=2, name="stride_conv_l2")
+        self.stride_conv_l3 = conv(nf, strides=2, name="stride_conv_l3")
+        self.resblock_l3 = ResidualBlockNoBN(nf, name="resblock_l3")
+        self.resblock_l2_1 = ResidualBlockNoBN(nf, name="resblock_l2_1")
+        self.resblock_l2_2 = ResidualBlockNoBN(nf, name="resblock_l2_2")
+        self.resblock_l1 = [ResidualBlockNoBN(nf, name=f"resblock_l1_{i}") for i in range(5)]
+
+    def build(self, x_shape=None):
+        nf = _feature_shape(self.num_feat)
+        self.conv_first.build(_feature_shape(self.num_in_ch))
+        for layer in self.torch_layer_map().values():
+            if layer is not self.conv_first:
+                layer.build(nf)
+        self.built = True
+
+    def call(self, x):
+        feat_l1 = lrelu(self.conv_first(x))
+        if self.hr_in:
+            feat_l1 = lrelu(self.stride_conv_hr1(feat_l1))
+            feat_l1 = lrelu(self.stride_conv_hr2(feat_l1))
+        feat_l2 = lrelu(self.stride_conv_l2(feat_l1))
+        feat_l3 = lrelu(self.stride_conv_l3(feat_l2))
+        feat_l3 = upsample2x(self.resblock_l3(feat_l3))
+        feat_l2 = self.resblock_l2_1(feat_l2) + feat_l3
+        feat_l2 = upsample2x(self.resblock_l2_2(feat_l2))
+        for block in self.resblock_l1[:2]:
+            feat_l1 = block(feat_l1)
+        feat_l1 = feat_l1 + feat_l2
+        for block in self.resblock_l1[2:]:
+            feat_l1 = block(feat_l1)
+        return feat_l1
+
+    def torch_layer_map(self) -> dict:
+        names = ["conv_first", "stride_conv_l2", "stride_conv_l3", "resblock_l3", "resblock_l2_1", "resblock_l2_2"]
+        if self.hr_in:
+            names[1:1] = ["stride_conv_hr1", "stride_conv_hr2"]
+        m = {n: getattr(self, n) for n in names}
+        m.update({f"resblock_l1.{i}": blk for i, blk in enumerate(self.resblock_l1)})
+        return m
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_in_ch=self.num_in_ch, num_feat=self.num_feat, hr_in=self.hr_in)
+        return config
+
+
+def pad_to_multiple(x, multiple: int, mode: str = "reflect"):
+    """Pads `[B, T, H, W, C]` at the bottom/right so H and W are multiples of `multiple` (any sizes, dynamic too).
+
+    mode: "reflect" (mirror without repeating the edge; folds back again for pads larger than the image),
+    "replicate" (repeat the edge) or "zeros".
+    """
+    shape = tf.shape(x)
+    h, w = shape[2], shape[3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if mode == "zeros":
+        return tf.pad(x, [[0, 0], [0, 0], [0, ph], [0, pw], [0, 0]])
+
+    def indices(n, p):
+        i = tf.range(n + p)
+        if mode == "reflect":
+            period = tf.maximum(2 * (n - 1), 1)
+            i = i % period
+            i = tf.where(i >= n, period - i, i)
+        return tf.clip_by_value(i, 0, n - 1)
+
+    if mode not in ("reflect", "replicate"):
+        raise ValueError(f"pad_mode must be 'reflect', 'replicate' or 'zeros', got {mode!r}")
+    x = tf.gather(x, indices(h, ph), axis=2)
+    return tf.gather(x, indices(w, pw), axis=3)
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class EDVR(keras.Model):
+    """EDVR video restoration network (×4 super-resolution, or same-size deblurring with `hr_in`).
+
+    Args: exactly the fields of `tfvr.models.edvr.config.EDVRConfig` (BasicSR's `EDVR(...)` kwargs + `dcn_impl`,
+    `pad_mode`).
+
+    Call: frames `[B, T, H, W, num_in_ch]` float in [0, 1] (T = num_frame, any H, W) → the restored centre frame
+    `[B, s·H, s·W, num_out_ch]` (s = 4, or 1 with hr_in), not clipped.
+
+    Reference: Wang, Chan, Yu, Dong, Loy, "EDVR: Video Restoration with Enhanced Deformable Convolutional
+    Networks", CVPR Workshops 2019; code: XPixelGroup/BasicSR `basicsr/archs/edvr_arch.py`.
+    """
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_frame=5, deformable_groups=8,
+                 num_extract_block=5, num_reconstruct_block=10, center_frame_idx=None, hr_in=False,
+                 with_predeblur=False, with_tsa=True, dcn_impl="auto", pad_mode="reflect", **kwargs):
+        super().__init__(**kwargs)
+        if hr_in and not with_predeblur:
+            raise ValueError("EDVR(hr_in=True) needs with_predeblur=True (BasicSR's EDVR cannot run without it: "
+                             "the features would stay at full resolution)")
+        if num_in_ch != num_out_ch:
+            raise ValueError(f"EDVR adds the centre frame to its output, so num_in_ch ({num_in_ch}) must equal "
+                             f"num_out_ch ({num_out_ch})")
+        if pad_mode not in ("reflect", "replicate", "zeros"):
+            raise ValueError(f"pad_mode must be 'reflect', 'replicate' or 'zeros', got {pad_mode!r}")
+        self.num_in_ch = int(num_in_ch)
+        self.num_out_ch = int(num_out_ch)
+        self.num_feat = int(num_feat)
+        self.num_frame = int(num_frame)
+        self.deformable_groups = int(deformable_groups)
+        self.num_extract_block = int(num_extract_block)
+        self.num_reconstruct_block = int(num_reconstruct_block)
+        self.center_frame_idx = None if center_frame_idx is None else int(center_frame_idx)
+        self.center = self.num_frame // 2 if center_frame_idx is None else int(center_frame_idx)
+        if not 0 <= self.center < self.num_frame:
+            raise ValueError(f"center_frame_idx {self.center} is outside 0..{self.num_frame - 1}")
+        self.hr_in = bool(hr_in)
+        self.with_predeblur = bool(with_predeblur)
+        self.with_tsa = bool(with_tsa)
+        self.dcn_impl = dcn_impl
+        self.pad_mode = pad_mode
+        self.scale = 1 if self.hr_in else 4
+        self.size_multiple = 16 if self.hr_in else 4
+        nf = self.num_feat
+
+        if self.with_predeblur:
+            self.predeblur = PredeblurModule(self.num_in_ch, nf, hr_in=self.hr_in, name="predeblur")
+            self.conv_1x1 = conv(nf, 1, name="conv_1x1")
+        else:
+            self.conv_first = conv(nf, name="conv_first")
+        self.feature_extraction = [ResidualBlockNoBN(nf, name=f"feature_extraction_{i}")
+                                   for i in range(self.num_extract_block)]
+        self.conv_l2_1 = conv(nf, strides=2, name="conv_l2_1")
+        self.conv_l2_2 = conv(nf, name="conv_l2_2")
+        self.conv_l3_1 = conv(nf, strides=2, name="conv_l3_1")
+        self.conv_l3_2 = conv(nf, name="conv_l3_2")
+        self.pcd_align = PCDAlignment(nf, self.deformable_groups, dcn_impl=dcn_impl, name="pcd_align")
+        if self.with_tsa:
+            self.fusion = TSAFusion(nf, self.num_frame, self.center, name="fusion")
+        else:
+            self.fusion = conv(nf, 1, name="fusion")
+        self.reconstruction = [ResidualBlockNoBN(nf, name=f"reconstruction_{i}")
+                               for i in range(self.num_reconstruct_block)]
+        self.upconv1 = conv(nf * 4, name="upconv1")
+        self.upconv2 = conv(64 * 4, name="upconv2")
+        self.pixel_shuffle = PixelShuffle(2, name="pixel_shuffle")
+        self.conv_hr = conv(64, name="conv_hr")
+        self.conv_last = conv(self.num_out_ch, name="conv_last")
+
+    def build(self, input_shape=None):
+        nf = _feature_shape(self.num_feat)
+        if self.with_predeblur:
+            self.predeblur.build(_feature_shape(self.num_in_ch))
+            self.conv_1x1.build(nf)
+        else:
+            self.conv_first.build(_feature_shape(self.num_in_ch))
+        for layer in (*self.feature_extraction, self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2,
+                      *self.reconstruction, self.upconv1):
+            layer.build(nf)
+        self.pcd_align.build()
+        if self.with_tsa:
+            self.fusion.build()
+        else:
+            self.fusion.build(_feature_shape(self.num_frame * self.num_feat))
+        self.upconv2.build(nf)
+        self.conv_hr.build(_feature_shape(64))
+        self.conv_last.build(_feature_shape(64))
+        self.built = True
+
+    def call(self, x):
+        x = tf.convert_to_tensor(x)
+        if x.dtype != self.compute_dtype:
+            x = tf.cast(x, self.compute_dtype)
+        shape = tf.shape(x)
+        b, h0, w0 = shape[0], shape[2], shape[3]
+        t, c = self.num_frame, self.num_in_ch
+        x = pad_to_multiple(x, self.size_multiple, self.pad_mode)
+        shape = tf.shape(x)
+        h, w = shape[2], shape[3]
+        x_center = x[:, self.center]
+
+        frames = tf.reshape(x, [b * t, h, w, c])
+        if self.with_predeblur:
+            feat_l1 = self.conv_1x1(self.predeblur(frames))
+            if self.hr_in:
+                h, w = h // 4, w // 4
+        else:
+            feat_l1 = lrelu(self.conv_first(frames))
+        for block in self.feature_extraction:
+            feat_l1 = block(feat_l1)
+        feat_l2 = lrelu(self.conv_l2_2(lrelu(self.conv_l2_1(feat_l1))))
+        feat_l3 = lrelu(self.conv_l3_2(lrelu(self.conv_l3_1(feat_l2))))
+
+        # Align every frame to the centre one in one batched pass: [B·T, ...] against the centre repeated T times.
+        nbr, ref = [], []
+        for f in (feat_l1, feat_l2, feat_l3):
+            fs = tf.shape(f)
+            f5 = tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])
+            nbr.append(f)
+            ref.append(tf.reshape(tf.repeat(f5[:, self.center:self.center + 1], t, axis=1), fs))
+        aligned = self.pcd_align(nbr, ref)  # [B·T, h, w, nf]
+        aligned = tf.reshape(aligned, [b, t, h, w, self.num_feat])
+
+        if self.with_tsa:
+            feat = self.fusion(aligned)
+        else:
+            feat = self.fusion(tf.reshape(tf.transpose(aligned, [0, 2, 3, 1, 4]), [b, h, w, t * self.num_feat]))
+
+        out = feat
+        for block in self.reconstruction:
+            out = block(out)
+        out = lrelu(self.pixel_shuffle(self.upconv1(out)))
+        out = lrelu(self.pixel_shuffle(self.upconv2(out)))
+        out = lrelu(self.conv_hr(out))
+        out = self.conv_last(out)
+        if self.hr_in:
+            base = x_center
+        else:
+            base = tf.cast(tf.image.resize(x_center, [4 * h, 4 * w], method="bilinear"), out.dtype)
+        out = out + base
+        return out[:, : self.scale * h0, : self.scale * w0]
+
+    def build_for_weights(self):
+        """Creates every weight (they do not depend on H, W); returns self."""
+        if not self.built:
+            self.build((None, self.num_frame, None, None, self.num_in_ch))
+        return self
+
+    def dcn_layers(self) -> dict:
+        """{BasicSR name: ModulatedDeformConv2D} of the PCD module (for the offset guard and LR multipliers)."""
+        return {f"pcd_align.{k}": v for k, v in self.pcd_align.dcn_layers().items()}
+
+    def torch_layer_map(self) -> dict:
+        """{BasicSR state-dict prefix: Keras layer} for every parameterised layer."""
+        m = {}
+        if self.with_predeblur:
+            m.update({f"predeblur.{k}": v for k, v in self.predeblur.torch_layer_map().items()})
+            m["conv_1x1"] = self.conv_1x1
+        else:
+            m["conv_first"] = self.conv_first
+        m.update({f"feature_extraction.{i}": blk for i, blk in enumerate(self.feature_extraction)})
+        m.update(conv_l2_1=self.conv_l2_1, conv_l2_2=self.conv_l2_2, conv_l3_1=self.conv_l3_1,
+                 conv_l3_2=self.conv_l3_2)
+        m.update({f"pcd_align.{k}": v for k, v in self.pcd_align.torch_layer_map().items()})
+        if self.with_tsa:
+            m.update({f"fusion.{k}": v for k, v in self.fusion.torch_layer_map().items()})
+        else:
+            m["fusion"] = self.fusion
+        m.update({f"reconstruction.{i}": blk for i, blk in enumerate(self.reconstruction)})
+        m.update(upconv1=self.upconv1, upconv2=self.upconv2, conv_hr=self.conv_hr, conv_last=self.conv_last)
+        return m
+
+    def get_config(self):
+        # Only the constructor's arguments (plus Keras's name/trainable/dtype), so from_config round-trips.
+        base = {k: v for k, v in super().get_config().items() if k in ("name", "trainable", "dtype")}
+        return dict(base, num_in_ch=self.num_in_ch, num_out_ch=self.num_out_ch, num_feat=self.num_feat,
+                    num_frame=self.num_frame, deformable_groups=self.deformable_groups,
+                    num_extract_block=self.num_extract_block, num_reconstruct_block=self.num_reconstruct_block,
+                    center_frame_idx=self.center_frame_idx, hr_in=self.hr_in, with_predeblur=self.with_predeblur,
+                    with_tsa=self.with_tsa, dcn_impl=self.dcn_impl, pad_mode=self.pad_mode)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
