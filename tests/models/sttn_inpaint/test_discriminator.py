@@ -68,3 +68,17 @@ def test_serialises():
     disc = TPatchGANDiscriminator(channels=8, use_spectral_norm=False)
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(disc))
     assert again.get_config() == disc.get_config()
+
+
+def test_unfolded_batch_is_clip_by_clip():
+    disc = TPatchGANDiscriminator(channels=8, use_spectral_norm=False, fold_batch_into_time=False)
+    x = tf.random.uniform([2, 3, 64, 64, 3], -1, 1)
+    both = disc(x).numpy()
+    np.testing.assert_allclose(both[1], disc(x[1]).numpy()[0], atol=1e-5)
+    folded = TPatchGANDiscriminator(channels=8, use_spectral_norm=False)
+    folded.build()
+    folded.set_weights(disc.get_weights())
+    f = folded(x).numpy()
+    assert f.shape[:2] == (1, 6)
+    # Folded, the temporal kernels (receptive field 13 frames) reach across into the neighbouring clip.
+    assert np.abs(f[0, :3] - both[0]).max() > 1e-5

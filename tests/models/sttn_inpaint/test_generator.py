@@ -28,13 +28,6 @@ def test_other_resolutions_derive_patch_sizes_from_the_feature_map():
     assert float(tf.reduce_max(tf.abs(y))) <= 1.0
 
 
-def test_explicit_patch_sizes_must_tile_the_feature_map():
-    gen = STTNInpaintGenerator(channels=16, num_blocks=1, patch_sizes=((12, 6), (5, 3)))
-    x = tf.zeros([1, 2, 24, 48, 3])
-    with pytest.raises(ValueError, match="does not tile"):
-        gen((x, x[..., :1]))
-
-
 def test_batch_items_do_not_attend_to_each_other():
     gen = STTNInpaintGenerator(channels=16, num_blocks=2)
     x = tf.random.uniform([2, 2, 48, 48, 3], -1, 1)

@@ -1,7 +1,5 @@
 """Typed configs of STTN-I's two networks. Fields are exactly the constructors' arguments (and `get_config()`)."""
 
-from __future__ import annotations
-
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -17,24 +15,28 @@ class GeneratorConfig:
     channels: transformer width (256 in the release). num_blocks: transformer blocks (8).
     patch_divisors: one head per entry; head i attends over patches of (feature_w / d_i, feature_h / d_i).
       (1, 3, 6, 12) reproduces the released (108,60), (36,20), (18,10), (9,5) at 432x240.
-    patch_sizes: explicit ((w, h), ...) per head, overriding patch_divisors; empty = derive from the feature map.
     mask_attention: False = as released (hole mask never reaches the scores); True = corrected variant.
     """
 
     channels: int = 256
     num_blocks: int = 8
-    patch_divisors: tuple = (1, 3, 6, 12)
-    patch_sizes: tuple = ()
+    patch_divisors: tuple[int, ...] = (1, 3, 6, 12)
     mask_attention: bool = False
 
 
 @dataclass
 class DiscriminatorConfig:
-    """`TPatchGANDiscriminator(**asdict(cfg))`."""
+    """`TPatchGANDiscriminator(**asdict(cfg))`.
+
+    fold_batch_into_time: the authors read each device's batch of clips as one long clip. Training defaults to
+      False here (clips kept apart) so that a step does not depend on the number of replicas; set True to train
+      as the authors did on one device.
+    """
 
     channels: int = 64
     use_spectral_norm: bool = True
     use_sigmoid: bool = False
+    fold_batch_into_time: bool = False
 
 
 @dataclass

@@ -17,20 +17,25 @@ class TPatchGANDiscriminator(keras.Model):
     `use_spectral_norm` the first five convs are wrapped in Keras's `keras.layers.SpectralNormalization` and have
     no bias (as the authors' convs under SN); the last is a plain conv with a bias.
 
-    **The batch is folded into time**, as the authors do: the input `[B, T, H, W, 3]` is read as one clip of
-    B·T frames (`[1, B·T, H, W, 3]`), so the temporal kernels also straddle the boundary between clips. A rank-4
-    input `[N, H, W, 3]` is read as one clip of N frames. Output: `[1, B·T, H/32, W/32, 4c]` (feature map
-    per frame; `sigmoid` applied only with `use_sigmoid`, i.e. not for the hinge loss).
+    **The batch is folded into time** by default, as the authors do: the input `[B, T, H, W, 3]` is read as one
+    clip of B·T frames (`[1, B·T, H, W, 3]`), so the temporal kernels also straddle the boundary between clips.
+    What D sees then depends on how many clips one device holds (the authors fold each GPU's share of the batch),
+    so a training step is not the same on 1 and 2 replicas; `fold_batch_into_time=False` keeps clips apart
+    (`[B, T, ...]` as B clips, each zero-padded in time), which makes the step independent of the replica count.
+    A rank-4 input `[N, H, W, 3]` is one clip of N frames either way. Output: `[1, B·T, H', W', 4c]` folded, or
+    `[B, T, H', W', 4c]` (H' ≈ H/32; `sigmoid` applied only with `use_sigmoid`, i.e. not for the hinge loss).
 
     Args:
         channels: base width (64).
         use_spectral_norm: wrap the first five convs in SpectralNormalization (training); False builds the plain
             conv stack with biases (the layout of the golden parity file).
         use_sigmoid: apply a sigmoid to the output (non-hinge GAN losses).
+        fold_batch_into_time: read a batch of clips as one long clip (the authors' behaviour).
     """
 
-    def __init__(self, channels=64, use_spectral_norm=True, use_sigmoid=False, **kwargs):
+    def __init__(self, channels=64, use_spectral_norm=True, use_sigmoid=False, fold_batch_into_time=True, **kwargs):
         super().__init__(**kwargs)
+        self.fold_batch_into_time = bool(fold_batch_into_time)
         self.channels = int(channels)
         self.use_spectral_norm = bool(use_spectral_norm)
         self.use_sigmoid = bool(use_sigmoid)
@@ -53,7 +58,8 @@ class TPatchGANDiscriminator(keras.Model):
 
     def get_config(self):
         return {"channels": self.channels, "use_spectral_norm": self.use_spectral_norm,
-                "use_sigmoid": self.use_sigmoid, "name": self.name}
+                "use_sigmoid": self.use_sigmoid, "fold_batch_into_time": self.fold_batch_into_time,
+                "name": self.name}
 
     def conv_layer(self, i):
         """The i-th Conv3D (unwrapped from SpectralNormalization when wrapped)."""
@@ -63,7 +69,9 @@ class TPatchGANDiscriminator(keras.Model):
     def call(self, frames, training=False):
         x = tf.convert_to_tensor(frames)
         shape = tf.shape(x)
-        if x.shape.rank == 5:
+        if x.shape.rank == 5 and not self.fold_batch_into_time:
+            pass
+        elif x.shape.rank == 5:
             x = tf.reshape(x, [1, shape[0] * shape[1], shape[2], shape[3], x.shape[-1] or 3])
         elif x.shape.rank == 4:
             x = x[tf.newaxis]

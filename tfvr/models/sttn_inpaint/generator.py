@@ -146,25 +146,22 @@ class STTNInpaintGenerator(keras.Model):
 
     Head patch sizes: derived from the feature map as (feat_w / d, feat_h / d) for d in `patch_divisors`, which
     gives the released (108,60), (36,20), (18,10), (9,5) at 432x240 and scales them with the frame at other sizes
-    (researchmm/STTN issue #13); `patch_sizes` fixes them explicitly instead.
+    (researchmm/STTN issue #13).
 
     Args:
         channels: transformer width (256).
         num_blocks: transformer blocks (8).
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
-        patch_sizes: optional tuple of (w, h) per head overriding the derivation.
         mask_attention: bool, see above.
     """
 
-    def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), patch_sizes=(),
-                 mask_attention=False, **kwargs):
+    def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.num_blocks = int(num_blocks)
         self.patch_divisors = tuple(int(d) for d in patch_divisors)
-        self.patch_sizes = tuple((int(w), int(h)) for w, h in patch_sizes)
         self.mask_attention = bool(mask_attention)
-        num_heads = len(self.patch_sizes) or len(self.patch_divisors)
+        num_heads = len(self.patch_divisors)
         if self.channels % num_heads:
             raise ValueError(f"channels={channels} must split evenly over {num_heads} heads")
         self.num_heads = num_heads
@@ -195,7 +192,6 @@ class STTNInpaintGenerator(keras.Model):
             "channels": self.channels,
             "num_blocks": self.num_blocks,
             "patch_divisors": self.patch_divisors,
-            "patch_sizes": self.patch_sizes,
             "mask_attention": self.mask_attention,
             "name": self.name,
         }
@@ -204,16 +200,10 @@ class STTNInpaintGenerator(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["patch_divisors"] = tuple(config.get("patch_divisors", (1, 3, 6, 12)))
-        config["patch_sizes"] = tuple(tuple(p) for p in config.get("patch_sizes", ()))
         return cls(**config)
 
     # -- the three stages, exposed separately for the authors' inference scheme (encode all frames once) --
     def head_patch_sizes(self, feat_h: int, feat_w: int) -> tuple:
-        if self.patch_sizes:
-            for pw, ph in self.patch_sizes:
-                if feat_w % pw or feat_h % ph:
-                    raise ValueError(f"STTN-I: patch {pw}x{ph} does not tile the {feat_w}x{feat_h} feature map")
-            return self.patch_sizes
         return derive_patch_sizes(feat_h, feat_w, self.patch_divisors)
 
     def encode(self, frames):

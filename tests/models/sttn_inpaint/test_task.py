@@ -1,0 +1,93 @@
+"""STTN-I's GAN step: one step on 2 replicas equals one step on 1 replica with the same global batch."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tests.helpers import one_cpu_strategy, two_cpu_strategy
+from tfvr.models.sttn_inpaint.config import DiscriminatorConfig, GeneratorConfig, ModelConfig
+from tfvr.models.sttn_inpaint.task import LossConfig, STTNInpaintExperiment, STTNInpaintTask, generator_losses
+from tfvr.training.task import StepContext, make_optimizer
+
+
+def _experiment(**disc):
+    exp = STTNInpaintExperiment()
+    exp.model = ModelConfig(generator=GeneratorConfig(channels=16, num_blocks=1),
+                            discriminator=DiscriminatorConfig(channels=8, **disc), height=48, width=48)
+    exp.data = dataclasses.replace(exp.data, crop_size=48, num_frames=3, batch_size=4)
+    exp.optim = dataclasses.replace(exp.optim, learning_rate=1e-3)
+    exp.d_optim = dataclasses.replace(exp.d_optim, learning_rate=1e-3)
+    return exp
+
+
+def _batch(seed=0, n=4):
+    rng = np.random.default_rng(seed)
+    frames = rng.uniform(size=(n, 3, 48, 48, 3)).astype(np.float32)
+    masks = np.zeros((n, 3, 48, 48, 1), np.float32)
+    for i in range(n):  # different hole areas per clip: per-replica means of the ratio losses would differ
+        masks[i, :, 4:10 + 8 * i, 6:30] = 1
+    return {"frames": frames, "masks": masks}
+
+
+def _one_step(strategy, init, batch, exp):
+    task = STTNInpaintTask(exp)
+    with strategy.scope():
+        models = task.build_models()
+        models["generator"].set_weights(init[0])
+        models["discriminator"].set_weights(init[1])
+        groups = {g.name: g for g in task.optimizer_groups(models)}
+        opts = {}
+        for name, g in groups.items():
+            opts[name] = task.build_optimizer(g)
+            opts[name].build(g.variables)
+    ds = tf.data.Dataset.from_tensors(batch).unbatch().batch(4)
+    dist = strategy.experimental_distribute_dataset(ds)
+
+    def replica_fn(b):
+        ctx = StepContext(step=tf.constant(0, tf.int64), stage="train", groups=groups, optimizers=opts,
+                          num_replicas=strategy.num_replicas_in_sync, seed=0, precision="float32")
+        return task.train_step(b, models, ctx)
+
+    @tf.function
+    def step(b):
+        logs = strategy.run(replica_fn, args=(b,))
+        return {k: strategy.reduce("mean", v, axis=None) for k, v in logs.items()}
+
+    logs = step(next(iter(dist)))
+    return ({k: float(v) for k, v in logs.items()}, [w.numpy() for w in models["generator"].weights],
+            [w.numpy() for w in models["discriminator"].weights])
+
+
+def test_gan_step_on_two_replicas_equals_one_replica():
+    exp = _experiment()
+    task = STTNInpaintTask(exp)
+    models = task.build_models()
+    init = (models["generator"].get_weights(), models["discriminator"].get_weights())
+    batch = _batch()
+    logs1, g1, d1 = _one_step(one_cpu_strategy(), init, batch, exp)
+    logs2, g2, d2 = _one_step(two_cpu_strategy(), init, batch, exp)
+    for k in logs1:
+        assert abs(logs1[k] - logs2[k]) <= 1e-5 * max(1.0, abs(logs1[k])), (k, logs1[k], logs2[k])
+    # Both networks moved (lr 1e-3) and moved the same way; SN's vector_u and normalised kernels too.
+    assert max(np.abs(a - b).max() for a, b in zip(g1, init[0])) > 1e-4
+    assert max(np.abs(a - b).max() for a, b in zip(d1, init[1])) > 1e-4
+    assert max(np.abs(a - b).max() for a, b in zip(g1, g2)) < 1e-6
+    assert max(np.abs(a - b).max() for a, b in zip(d1, d2)) < 1e-6
+
+
+def test_generator_losses_follow_the_authors_normalisation():
+    rng = np.random.default_rng(1)
+    frames = tf.constant(rng.uniform(-1, 1, size=(2, 3, 8, 8, 3)), tf.float32)
+    pred = tf.constant(rng.uniform(-1, 1, size=(2, 3, 8, 8, 3)), tf.float32)
+    masks = tf.constant((rng.uniform(size=(2, 3, 8, 8, 1)) > 0.7).astype(np.float32))
+    score = tf.constant(rng.normal(size=(2, 3, 1, 1, 4)), tf.float32)
+    total, logs = generator_losses(pred, frames, masks, score, LossConfig())
+    p, f, m = pred.numpy(), frames.numpy(), np.broadcast_to(masks.numpy(), pred.shape)
+    hole = np.mean(np.abs(p * m - f * m)) / np.mean(masks.numpy())  # nn.L1Loss()(pred*m, f*m) / mean(m)
+    valid = np.mean(np.abs(p * (1 - m) - f * (1 - m))) / np.mean(1 - masks.numpy())
+    adv = -score.numpy().mean()
+    np.testing.assert_allclose(float(logs["loss/hole"]), hole, rtol=1e-5)
+    np.testing.assert_allclose(float(logs["loss/valid"]), valid, rtol=1e-5)
+    np.testing.assert_allclose(float(logs["loss/gan"]), 0.01 * adv, rtol=1e-5)
+    np.testing.assert_allclose(float(total), hole + valid + 0.01 * adv, rtol=1e-5)

@@ -1,0 +1,243 @@
+"""STTN-I training: the GAN Task (generator + T-PatchGAN) for tfvr's trainer, and its experiment config.
+
+The step follows the authors' `core/trainer.py`:
+
+    masked = frames * (1 - m);  pred = G(masked, m);  comp = frames * (1 - m) + m * pred
+    D step:  d_loss = (hinge(D(frames), real) + hinge(D(stop_grad(comp)), fake)) / 2      -> update D
+    G step:  g_loss = hole_w * L1(pred*m, f*m) / mean(m) + valid_w * L1(pred*(1-m), f*(1-m)) / mean(1-m)
+                      + adv_w * (-mean(D(comp)))       (D already updated, as the authors do)  -> update G
+
+Frames are in [-1, 1] (the pipeline's [0, 1] mapped by x*2-1). Adam lr 1e-4, beta=(0, 0.99) for both networks,
+step decay 0.1 ** (min(step, 300k) // 150k) (`step` schedule, milestones (150000, 300000), gamma 0.1).
+
+Distributed correctness: every mean above is taken over the *global* batch. Each replica computes its share as
+`sum over its elements / (all-replica element or mask count)` (one all-reduce of a few scalars) and the
+gradients are summed over replicas (`loss_reduction="sum"`), so one step on N replicas equals one step on one
+device with the same global batch, including the ratio losses (L1 / mean(m)), whose per-replica average would
+not. The discriminator keeps clips apart by default (`model.discriminator.fold_batch_into_time=False`): the
+authors fold each device's batch into one long clip, which makes D's input depend on the replica count.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfvr import registry
+from tfvr.config import Experiment
+from tfvr.data.config import DataConfig
+from tfvr.training.config import OptimConfig
+from tfvr.training.task import OptimizerGroup, Task
+
+from .config import ModelConfig, as_kwargs
+from .discriminator import TPatchGANDiscriminator
+from .generator import STTNInpaintGenerator
+
+
+def _authors_optim() -> OptimConfig:
+    return OptimConfig(optimizer="adam", learning_rate=1e-4, beta1=0.0, beta2=0.99, schedule="step",
+                       milestones=(150_000, 300_000), gamma=0.1)
+
+
+def _inpaint_data() -> DataConfig:
+    return DataConfig(task="inpaint", num_frames=5, crop_size=96, random_frames_prob=0.5, batch_size=8,
+                      rot90=False, vflip=False, temporal_reverse=False)
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """Weights of the generator's loss terms (the authors' configs: 1, 1, 0.01) and the GAN loss kind."""
+
+    hole_weight: float = 1.0
+    valid_weight: float = 1.0
+    adversarial_weight: float = 0.01
+    gan_loss: str = "hinge"
+
+
+@dataclasses.dataclass
+class STTNInpaintExperiment(Experiment):
+    """`optim` is the generator's optimizer, `d_optim` the discriminator's (both the authors' Adam by default).
+
+    The training crops (`data.crop_size`, square) and the exported model size (`model.height` x `model.width`)
+    must be multiples of 4 * max(patch_divisors) (48 by default) so the head patch sizes tile the feature map.
+    """
+
+    name: str = "sttn_inpaint"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=_inpaint_data)
+    optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
+    d_optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
+    losses: LossConfig = dataclasses.field(default_factory=LossConfig)
+
+
+def _all_sum(x):
+    """Sum of a per-replica scalar over all replicas (identity outside a strategy)."""
+    ctx = tf.distribute.get_replica_context()
+    x = tf.cast(x, tf.float32)
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def _global_mean(x):
+    """This replica's share of the all-replica mean of `x`: sum(x) / (all-replica element count)."""
+    x = tf.cast(x, tf.float32)
+    return tf.reduce_sum(x) / _all_sum(tf.cast(tf.size(x), tf.float32))
+
+
+def _hinge_d(real, fake):
+    """This replica's shares of 0.5 * hinge(real) and 0.5 * hinge(fake): the authors' (real + fake) / 2."""
+    return 0.5 * _global_mean(tf.nn.relu(1.0 - real)), 0.5 * _global_mean(tf.nn.relu(1.0 + fake))
+
+
+def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
+    """(total, logs) for this replica: its share of each global loss term (sums over replicas to the global)."""
+    pred = tf.cast(pred, tf.float32)
+    err = tf.abs(pred - frames)
+    channels = tf.cast(tf.shape(frames)[-1], tf.float32)
+    # L1Loss(pred*m, f*m) / mean(m) = sum(|pred-f| m) / (C * sum(m)), all sums global.
+    hole = tf.reduce_sum(err * masks) / tf.maximum(channels * _all_sum(tf.reduce_sum(masks)), 1.0)
+    valid = tf.reduce_sum(err * (1.0 - masks)) / tf.maximum(channels * _all_sum(tf.reduce_sum(1.0 - masks)), 1.0)
+    if cfg.gan_loss == "hinge":
+        adv = -_global_mean(gen_score)
+    else:
+        raise ValueError(f"losses.gan_loss: only 'hinge' is implemented, got {cfg.gan_loss!r}")
+    hole_term = cfg.hole_weight * hole
+    valid_term = cfg.valid_weight * valid
+    adv_term = cfg.adversarial_weight * adv
+    total = hole_term + valid_term + adv_term
+    return total, {"loss/hole": hole_term, "loss/valid": valid_term, "loss/gan": adv_term}
+
+
+@registry.register_task
+class STTNInpaintTask(Task):
+    """STTN-I: generator "generator" (optimizer group "g") and discriminator "discriminator" (group "d")."""
+
+    name = "sttn_inpaint"
+    experiment_cls = STTNInpaintExperiment
+    ema_models = ("generator",)
+
+    # -- models ------------------------------------------------------------------------------------------------
+    def _check_size(self, h, w, what):
+        m = 4 * max(self.config.model.generator.patch_divisors)
+        if h % m or w % m:
+            from tfvr.errors import ConfigError
+
+            raise ConfigError(f"{what}: {w}x{h} (w x h) must be multiples of {m} for the head patch sizes "
+                              f"(patch_divisors={tuple(self.config.model.generator.patch_divisors)})")
+
+    def build_models(self):
+        cfg = self.config
+        size = cfg.data.crop_size
+        self._check_size(size, size, "data.crop_size")
+        self._check_size(cfg.model.height, cfg.model.width, "model.height x model.width")
+        gen = STTNInpaintGenerator(**as_kwargs(cfg.model.generator), name="generator")
+        disc = TPatchGANDiscriminator(**as_kwargs(cfg.model.discriminator), name="discriminator")
+        t = cfg.data.num_frames
+        x = tf.zeros([1, t, size, size, 3])
+        gen((x, x[..., :1]))
+        disc(x)
+        return {"generator": gen, "discriminator": disc}
+
+    def optimizer_groups(self, models):
+        return [OptimizerGroup("g", list(models["generator"].trainable_variables), self.config.optim),
+                OptimizerGroup("d", list(models["discriminator"].trainable_variables), self.config.d_optim)]
+
+    # -- data --------------------------------------------------------------------------------------------------
+    def build_train_dataset(self, input_context, seed):
+        from tfvr.data import pipeline
+
+        cfg = dataclasses.replace(self.config.data, seed=seed)
+        return pipeline.build_dataset(cfg, "train", input_context)
+
+    # -- the step ----------------------------------------------------------------------------------------------
+    def train_step(self, batch, models, ctx):
+        gen, disc = models["generator"], models["discriminator"]
+        frames = tf.cast(batch["frames"], tf.float32) * 2.0 - 1.0
+        masks = tf.cast(batch["masks"], tf.float32)
+        with tf.GradientTape() as g_tape:
+            pred = tf.cast(gen((frames * (1.0 - masks), masks), training=True), tf.float32)
+            comp = frames * (1.0 - masks) + masks * pred
+            with g_tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    real_score = tf.cast(disc(frames, training=True), tf.float32)
+                    fake_score = tf.cast(disc(tf.stop_gradient(comp), training=True), tf.float32)
+                    d_real, d_fake = _hinge_d(real_score, fake_score)
+                    d_loss = d_real + d_fake
+                ctx.minimize(d_tape, d_loss, groups="d", loss_reduction="sum")
+            gen_score = tf.cast(disc(comp, training=True), tf.float32)
+            g_loss, logs = generator_losses(pred, frames, masks, gen_score, self.config.losses)
+        ctx.minimize(g_tape, g_loss, groups="g", loss_reduction="sum")
+        # Logged values are averaged over replicas: log the global value (all-reduced share) on every replica.
+        logs = {"loss": g_loss, "loss/dis": d_loss, "loss/dis_real": 2 * d_real, "loss/dis_fake": 2 * d_fake, **logs}
+        return {k: _all_sum(v) for k, v in logs.items()}
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+    def _eval_dataset(self):
+        from tfvr.data import pipeline
+
+        return pipeline.build_dataset(self.config.data, "val")
+
+    def evaluate(self, models):
+        """Hole PSNR (dB, over masked pixels only) and whole-frame PSNR of the composite, on held-out clips."""
+        return evaluate_inpainting(models["generator"], self._eval_dataset())
+
+    def image_summaries(self, models, batch):
+        """masked | output | composite | target, one row per clip (its first frame)."""
+        from tfvr.training.summaries import image_strip
+
+        frames = tf.cast(batch["frames"], tf.float32)
+        masks = tf.cast(batch["masks"], tf.float32)
+        pred = models["generator"]((frames * 2 - 1) * (1 - masks), masks)
+        pred = (tf.cast(pred, tf.float32) + 1) / 2
+        comp = frames * (1 - masks) + masks * pred
+        masked = frames * (1 - masks) + masks * 0.5  # holes shown grey
+        first = lambda x: x[:, 0]  # noqa: E731
+        return {"inpaint": image_strip(first(masked), first(pred), first(comp), first(frames))}
+
+    # -- export ------------------------------------------------------------------------------------------------
+    def export_module(self, models):
+        from .export import InpaintExportModule
+
+        return InpaintExportModule(models["generator"], height=self.config.model.height,
+                                   width=self.config.model.width)
+
+    def export_examples(self, module):
+        t, h, w = self.config.data.num_frames, self.config.model.height, self.config.model.width
+        rng = np.random.default_rng(0)
+        frames = rng.integers(0, 256, size=(t, h + 8, w + 4, 3), dtype=np.uint8)  # not the model size on purpose
+        masks = np.zeros((t, h + 8, w + 4, 1), np.uint8)
+        masks[:, h // 4: h // 2, w // 4: w // 2] = 255
+        return {"serving_default": {"frames": frames, "masks": masks}}
+
+
+def evaluate_inpainting(gen, dataset, max_batches: int = 0) -> dict:
+    """{"psnr_hole", "psnr"} over a dataset of {"frames" [0,1], "masks"} batches (pixel values on the 8-bit
+    scale: output and composite are rounded to uint8 levels, as a served model's output is)."""
+    hole_se = hole_n = all_se = all_n = 0.0
+    for i, batch in enumerate(dataset):
+        if max_batches and i >= max_batches:
+            break
+        frames = tf.cast(batch["frames"], tf.float32)
+        masks = tf.cast(batch["masks"], tf.float32)
+        pred = gen(((frames * 2 - 1) * (1 - masks), masks))
+        pred = tf.round(tf.clip_by_value((tf.cast(pred, tf.float32) + 1) / 2, 0, 1) * 255) / 255
+        comp = frames * (1 - masks) + masks * pred
+        se = tf.square(comp - frames).numpy()
+        m = np.broadcast_to(masks.numpy(), se.shape)
+        hole_se += float((se * m).sum())
+        hole_n += float(m.sum())
+        all_se += float(se.sum())
+        all_n += float(se.size)
+
+    def psnr(se, n):
+        if n == 0:
+            return float("nan")
+        mse = se / n
+        return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+    return {"psnr_hole": psnr(hole_se, hole_n), "psnr": psnr(all_se, all_n)}
+
+
+__all__ = ["STTNInpaintExperiment", "STTNInpaintTask", "LossConfig", "evaluate_inpainting", "generator_losses"]
