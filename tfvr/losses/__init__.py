@@ -1,1 +1,10 @@
+"""Losses shared by the families (all return float32 scalars; see each module for reductions)."""
 
+from tfvr.losses.adversarial import (  # noqa: F401
+    adversarial_loss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+)
+from tfvr.losses.pixel import charbonnier, l1, masked_mean, mse  # noqa: F401
+from tfvr.losses.regularizers import flow_smoothness, total_variation  # noqa: F401

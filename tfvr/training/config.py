@@ -116,13 +116,11 @@ class RuntimeConfig:
             MirroredStrategy over the visible devices), "mirrored", "one_device" or "multi_worker".
         devices: comma-separated device names for "mirrored" / "one_device" (empty: all GPUs, else the CPU).
         precision: "float32", "mixed_bfloat16" or "mixed_float16" (the latter with dynamic loss scaling).
-        jit_compile: compile the step function with XLA (not with custom ops such as the DCN kernel).
         initial_loss_scale: starting dynamic loss scale for mixed_float16.
     """
 
     strategy: str = "auto"
     devices: str = ""
     precision: str = "float32"
-    jit_compile: bool = False
     initial_loss_scale: float = 32768.0
 

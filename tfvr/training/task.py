@@ -162,6 +162,7 @@ class StepContext:
         self._seed = int(seed)
         self._grad_norms = grad_norms
         self.extra_logs: dict[str, tf.Tensor] = {}
+        self._barrier: list = []
         ctx = tf.distribute.get_replica_context()
         self.replica_id = (tf.cast(ctx.replica_id_in_sync_group, tf.int32) if ctx is not None
                            else tf.constant(0, tf.int32))
@@ -233,6 +234,10 @@ class StepContext:
         if need_global and self.num_replicas > 1 and replica_ctx is not None:
             # Keras sums the gradients it is given over replicas; handing it (all-reduced sum) / R makes the
             # update identical on every replica and lets us clip / check the *global* gradient.
+            # Collectives must be launched in the same order on every replica: this all-reduce waits for the
+            # previous minimize() call's updates (whose all-reduce Keras launches).
+            with tf.control_dependencies(self._barrier):
+                grads = [tf.identity(g) for g in grads]
             grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             pre_divided = True
         else:
@@ -262,6 +267,7 @@ class StepContext:
             if pre_divided:
                 g = [x / self.num_replicas for x in g]
             opt.apply(g, vs)
+            self._barrier = [tf.identity(opt.iterations)]
         return out_norm
 
 

@@ -1,0 +1,178 @@
+"""The body of every `train/<family>.py`: `app.run(TaskClass)`.
+
+    # train/edvr.py
+    from tfvr.models.edvr.task import EDVRTask
+    from tfvr.training import app
+
+    if __name__ == "__main__":
+        app.run(EDVRTask)
+
+`python train/edvr.py --flagfile=train/configs/edvr_m_sr4x.flags --workdir=runs/edvr [--config.a.b=...]`:
+
+1. Flags: `--config` is the task's Experiment dataclass (ml_collections `DEFINE_config_dataclass`), overridden
+   by `--config.<field>=value` lines from flagfiles and the command line; `--workdir` is required. Every
+   `--config.*` line is checked first (`tfvr.config.check_overrides`): an unknown field or a bad value stops the
+   run with one line `<script>: error: <flagfile>:<line>: --config.x.y: ...`, exit code 2, no traceback.
+2. The resolved config is written to `<workdir>/config.json` (with the task's registry name).
+3. `Trainer(task, workdir).train()`: resumes from the newest checkpoint if there is one.
+   SIGTERM/SIGINT: checkpoint, message, exit code 128 + signal. Divergence (too many rollbacks): one line,
+   exit code 1.
+4. `trainer.eval_at_end`: `task.evaluate(models)` on held-out data -> `<workdir>/eval.json`
+   (`{<metrics>..., "steps": N, "seconds": training seconds of this process}`), printed as a table.
+5. `trainer.export`: `<workdir>/export`, a SavedModel kept only if it reloads in a fresh process
+   (`tfvr.export.saved_model.export`).
+Only the chief of a multi-worker run writes config.json, eval.json and the export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Optional
+
+from tfvr.config import check_overrides, read_json, save_json, to_dict
+from tfvr.errors import UserError
+
+log = logging.getLogger("tfvr.training")
+
+__all__ = ["run", "write_json_atomic", "format_table"]
+
+
+def _die(prog: str, message: str, code: int = 2) -> None:
+    one_line = " ".join(str(message).split())
+    print(f"{prog}: error: {one_line}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("tfvr")
+    if not any(getattr(h, "_tfvr", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
+        h._tfvr = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    width = max([len(k) for k in metrics] + [6])
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 12}"]
+    for k, v in metrics.items():
+        lines.append(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    return "\n".join(lines)
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if k in ("task", "task_module") and not prefix:
+            continue
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_changed_keys(a, b, f"{prefix}{k}."))
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "train") -> dict:
+    """Steps 2-5 of the module docstring for an already parsed config. Returns the eval.json payload (or {})."""
+    from tfvr.training.guards import TrainingDiverged
+    from tfvr.training.loop import Trainer, TrainingInterrupted
+
+    workdir = os.path.abspath(workdir)
+    task = task_cls(config)
+    trainer = Trainer(task, workdir)  # creates the strategy first (MultiWorkerMirroredStrategy needs that)
+    cfg_path = os.path.join(workdir, "config.json")
+    if trainer.is_chief:
+        if os.path.exists(cfg_path):
+            try:
+                changed = _changed_keys(read_json(cfg_path), to_dict(config))
+            except UserError:
+                changed = []
+            if changed:
+                log.warning("config differs from the one in %s: %s", cfg_path, ", ".join(changed[:10]))
+        save_json(config, cfg_path, task=task_cls.name, task_module=task_cls.__module__)
+    try:
+        result = trainer.train()
+    except TrainingInterrupted as e:
+        print(f"{prog}: {e}", file=sys.stderr, flush=True)
+        sys.exit(128 + int(e.signum))
+    except TrainingDiverged as e:
+        _die(prog, str(e), code=1)
+    log.info("trained to step %d (%.1f s in this process)", result.step, result.seconds)
+    payload: dict = {}
+    if not trainer.is_chief:
+        return payload
+    if config.trainer.eval_at_end:
+        metrics = trainer.evaluate()
+        payload = {**metrics, "steps": result.step, "seconds": round(result.seconds, 2)}
+        write_json_atomic(os.path.join(workdir, "eval.json"), payload)
+        print(format_table(payload), flush=True)
+    if config.trainer.export:
+        from tfvr.export.saved_model import export
+
+        module = trainer.export_module()
+        out = export(module, os.path.join(workdir, "export"), signatures=task.export_signatures(module),
+                     examples=task.export_examples(module), overwrite=True)
+        print(f"exported {out}", flush=True)
+    return payload
+
+
+def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[str]] = None) -> None:
+    """Parses flags (checking every `--config.*` line), then trains, evaluates and exports (module docstring)."""
+    from absl import app as absl_app
+    from absl import flags
+    from ml_collections import config_flags
+
+    experiment = experiment if experiment is not None else task_cls.experiment_cls()
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "train"
+    FLAGS = flags.FLAGS
+    if "config" not in FLAGS:
+        config_flags.DEFINE_config_dataclass("config", experiment, "the experiment config (see the task)")
+    if "workdir" not in FLAGS:
+        flags.DEFINE_string("workdir", None, "run folder: checkpoints, TensorBoard, config.json, eval.json, export")
+
+    def parse(args: list[str]) -> list[str]:
+        try:
+            check_overrides(experiment, args)
+        except UserError as e:
+            _die(prog, str(e))
+        try:
+            rest = FLAGS(args)
+        except flags.Error as e:
+            _die(prog, str(e))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # ml_collections' own complaints
+            _die(prog, f"bad --config flag: {e}")
+        if not FLAGS.workdir:
+            _die(prog, "--workdir is required (the run folder)")
+        if len(rest) > 1:
+            _die(prog, f"unexpected arguments: {' '.join(rest[1:])}")
+        return rest
+
+    def main(_):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        _setup_logging()
+        try:
+            train_and_export(task_cls, FLAGS.config, FLAGS.workdir, prog)
+        except UserError as e:
+            _die(prog, str(e))
+
+    absl_app.run(main, argv=argv, flags_parser=parse)

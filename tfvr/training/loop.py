@@ -1,0 +1,517 @@
+"""tfvr's distributed training loop: `Trainer(task, workdir).train()`.
+
+A custom loop (`strategy.run` + GradientTape via `Task.train_step` + Keras optimizers), not `model.fit`, so the
+same code runs on one device, MirroredStrategy and MultiWorkerMirroredStrategy (where Keras 3 `fit` fails).
+
+What it does, in order:
+1. Strategy from `config.runtime` (`tfvr.training.strategy`), dtype policy (mixed precision), seed.
+2. Inside `strategy.scope()`: `task.build_models()`, one optimizer per `task.optimizer_groups(...)` (each
+   `.build()` on its variables, wrapped in a Keras `LossScaleOptimizer` under mixed_float16), the EMA.
+3. Restores the newest readable checkpoint in `<workdir>/checkpoints` (step counter, models, optimizer slots
+   and iterations, EMA, guard state), or writes `ckpt-0` so a rollback always has a target.
+4. Steps until `trainer.num_steps`: each step sets every group's learning rate on the host
+   (`schedules.learning_rate(group.optim, step) * group.lr_multiplier * guard scale`), runs one step in a
+   `tf.function` (traced once per `task.stage(step)`), averages the logged scalars over replicas, runs the
+   guards (NaN/Inf and metric guards: restore the last good checkpoint and lower the LR, `guards.py`), then at
+   intervals writes TensorBoard scalars / images / eval metrics, a line to `<workdir>/metrics.jsonl`, and a
+   checkpoint.
+5. SIGTERM / SIGINT: the step in flight finishes, a checkpoint is written, `TrainingInterrupted` is raised.
+
+**Data-position policy (resume).** The data stream is not checkpointed. Each time the loop (re)starts the
+stream - a fresh run, a restart after a kill, a rollback - it calls `task.build_train_dataset(input_context,
+seed)` with `seed = data_seed(trainer.seed, step, rollbacks)`, a function of the step the stream starts at. A
+resumed run therefore neither replays the batches it already trained on (that would require `skip`, which
+decodes them all again) nor depends on how far a killed process had prefetched, and the same restart at the same
+step always sees the same batches. Uninterrupted and resumed runs see different (equally distributed) random
+batches after the resume point. Steps: the step counter is saved with the weights, so a run killed at step k
+restarts from its last checkpoint c (k - c < `checkpoint_every`) and runs exactly `num_steps - c` more steps; no
+step number is trained twice except those between c and k, which were lost with the process.
+
+Randomness inside the step uses `ctx.seed(...)` (stateless, a function of seed, step, replica), so it is also
+reproducible on resume.
+
+Output in the workdir: `checkpoints/`, `tb/` (TensorBoard: `train/<log key>`, `lr/<group>`,
+`eval/<metric>`, `images/<name>`), `metrics.jsonl` (one JSON object per logged step: `step`, logs, `lr/<group>`,
+`steps_per_sec`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfvr.training import schedules
+from tfvr.training.checkpoints import Checkpointer, checkpoint_step
+from tfvr.training.ema import EMA
+from tfvr.training.guards import GuardMonitor, GuardState, TrainingDiverged
+from tfvr.training.strategy import create_strategy, is_chief, worker_index
+from tfvr.training.summaries import write_images, write_scalars
+from tfvr.training.task import StepContext, Task, _ref
+
+log = logging.getLogger("tfvr.training")
+
+__all__ = ["Trainer", "TrainResult", "TrainingInterrupted", "TrainingDiverged", "data_seed"]
+
+
+class TrainingInterrupted(Exception):
+    """Raised after SIGTERM/SIGINT once the checkpoint is written; `signum` tells which signal."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"interrupted by signal {signum} at step {step}; checkpoint written, rerun to resume")
+        self.signum = signum
+        self.step = step
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int                 # steps completed in total
+    start_step: int           # step this process started (resumed) at
+    seconds: float            # wall time of this process's training
+    logs: dict                # the last step's logs
+    rollbacks: int            # guard rollbacks in this process
+
+
+def data_seed(seed: int, step: int, rollbacks: int = 0) -> int:
+    """Seed of the data stream started at `step` (see the module docstring)."""
+    x = (int(seed) * 1_000_003 + int(step) * 7_919 + int(rollbacks) * 104_729) % (2**31 - 1)
+    return int(x)
+
+
+def _set_precision(precision: str) -> None:
+    import keras
+
+    if precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        from tfvr.errors import ConfigError
+
+        raise ConfigError(f"runtime.precision: {precision!r} is not float32, mixed_bfloat16 or mixed_float16")
+    keras.config.set_dtype_policy(precision)
+
+
+class Trainer:
+    """Trains `task` in `workdir`.
+
+    Args:
+        task: the family's Task (its `config` is the Experiment).
+        workdir: run folder (checkpoints, TensorBoard, metrics.jsonl).
+        strategy: a tf.distribute strategy; default from `task.config.runtime`.
+    """
+
+    def __init__(self, task: Task, workdir: str, strategy: Optional[tf.distribute.Strategy] = None):
+        self.task = task
+        self.config = task.config
+        self.tcfg = task.config.trainer
+        self.workdir = os.path.abspath(workdir)
+        self.strategy = strategy if strategy is not None else create_strategy(task.config.runtime)
+        self.is_chief = is_chief(self.strategy)
+        self.precision = task.config.runtime.precision
+        self.step = 0
+        self.models: dict[str, Any] = {}
+        self.optimizers: dict[str, Any] = {}
+        self.groups: dict = {}
+        self.ema: Optional[EMA] = None
+        self._built = False
+        self._step_fns: dict = {}
+        self._writer = None
+        self._stop_signal: Optional[int] = None
+        self._rollbacks_here = 0
+
+    # ------------------------------------------------------------------------------------------------------------
+    # building
+    def build(self) -> "Trainer":
+        if self._built:
+            return self
+        for g in self._group_configs():
+            schedules.validate(g)
+        _set_precision(self.precision)
+        import keras
+
+        keras.utils.set_random_seed(int(self.tcfg.seed))
+        with self.strategy.scope():
+            self.models = dict(self.task.build_models())
+            if not self.models:
+                raise ValueError(f"{type(self.task).__name__}.build_models() returned no models")
+            groups = self.task.optimizer_groups(self.models)
+            seen = {}
+            for g in groups:
+                if g.name in self.groups:
+                    raise ValueError(f"optimizer group {g.name!r} declared twice")
+                for v in g.variables:
+                    if _ref(v) in seen:
+                        raise ValueError(f"variable {v.path if hasattr(v, 'path') else v.name} is in optimizer "
+                                         f"groups {seen[_ref(v)]!r} and {g.name!r}")
+                    seen[_ref(v)] = g.name
+                self.groups[g.name] = g
+            for g in groups:
+                opt = self.task.build_optimizer(g)
+                if self.precision == "mixed_float16":
+                    opt = keras.optimizers.LossScaleOptimizer(
+                        opt, initial_scale=self.config.runtime.initial_loss_scale, name=f"{g.name}_loss_scale")
+                opt.build(list(g.variables))
+                self.optimizers[g.name] = opt
+            if self.tcfg.ema_decay > 0:
+                names = self.task.ema_models or tuple(self.models)
+                ema_vars, seen_ema = [], set()
+                for n in names:
+                    for v in self.models[n].trainable_variables:
+                        if _ref(v) not in seen_ema:
+                            seen_ema.add(_ref(v))
+                            ema_vars.append(v)
+                self.ema = EMA(ema_vars, self.tcfg.ema_decay)
+        self.guard_state = GuardState(list(self.groups), len(self.task.guards()))
+        self.monitor = GuardMonitor(self.guard_state, self.task.guards(), self.tcfg.nan_lr_factor,
+                                    self.tcfg.max_nan_failures)
+        self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        objects: dict[str, Any] = {"step": self._step_var, "guard": self.guard_state}
+        for name, m in self.models.items():
+            objects[f"model_{name}"] = m
+        for name, opt in self.optimizers.items():
+            objects[f"optimizer_{name}"] = opt
+        if self.ema is not None:
+            objects["ema"] = self.ema
+        self.checkpointer = Checkpointer(os.path.join(self.workdir, "checkpoints"), objects,
+                                         max_to_keep=self.tcfg.keep_checkpoints, is_chief=self.is_chief,
+                                         worker_index=worker_index(self.strategy))
+        self._built = True
+        return self
+
+    def _group_configs(self):
+        # the OptimConfigs to validate before building (the groups themselves need the models)
+        return [self.config.optim]
+
+    @property
+    def num_replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    # ------------------------------------------------------------------------------------------------------------
+    # checkpoints
+    def restore(self) -> Optional[int]:
+        """Restores the newest readable checkpoint; returns its step (None when there is none)."""
+        self.build()
+        path = self.checkpointer.restore_latest()
+        if path is None:
+            return None
+        self.step = int(self._step_var.numpy())
+        log.info("restored %s (step %d)", path, self.step)
+        return self.step
+
+    def restore_from(self, path: str) -> int:
+        self.build()
+        self.checkpointer.restore(path)
+        self.step = int(self._step_var.numpy())
+        return self.step
+
+    def save(self) -> str:
+        self._step_var.assign(self.step)
+        path = self.checkpointer.save(self.step)
+        log.info("checkpoint %s", path)
+        return path
+
+    # ------------------------------------------------------------------------------------------------------------
+    # learning rates
+    def learning_rates(self, step: Optional[int] = None) -> dict[str, float]:
+        step = self.step if step is None else step
+        out = {}
+        for name, g in self.groups.items():
+            base = schedules.learning_rate(g.optim, step)
+            out[name] = base * float(g.lr_multiplier) * float(self.guard_state.lr_scale[name].numpy())
+        return out
+
+    def _set_learning_rates(self, lrs: dict[str, float]) -> None:
+        for name, lr in lrs.items():
+            self.optimizers[name].learning_rate = lr
+
+    # ------------------------------------------------------------------------------------------------------------
+    # the step
+    def _replica_fn(self, stage: str):
+        def fn(batch, step):
+            ctx = StepContext(step=step, stage=stage, groups=self.groups, optimizers=self.optimizers,
+                              num_replicas=self.num_replicas, seed=self.tcfg.seed, precision=self.precision,
+                              grad_norms=self.tcfg.log_grad_norm)
+            logs = self.task.train_step(batch, self.models, ctx)
+            if not isinstance(logs, dict):
+                raise TypeError(f"{type(self.task).__name__}.train_step must return a dict of scalars")
+            out = {k: tf.cast(tf.reshape(v, []), tf.float32) for k, v in logs.items()}
+            for k, v in ctx.extra_logs.items():
+                out.setdefault(k, tf.cast(v, tf.float32))
+            return out
+
+        return fn
+
+    def _reduce(self, per_replica: dict) -> dict:
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+    def _get_step_fn(self, stage: str, from_iterator: bool):
+        key = (stage, from_iterator)
+        if key not in self._step_fns:
+            replica_fn = self._replica_fn(stage)
+
+            if from_iterator:
+                def step_fn(iterator, step):
+                    batch = next(iterator)
+                    logs = self._reduce(self.strategy.run(replica_fn, args=(batch, step)))
+                    if self.ema is not None:
+                        self.ema.update()
+                    return logs
+            else:
+                def step_fn(batch, step):
+                    logs = self._reduce(self.strategy.run(replica_fn, args=(batch, step)))
+                    if self.ema is not None:
+                        self.ema.update()
+                    return logs
+
+            self._step_fns[key] = tf.function(step_fn)
+        return self._step_fns[key]
+
+    def distribute_batch(self, batch: dict):
+        """Splits a global batch (dict of arrays, leading axis = global batch) evenly over the replicas."""
+        n = self.num_replicas
+        batch = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+
+        def value_fn(ctx):
+            i = ctx.replica_id_in_sync_group
+            out = {}
+            for k, v in batch.items():
+                per = v.shape[0] // n
+                out[k] = v[i * per:(i + 1) * per]
+            return out
+
+        return self.strategy.experimental_distribute_values_from_function(value_fn)
+
+    def run_step(self, batch: Optional[dict] = None, iterator=None) -> dict[str, float]:
+        """One training step at `self.step` on a global batch (split over replicas) or the next element of a
+        distributed iterator. Sets the learning rates, advances `self.step`; no guards, no checkpoints."""
+        self.build()
+        self._set_learning_rates(self.learning_rates())
+        stage = self.task.stage(self.step)
+        step_t = tf.constant(self.step, tf.int64)
+        if iterator is not None:
+            logs = self._get_step_fn(stage, True)(iterator, step_t)
+        else:
+            logs = self._get_step_fn(stage, False)(self.distribute_batch(batch), step_t)
+        self.step += 1
+        return {k: float(v.numpy()) for k, v in logs.items()}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # data
+    def _make_iterator(self, rollbacks: int):
+        seed = data_seed(self.tcfg.seed, self.step, rollbacks)
+        log.info("data stream (re)started at step %d with seed %d", self.step, seed)
+        ds = self.strategy.distribute_datasets_from_function(
+            lambda ic: self.task.build_train_dataset(ic, seed))
+        return iter(ds)
+
+    def _summary_batch(self):
+        batch = self.task.summary_batch()
+        if batch is not None:
+            return batch
+        ic = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
+        ds = self.task.build_train_dataset(ic, data_seed(self.tcfg.seed, 0, 0) + 1)
+        first = next(iter(ds.take(1)))
+        return {k: v[:4] for k, v in first.items()}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # summaries / metrics
+    def _writer_or_none(self):
+        if not self.is_chief:
+            return None
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tb"))
+        return self._writer
+
+    def _append_metrics(self, record: dict) -> None:
+        if not self.is_chief:
+            return
+        with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def evaluate(self) -> dict[str, float]:
+        """`task.evaluate` with the EMA weights when EMA is on."""
+        self.build()
+        if self.ema is not None:
+            with self.ema.swapped():
+                res = self.task.evaluate(self.models)
+        else:
+            res = self.task.evaluate(self.models)
+        return {k: float(v) for k, v in (res or {}).items()}
+
+    def write_images(self, batch) -> None:
+        writer = self._writer_or_none()
+        if writer is None:
+            return
+        images = self.task.image_summaries(self.models, batch)
+        if images:
+            write_images(writer, self.step, images, prefix="images/")
+            writer.flush()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # signals
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum, frame):
+            if self._stop_signal is None:
+                self._stop_signal = signum
+                log.warning("signal %d: finishing this step, writing a checkpoint, then stopping", signum)
+                # a second signal acts as usual
+                signal.signal(signum, old.get(signum, signal.SIG_DFL))
+
+        for s in (signal.SIGTERM, signal.SIGINT):
+            old[s] = signal.getsignal(s)
+            signal.signal(s, handler)
+        return old
+
+    @staticmethod
+    def _restore_signal_handlers(old):
+        for s, h in old.items():
+            try:
+                signal.signal(s, h)
+            except (TypeError, ValueError):
+                pass
+
+    # ------------------------------------------------------------------------------------------------------------
+    # the loop
+    def _rollback(self, action) -> None:
+        snap = self.guard_state.snapshot()
+        new = self.monitor.apply(action, snap)  # may raise TrainingDiverged
+        path = self.checkpointer.restore_latest()
+        if path is None:
+            raise TrainingDiverged(f"{action.reason}, and there is no checkpoint to roll back to")
+        self.guard_state.load(new)
+        self.step = int(self._step_var.numpy())
+        self._rollbacks_here += 1
+        lrs = ", ".join(f"{g} x{new['lr_scale'][g]:.3g}" for g in action.groups)
+        log.warning("guard: %s -> restored %s (step %d), learning rate now %s", action.reason,
+                    os.path.basename(path), self.step, lrs)
+        self._append_metrics({"step": self.step, "event": "rollback", "reason": action.reason,
+                              "lr_scale": new["lr_scale"]})
+
+    def train(self) -> TrainResult:
+        self.build()
+        os.makedirs(self.workdir, exist_ok=True)
+        num_steps = int(self.tcfg.num_steps)
+        restored = self.restore()
+        if restored is None:
+            self.step = 0
+            self.save()  # ckpt-0: a rollback target from the very first step
+        start_step = self.step
+        if start_step > 0:
+            log.info("resuming at step %d of %d", start_step, num_steps)
+        t0 = time.time()
+        logs: dict[str, float] = {}
+        if self.step >= num_steps:
+            log.info("already trained: step %d >= num_steps %d", self.step, num_steps)
+            return TrainResult(self.step, start_step, 0.0, logs, 0)
+        writer = self._writer_or_none()
+        summary_batch = None
+        if self.tcfg.image_every and self.is_chief:
+            summary_batch = self._summary_batch()
+        total_rollbacks = int(self.guard_state.nan_failures.numpy()) + sum(
+            int(v.numpy()) for v in self.guard_state.metric_failures)
+        iterator = self._make_iterator(total_rollbacks)
+        bar = self._progress_bar(start_step, num_steps)
+        old_handlers = self._install_signal_handlers()
+        rate_t, rate_step = time.time(), self.step
+        try:
+            while self.step < num_steps:
+                lrs = self.learning_rates()
+                self._set_learning_rates(lrs)
+                stage = self.task.stage(self.step)
+                fn = self._get_step_fn(stage, True)
+                try:
+                    out = fn(iterator, tf.constant(self.step, tf.int64))
+                except (tf.errors.OutOfRangeError, StopIteration):
+                    raise RuntimeError(f"the training dataset ran out at step {self.step}: "
+                                       "build_train_dataset must return an endless (repeated) dataset") from None
+                logs = {k: float(v.numpy()) for k, v in out.items()}
+                action = self.monitor.check(self.step, logs)
+                if action is not None:
+                    self._rollback(action)
+                    total_rollbacks += 1
+                    iterator = self._make_iterator(total_rollbacks)
+                    if bar is not None:
+                        bar.n = self.step
+                        bar.refresh()
+                    continue
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                    if "loss" in logs:
+                        bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+                if self.tcfg.log_every and (self.step % self.tcfg.log_every == 0 or self.step == num_steps):
+                    now = time.time()
+                    rate = (self.step - rate_step) / max(now - rate_t, 1e-9)
+                    rate_t, rate_step = now, self.step
+                    scalars = {f"train/{k}": v for k, v in logs.items()}
+                    scalars.update({f"lr/{g}": v for g, v in lrs.items()})
+                    if writer is not None:
+                        write_scalars(writer, self.step, scalars)
+                        write_scalars(writer, self.step, {"train/steps_per_sec": rate})
+                    self._append_metrics({"step": self.step, **logs, **{f"lr/{g}": v for g, v in lrs.items()},
+                                          "steps_per_sec": rate})
+                    msg = " ".join(f"{k} {v:.4g}" for k, v in list(logs.items())[:6])
+                    line = f"step {self.step}/{num_steps} {msg} lr {next(iter(lrs.values())):.3g} {rate:.2f} steps/s"
+                    if bar is not None:
+                        bar.write(line)
+                    else:
+                        log.info(line)
+                if summary_batch is not None and self.step % self.tcfg.image_every == 0:
+                    self.write_images(summary_batch)
+                if self.tcfg.eval_every and self.step % self.tcfg.eval_every == 0 and self.is_chief:
+                    metrics = self.evaluate()
+                    if metrics and writer is not None:
+                        write_scalars(writer, self.step, {f"eval/{k}": v for k, v in metrics.items()})
+                    if metrics:
+                        self._append_metrics({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+                if self._stop_signal is not None:
+                    self.save()
+                    raise TrainingInterrupted(self._stop_signal, self.step)
+                if self.tcfg.checkpoint_every and self.step % self.tcfg.checkpoint_every == 0:
+                    self.save()
+            if checkpoint_step_of(self) != self.step:
+                self.save()
+        finally:
+            self._restore_signal_handlers(old_handlers)
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.flush()
+        return TrainResult(self.step, start_step, time.time() - t0, logs, self._rollbacks_here)
+
+    def _progress_bar(self, start: int, total: int):
+        if not (self.tcfg.progress_bar and self.is_chief and sys.stderr.isatty()):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # export helpers
+    def export_module(self) -> tf.Module:
+        """`task.export_module(models)` with the EMA weights copied into the models (for good)."""
+        self.build()
+        if self.ema is not None:
+            self.ema.copy_to_model()
+        return self.task.export_module(self.models)
+
+
+def checkpoint_step_of(trainer: Trainer) -> Optional[int]:
+    paths = trainer.checkpointer.checkpoints()
+    if not paths:
+        return None
+    try:
+        return checkpoint_step(paths[-1])
+    except ValueError:
+        return None
