@@ -121,15 +121,17 @@ def discriminator_from_authors(state_dict, source: str = "state dict", use_spect
     return disc
 
 
-def convert_cli(state_dict, preset=None, kwargs=None):
-    """`tfvr convert-weights --arch sttn_inpaint` entry point: a generator or a discriminator, by the keys."""
+def convert_cli(state_dict, preset=None, kwargs=None, source: str = "state dict"):
+    """`tfvr convert-weights --arch sttn_inpaint` entry point: a generator or a discriminator, by the keys.
+
+    `kwargs` are the Keras constructor's (e.g. {"mask_attention": true}); the one preset is "released"."""
     kwargs = dict(kwargs or {})
     if preset not in (None, "", "released", "default"):
         raise ValueError(f"sttn_inpaint has one preset ('released'), got {preset!r}")
     keys = list(state_dict.keys() if not isinstance(state_dict, StateDict) else state_dict.keys())
     if any(k.startswith("encoder.") for k in keys):
-        return from_authors(state_dict, **kwargs)
+        return from_authors(state_dict, source=source, **kwargs)
     if any(k.startswith("conv.") for k in keys):
-        return discriminator_from_authors(state_dict, **kwargs)
+        return discriminator_from_authors(state_dict, source=source, **kwargs)
     raise ValueError("not an STTN state dict: expected InpaintGenerator keys (encoder.*, transformer.*, decoder.*) "
                      "or Discriminator keys (conv.*)")

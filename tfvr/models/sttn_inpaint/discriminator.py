@@ -56,6 +56,11 @@ class TPatchGANDiscriminator(keras.Model):
             conv.build((None, None, None, None, cin))
         self.built = True
 
+    def build_for_weights(self):
+        """Creates every weight (they do not depend on the frame size), e.g. before `load_weights`."""
+        if not self.built:
+            self.build()
+
     def get_config(self):
         return {"channels": self.channels, "use_spectral_norm": self.use_spectral_norm,
                 "use_sigmoid": self.use_sigmoid, "fold_batch_into_time": self.fold_batch_into_time,

@@ -187,6 +187,11 @@ class STTNInpaintGenerator(keras.Model):
             layer.build((None, None, None, c))
         self.built = True
 
+    def build_for_weights(self):
+        """Creates every weight (they do not depend on the frame size), e.g. before `load_weights`."""
+        if not self.built:
+            self.build()
+
     def get_config(self):
         return {
             "channels": self.channels,
