@@ -12,8 +12,6 @@ Every field is a plain type (str, int, float, bool) with a default; nested group
 and raises `tfvr.errors.ConfigError` naming the field; `build_dataset` calls it.
 """
 
-from __future__ import annotations
-
 import dataclasses
 from dataclasses import dataclass, field
 
