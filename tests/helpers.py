@@ -29,10 +29,15 @@ def golden_weights(arrays: dict[str, np.ndarray], prefix: str = "w/") -> dict[st
 
 
 def two_cpu_strategy():
-    """MirroredStrategy over the 2 logical CPU devices that conftest.py creates."""
-    import tensorflow as tf
+    """MirroredStrategy over the 2 logical CPU devices that conftest.py creates.
 
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    Each call gets collective keys of its own (`tfvr.training.strategy.mirrored_strategy`): two plain
+    MirroredStrategy objects in one process share keys, and the second one's all-reduces fail with "Shape mismatch
+    in the collective instance 100" when their shapes differ from the first one's.
+    """
+    from tfvr.training.strategy import mirrored_strategy
+
+    return mirrored_strategy(["/cpu:0", "/cpu:1"])
 
 
 def one_cpu_strategy():

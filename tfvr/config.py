@@ -389,6 +389,9 @@ def check_overrides(experiment: Any, argv: list[str], flag_name: str = "config")
             tp = types_[part]
             holder_cls, _ = _strip_optional(tp)
         base, _ = _strip_optional(tp)
+        if dataclasses.is_dataclass(base) and not (has_value and value.strip().lower() == "none"):
+            raise ConfigError(f"{where}: {flag}: {flag_name}.{path} is a group of settings; set its fields "
+                              f"(--{flag_name}.{path}.<name>=...)")
         if negated or not has_value:
             if base is not bool:
                 raise ConfigError(f"{where}: {flag}: needs a value (--{flag_name}.{path}=...)")

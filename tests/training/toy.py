@@ -27,6 +27,8 @@ class ToyModelConfig:
     nan_while_lr_above: float = 0.0  # ... only while the LR is above this (0: always)
     sleep_per_step: float = 0.0    # slow the step down (host side) for the kill tests
     guard_key_value: float = 0.0   # a fake logged metric "offset/fake" (for metric-guard tests)
+    loss_reduction: str = "mean"   # "sum": BasicSR-style summed Charbonnier
+    warmup_only_last_steps: int = 0  # a first stage where only the last conv trains (EDVR TSA-style)
 
 
 @dataclasses.dataclass
@@ -90,20 +92,26 @@ class ToyTask(Task):
         cfg = self.config.model
         with tf.GradientTape() as tape:
             out = models["denoiser"](batch["lq"], training=True)
-            loss = losses.charbonnier(out, batch["gt"], eps=1e-6)
+            loss = losses.charbonnier(out, batch["gt"], eps=1e-6, reduction=cfg.loss_reduction)
             if cfg.nan_at_step >= 0:
                 lr = tf.cast(ctx.optimizers["main"].learning_rate, tf.float32)
                 hit = tf.equal(ctx.step, cfg.nan_at_step)
                 if cfg.nan_while_lr_above > 0:
                     hit = tf.logical_and(hit, lr > cfg.nan_while_lr_above)
                 loss = loss * tf.where(hit, tf.constant(np.nan, tf.float32), 1.0)
-        ctx.minimize(tape, loss)
+        subset = None
+        if ctx.stage == "warmup":
+            subset = models["denoiser"].get_layer("c3").trainable_variables
+        ctx.minimize(tape, loss, variables=subset, loss_reduction=cfg.loss_reduction)
         logs = {"loss": loss, "loss/l1": losses.l1(out, batch["gt"])}
         if cfg.guard_key_value:
             logs["offset/fake"] = tf.constant(cfg.guard_key_value, tf.float32)
         if cfg.sleep_per_step:
             tf.py_function(lambda: time.sleep(cfg.sleep_per_step), [], [])
         return logs
+
+    def stage(self, step):
+        return "warmup" if step < self.config.model.warmup_only_last_steps else "train"
 
     def guards(self):
         return [MetricGuard("offset/", warn_above=50, rollback_above=100, lr_factor=0.5, max_failures=2)]

@@ -143,16 +143,17 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
     experiment = experiment if experiment is not None else task_cls.experiment_cls()
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "train"
     FLAGS = flags.FLAGS
+    # ml_collections applies the --config.* overrides while the flag is defined, so check them before that.
+    try:
+        check_overrides(experiment, list(sys.argv if argv is None else argv))
+    except UserError as e:
+        _die(prog, str(e))
     if "config" not in FLAGS:
         config_flags.DEFINE_config_dataclass("config", experiment, "the experiment config (see the task)")
     if "workdir" not in FLAGS:
         flags.DEFINE_string("workdir", None, "run folder: checkpoints, TensorBoard, config.json, eval.json, export")
 
     def parse(args: list[str]) -> list[str]:
-        try:
-            check_overrides(experiment, args)
-        except UserError as e:
-            _die(prog, str(e))
         try:
             rest = FLAGS(args)
         except flags.Error as e:

@@ -23,7 +23,29 @@ import tensorflow as tf
 from tfvr.errors import ConfigError
 from tfvr.training.config import RuntimeConfig
 
-__all__ = ["create_strategy", "tf_config_workers", "is_chief", "worker_index"]
+__all__ = ["create_strategy", "mirrored_strategy", "tf_config_workers", "is_chief", "worker_index"]
+
+_KEY_STEP = 100_000
+_key_base = 0
+
+
+def mirrored_strategy(devices=None) -> tf.distribute.MirroredStrategy:
+    """`tf.distribute.MirroredStrategy(devices)` with collective keys of its own.
+
+    Every MirroredStrategy in a process starts its collective group/instance keys at the same numbers
+    (`_collective_key_base` is a class attribute that TF never changes), and the runtime caches the parameters of
+    a collective by key: a second strategy in the same process whose all-reduces have other shapes then fails with
+    "Shape mismatch in the collective instance 100". Each strategy made here gets its own key range.
+    """
+    global _key_base
+    _key_base += _KEY_STEP
+    cls = tf.distribute.MirroredStrategy
+    old = cls._collective_key_base
+    cls._collective_key_base = _key_base
+    try:
+        return cls(devices)
+    finally:
+        cls._collective_key_base = old
 
 
 def tf_config_workers() -> int:
@@ -56,7 +78,7 @@ def create_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         devs = _devices(runtime)
         if devs is None and not tf.config.list_physical_devices("GPU"):
             devs = ["/cpu:0"]
-        return tf.distribute.MirroredStrategy(devs)
+        return mirrored_strategy(devs)
     if kind == "one_device":
         devs = _devices(runtime)
         dev = devs[0] if devs else ("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
