@@ -114,6 +114,8 @@ def crop_offsets(height, width, crop_size: int, scale: int = 1, seed=None):
 def paired_crop(hr: dict, lr: dict, y, x, crop_size: int, scale: int = 1) -> tuple[dict, dict]:
     """Crops every HR tensor [T, H, W, ...] at (y, x) to crop_size and every LR tensor at (y, x) / scale to
     crop_size / scale: the LR crop covers exactly the HR crop."""
+    hr = {k: tf.convert_to_tensor(v) for k, v in hr.items()}
+    lr = {k: tf.convert_to_tensor(v) for k, v in lr.items()}
     hr_out = {k: v[:, y:y + crop_size, x:x + crop_size] for k, v in hr.items()}
     c = crop_size // scale
     lr_out = {k: v[:, y // scale:y // scale + c, x // scale:x // scale + c] for k, v in lr.items()}
@@ -144,6 +146,7 @@ def augment(tensors: dict, seed, *, hflip: bool = True, vflip: bool = True, rot9
     k = tf.random.stateless_uniform([], s[2], 0, 4, dtype=tf.int32)
     out = {}
     for name, x in tensors.items():
+        x = tf.convert_to_tensor(x)
         if hflip:
             x = tf.cond(coin[0], lambda x=x: tf.reverse(x, [2]), lambda x=x: x)
         if vflip:

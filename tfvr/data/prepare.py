@@ -169,7 +169,8 @@ class _SplitStats:
         t = len(clip.frames)
         self.clips += 1
         self.frames += t
-        self.lq_kinds.add((clip.lq_kind, (h // clip.lq_height) if clip.lq_kind == "lr" and clip.lq_height else 1)
+        lq_h = _lq_h(clip)
+        self.lq_kinds.add((clip.lq_kind, (h // lq_h) if clip.lq_kind == "lr" and lq_h else 1)
                           if clip.lq is not None and len(clip.lq) else ("", 1))
         self.labels.add(clip.labels is not None and len(clip.labels) > 0)
         self.min_hw = [min(self.min_hw[0], h), min(self.min_hw[1], w)]
@@ -333,3 +334,39 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_dataset(out_dir: str | os.PathLike, splits: dict, *, num_shards: int = 1, layout: str = "custom",
+                  overwrite: bool = False) -> dict:
+    """Writes in-memory clips as a prepared folder (shards + manifest.json), atomically; returns the manifest.
+
+    `splits` maps a split name to an iterable of `records.Clip`. For data made in code (tests, benchmarks, other
+    readers); videos and folders on disk go through `prepare`.
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise UserError(f"{out}: already exists (use overwrite=True to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        info = {}
+        total = 0
+        for split, clips in splits.items():
+            stats = _SplitStats()
+            with records.ShardWriter(tmp, split, num_shards) as w:
+                for clip in clips:
+                    h, w_ = _clip_size(clip)
+                    w.write(records.serialize_clip(clip))
+                    stats.add(clip, h, w_)
+            info[split] = stats.as_dict(list(w.names))
+            total += stats.clips
+        manifest = {"format": FORMAT, "version": VERSION, "layout": layout, "source_dir": None,
+                    "settings": {"num_shards": num_shards}, "splits": info,
+                    "counts": {"sources": 0, "failed": 0, "clips": total}, "videos": []}
+        (tmp / MANIFEST).write_text(_dumps(manifest))
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
