@@ -107,7 +107,16 @@ class RestorationModule(tf.Module):
         return {"restored": y}
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serve.get_concrete_function()}
+        """{"serving_default": the serving tf.function} (what `Task.export_signatures` returns)."""
+        return {"serving_default": self.serve}
+
+    def examples(self, height: int = 37, width: int = 29, batch: int = 1, seed: int = 0) -> dict:
+        """Inputs for the export reload check (`Task.export_examples`); odd sizes exercise the in-graph padding."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        frames = rng.integers(0, 256, (batch, self._num_frames, height, width, 3), dtype=np.uint8)
+        return {"serving_default": {"frames": frames}}
 
 
 def read_metadata(saved_model_dir: str) -> dict:

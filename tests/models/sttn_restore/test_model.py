@@ -96,3 +96,14 @@ def test_bad_arguments():
         STTNRestore(z_param="sigmoid")
     with pytest.raises(ValueError, match="padding"):
         STTNRestore(padding="reflect")
+
+
+def test_spread_z_init_starts_each_flow_at_a_neighbour():
+    frames = tf.random.uniform([1, 5, 8, 8, 3], seed=9)
+    model = STTNRestore(num_flows=4, z_init="spread", **SMALL)
+    out = model(frames)
+    z = out["flow"].numpy()[0, 0, 0, 2::3]
+    np.testing.assert_allclose(z, [0.08, 1.0, 3.0, 3.92], atol=1e-5)  # tanh keeps 4 % away from the end frames
+    linear = STTNRestore(num_flows=4, z_init="spread", z_param="linear", **SMALL)(frames)
+    np.testing.assert_allclose(linear["flow"].numpy()[0, 0, 0, 2::3], [0, 1, 3, 4], atol=1e-6)
+    np.testing.assert_allclose(linear["warped"].numpy()[..., 3:6], frames.numpy()[:, 1], atol=1e-6)

@@ -30,6 +30,7 @@ class STTNRestoreConfig:
     num_flows: int = 1
     z_param: str = "tanh"
     flow_scale: float = 1.0
+    z_init: str = "centre"
     padding: str = "border"
     num_feat: int = 64
     num_blocks: int = 9

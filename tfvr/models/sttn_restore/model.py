@@ -15,6 +15,7 @@ reading as default. The single-frame ablation is `use_flow=False`: the same ResN
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfvr.export.restoration import pad_to_multiple
@@ -22,6 +23,7 @@ from tfvr.layers.residual import ResidualBlockNoBN
 from tfvr.ops.warp import spatio_temporal_sample
 
 _Z_PARAMS = ("tanh", "linear")
+_Z_INITS = ("centre", "spread")
 _LRELU = 0.1
 
 
@@ -48,15 +50,20 @@ class UNetFlow(keras.layers.Layer):
         z_param: "tanh": z = c + c·tanh(r) with c = (T-1)/2 (always inside [0, T-1], so its gradient never
             dies at a clamp); "linear": z = c + r (clamped by the sampler).
         flow_scale: float, u, v = flow_scale · r (pixels).
+        z_init: where z starts (through the bias of the zero-initialised last conv): "centre" = every flow at the
+            reference frame; "spread" = flow k at the k-th non-reference frame (cycling), so K = 2N flows start as
+            the 2N neighbours (x̃ starts as the raw neighbour frames instead of K copies of the reference).
 
     Input `[B, T, H, W, C]`; output `[B, H, W, 3·K]`, per flow (u, v, z) with u, v in pixels (dx, dy).
     """
 
     def __init__(self, num_frames=5, num_channels=3, feat=32, depth=3, max_feat=128, num_flows=1, z_param="tanh",
-                 flow_scale=1.0, **kwargs):
+                 flow_scale=1.0, z_init="centre", **kwargs):
         super().__init__(**kwargs)
         if z_param not in _Z_PARAMS:
             raise ValueError(f"z_param must be one of {_Z_PARAMS}, got {z_param!r}")
+        if z_init not in _Z_INITS:
+            raise ValueError(f"z_init must be one of {_Z_INITS}, got {z_init!r}")
         self.num_frames = int(num_frames)
         self.num_channels = int(num_channels)
         self.feat = int(feat)
@@ -65,6 +72,7 @@ class UNetFlow(keras.layers.Layer):
         self.num_flows = int(num_flows)
         self.z_param = z_param
         self.flow_scale = float(flow_scale)
+        self.z_init = z_init
         widths = [min(self.feat * 2**i, self.max_feat) for i in range(self.depth + 1)]
         self.widths = widths
         self.in_conv1 = _conv(widths[0], name="in_conv1")
@@ -74,7 +82,21 @@ class UNetFlow(keras.layers.Layer):
         self.up = [(_conv(widths[i - 1], name=f"up{i}_conv1"), _conv(widths[i - 1], name=f"up{i}_conv2"))
                    for i in range(self.depth, 0, -1)]
         self.out_conv = keras.layers.Conv2D(3 * self.num_flows, 3, padding="same", name="out_conv",
-                                            kernel_initializer="zeros", bias_initializer="zeros")
+                                            kernel_initializer="zeros",
+                                            bias_initializer=keras.initializers.Constant(self._initial_bias()))
+
+    def _initial_bias(self):
+        bias = np.zeros([self.num_flows, 3], np.float32)
+        centre = (self.num_frames - 1) / 2.0
+        if self.z_init == "spread" and self.num_frames > 1:
+            others = [k for k in range(self.num_frames) if k != self.num_frames // 2]
+            for i in range(self.num_flows):
+                z = float(others[i % len(others)])
+                if self.z_param == "tanh":  # tanh never reaches the end frames: start 4 % of the way in
+                    bias[i, 2] = np.arctanh(np.clip((z - centre) / centre, -0.96, 0.96))
+                else:
+                    bias[i, 2] = z - centre
+        return bias.reshape(-1)
 
     @property
     def multiple(self) -> int:
@@ -111,7 +133,7 @@ class UNetFlow(keras.layers.Layer):
         config = super().get_config()
         config.update(num_frames=self.num_frames, num_channels=self.num_channels, feat=self.feat, depth=self.depth,
                       max_feat=self.max_feat, num_flows=self.num_flows, z_param=self.z_param,
-                      flow_scale=self.flow_scale)
+                      flow_scale=self.flow_scale, z_init=self.z_init)
         return config
 
 
@@ -169,6 +191,7 @@ class STTNRestore(keras.Model):
         num_flows: int, K spatio-temporal flows / transformed frames x̃ fed to the head (paper: 1).
         z_param: "tanh" | "linear", parameterisation of the frame index z (see `UNetFlow`).
         flow_scale: float, multiplier of the raw u, v outputs (pixels).
+        z_init: "centre" | "spread", where the K frame indices start (see `UNetFlow`).
         padding: "border" | "zeros", spatial border handling of the sampler (`tfvr.ops.warp`).
         num_feat, num_blocks: ResNet head width and depth (seed: ResNet-9).
         residual: bool, the head predicts ỹ − reference.
@@ -179,8 +202,8 @@ class STTNRestore(keras.Model):
     """
 
     def __init__(self, num_frames=5, num_channels=3, use_flow=True, unet_feat=32, unet_depth=3, unet_max_feat=128,
-                 num_flows=1, z_param="tanh", flow_scale=1.0, padding="border", num_feat=64, num_blocks=9,
-                 residual=True, **kwargs):
+                 num_flows=1, z_param="tanh", flow_scale=1.0, z_init="centre", padding="border", num_feat=64,
+                 num_blocks=9, residual=True, **kwargs):
         super().__init__(**kwargs)
         if num_frames < 1 or num_frames % 2 != 1:
             raise ValueError(f"num_frames must be odd (2N+1), got {num_frames}")
@@ -195,6 +218,7 @@ class STTNRestore(keras.Model):
         self.num_flows = int(num_flows)
         self.z_param = z_param
         self.flow_scale = float(flow_scale)
+        self.z_init = z_init
         self.padding = padding
         self.num_feat = int(num_feat)
         self.num_blocks = int(num_blocks)
@@ -203,7 +227,7 @@ class STTNRestore(keras.Model):
         if self.use_flow:
             self.flow_net = UNetFlow(self.num_frames, self.num_channels, self.unet_feat, self.unet_depth,
                                      self.unet_max_feat, self.num_flows, self.z_param, self.flow_scale,
-                                     name="flow_net")
+                                     self.z_init, name="flow_net")
         self.head = ResNetHead(self.num_channels, self.num_feat, self.num_blocks, self.residual, name="head")
 
     @property
@@ -235,6 +259,7 @@ class STTNRestore(keras.Model):
             name=self.name, trainable=self.trainable,
             num_frames=self.num_frames, num_channels=self.num_channels, use_flow=self.use_flow,
             unet_feat=self.unet_feat, unet_depth=self.unet_depth, unet_max_feat=self.unet_max_feat,
-            num_flows=self.num_flows, z_param=self.z_param, flow_scale=self.flow_scale, padding=self.padding,
+            num_flows=self.num_flows, z_param=self.z_param, flow_scale=self.flow_scale, z_init=self.z_init,
+            padding=self.padding,
             num_feat=self.num_feat, num_blocks=self.num_blocks, residual=self.residual,
         )
