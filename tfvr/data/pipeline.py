@@ -272,18 +272,15 @@ class _ClipMapper:
         else:
             idx = window_indices(n, self.length, window=window, num_windows=num_windows)
         h, w = ex["height"], ex["width"]
-        hr = {"gt": tf.image.convert_image_dtype(
-            records.decode_frames(tf.gather(ex["frames"], idx), h, w), tf.float32)}
+        # Only the window's frames are decoded; images stay uint8 (labels uint16) until after crop + augment.
+        hr = {"gt": records.decode_frames(tf.gather(ex["frames"], idx), h, w)}
         lr = {}
         if self.paired:
-            lq = tf.image.convert_image_dtype(
-                records.decode_frames(tf.gather(ex["lq"], idx), ex["lq_height"], ex["lq_width"]), tf.float32)
+            lq = records.decode_frames(tf.gather(ex["lq"], idx), ex["lq_height"], ex["lq_width"])
             (lr if self.task == "sr" else hr)["lq"] = lq
         if self.task == "label2video":
-            hr["labels"] = tf.cast(records.decode_frames(tf.gather(ex["labels"], idx), h, w, 1, tf.uint16)[..., 0],
-                                   tf.int32)
-            hr["instances"] = tf.cast(
-                records.decode_frames(tf.gather(ex["instances"], idx), h, w, 1, tf.uint16)[..., 0], tf.int32)
+            for key in ("labels", "instances"):
+                hr[key] = records.decode_frames(tf.gather(ex[key], idx), h, w, 1, tf.uint16)[..., 0]
 
         # Crop (HR pixels; SR: on the LR grid so the paired LR crop matches).
         if self.training:
@@ -305,6 +302,10 @@ class _ClipMapper:
             hr = {k[3:]: v for k, v in both.items() if k.startswith("hr/")}
             lr = {k[3:]: v for k, v in both.items() if k.startswith("lr/")}
 
+        to_float = {tf.uint8: lambda v: tf.image.convert_image_dtype(v, tf.float32),
+                    tf.uint16: lambda v: tf.cast(v, tf.int32)}
+        hr = {k: to_float[v.dtype](v) for k, v in hr.items()}
+        lr = {k: to_float[v.dtype](v) for k, v in lr.items()}
         out = self._degrade(hr, lr, s)
         return self._set_shapes(out)
 
