@@ -202,5 +202,19 @@ class ToyGANTask(ToyTask):
 if __name__ == "__main__":
     from tfvr.training import app
 
+    dump = os.environ.get("TOY_DUMP_WEIGHTS")
+    if dump:  # the multi-worker test compares every worker's weights after training
+        from tfvr.training import loop
+        from tfvr.training.strategy import worker_index
+
+        _train = loop.Trainer.train
+
+        def train(self):
+            res = _train(self)
+            arrays = [np.asarray(v.numpy()) for m in self.models.values() for v in m.weights]
+            np.savez(os.path.join(dump, f"worker{worker_index(self.strategy)}.npz"), *arrays)
+            return res
+
+        loop.Trainer.train = train
     task_name = os.environ.get("TOY_TASK", "toy_denoise")
     app.run(registry.get_task(task_name))

@@ -30,9 +30,8 @@ class CheckpointMismatch(UserError):
     """A checkpoint that reads fine but does not fit the model being trained (a different config)."""
 
 
-_CORRUPT = (tf.errors.DataLossError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError,
-            tf.errors.OutOfRangeError, tf.errors.UnknownError, tf.errors.FailedPreconditionError, ValueError,
-            OSError)
+# What a truncated / missing / garbage checkpoint file raises while being read.
+_CORRUPT = (tf.errors.OpError, ValueError, OSError, IndexError, RuntimeError)
 
 
 class Checkpointer:

@@ -79,7 +79,7 @@ class GuardMonitor:
     def check(self, step: int, logs: dict[str, float]) -> Optional[GuardAction]:
         bad = [k for k, v in logs.items() if not math.isfinite(v)]
         if bad:
-            return GuardAction(f"non-finite {', '.join(bad[:4])} at step {step}", tuple(self.state.lr_scale),
+            return GuardAction(f"non-finite value ({', '.join(bad[:4])}) at step {step}", tuple(self.state.lr_scale),
                                self.nan_lr_factor, None)
         for i, g in enumerate(self.guards):
             hits = {k: v for k, v in logs.items() if g.matches(k)}

@@ -405,7 +405,8 @@ class Trainer:
         restored = self.restore()
         if restored is None:
             self.step = 0
-            self.save()  # ckpt-0: a rollback target from the very first step
+            if self.is_chief:
+                self.save()  # ckpt-0: a rollback target from the very first step
         start_step = self.step
         if start_step > 0:
             log.info("resuming at step %d of %d", start_step, num_steps)
