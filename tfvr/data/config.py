@@ -189,7 +189,7 @@ def from_dict(d: dict) -> DataConfig:
         kwargs = {}
         for key, value in values.items():
             if key not in known:
-                raise ConfigError(f"data config: unknown field {prefix}{key!r}")
+                raise ConfigError(f"data config: unknown field '{prefix}{key}'")
             sub = known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None
             if sub is not None and dataclasses.is_dataclass(sub) and isinstance(value, dict):
                 kwargs[key] = build(sub, value, f"{prefix}{key}.")
