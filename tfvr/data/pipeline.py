@@ -394,9 +394,9 @@ def build_dataset(cfg: DataConfig, split: str = "train", input_context: tf.distr
     if num_pipelines > 1 and not by_file:
         log.warning("%s: %d %s shards for %d input pipelines: sharding by record (every pipeline reads every file)",
                     root, len(files), split, num_pipelines)
-    seed = int(cfg.seed if training else cfg.eval.seed)
+    seed = int(cfg.seed if training else cfg.eval.seed) % (1 << 62)
     # Different pipelines draw different crops / noise for their clips.
-    seed_base = seed * 1_000_003 + pipeline_id
+    seed_base = (seed * 1_000_003 + pipeline_id) % (1 << 62)
     parallel = AUTOTUNE if cfg.num_parallel_calls < 0 else max(1, cfg.num_parallel_calls)
 
     ds = tf.data.Dataset.from_tensor_slices(files)
