@@ -273,14 +273,15 @@ class _ClipMapper:
             idx = window_indices(n, self.length, window=window, num_windows=num_windows)
         h, w = ex["height"], ex["width"]
         # Only the window's frames are decoded; images stay uint8 (labels uint16) until after crop + augment.
-        hr = {"gt": records.decode_frames(tf.gather(ex["frames"], idx), h, w)}
+        L = self.length
+        hr = {"gt": records.decode_frames(tf.gather(ex["frames"], idx), h, w, num=L)}
         lr = {}
         if self.paired:
-            lq = records.decode_frames(tf.gather(ex["lq"], idx), ex["lq_height"], ex["lq_width"])
+            lq = records.decode_frames(tf.gather(ex["lq"], idx), ex["lq_height"], ex["lq_width"], num=L)
             (lr if self.task == "sr" else hr)["lq"] = lq
         if self.task == "label2video":
             for key in ("labels", "instances"):
-                hr[key] = records.decode_frames(tf.gather(ex[key], idx), h, w, 1, tf.uint16)[..., 0]
+                hr[key] = records.decode_frames(tf.gather(ex[key], idx), h, w, 1, tf.uint16, num=L)[..., 0]
 
         # Crop (HR pixels; SR: on the LR grid so the paired LR crop matches).
         if self.training:

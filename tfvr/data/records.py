@@ -477,16 +477,22 @@ def parse_example(serialized):
     return ex
 
 
-def decode_frames(encoded, height=None, width=None, channels: int = 3, dtype=None):
-    """Decodes a `[T]` string tensor of PNGs into `[T, H, W, channels]` (uint8 RGB, or uint16 label maps)."""
+def decode_frames(encoded, height=None, width=None, channels: int = 3, dtype=None, num: int | None = None):
+    """Decodes a `[T]` string tensor of PNGs into `[T, H, W, channels]` (uint8 RGB, or uint16 label maps).
+
+    With `num` (= T, known when the graph is built) the decodes are unrolled instead of run in a `map_fn` loop,
+    which is cheaper for small frames."""
     import tensorflow as tf
 
     dtype = dtype or tf.uint8
-    out = tf.map_fn(
-        lambda x: tf.io.decode_png(x, channels=channels, dtype=dtype),
-        encoded,
-        fn_output_signature=tf.TensorSpec([None, None, channels], dtype),
-    )
+    if num is not None:
+        out = tf.stack([tf.io.decode_png(encoded[i], channels=channels, dtype=dtype) for i in range(num)])
+    else:
+        out = tf.map_fn(
+            lambda x: tf.io.decode_png(x, channels=channels, dtype=dtype),
+            encoded,
+            fn_output_signature=tf.TensorSpec([None, None, channels], dtype),
+        )
     if height is not None and width is not None:
         out = tf.ensure_shape(out, [None, None, None, channels])
         out = tf.reshape(out, tf.stack([tf.shape(encoded)[0], tf.cast(height, tf.int32), tf.cast(width, tf.int32),
