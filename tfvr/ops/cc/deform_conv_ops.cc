@@ -1,0 +1,396 @@
+// TfvrDeformIm2col / TfvrDeformIm2colGrad: the sampling half of modulated deformable convolution (DCNv2).
+// The convolution itself is a matmul of the columns with the kernel, done in Python by TF's own (oneDNN / cuBLAS)
+// matmul, as torchvision and mmcv do (deformable_im2col + GEMM). The gradient is registered in
+// tfvr/ops/deform_conv.py. Built by `python -m tfvr.ops.build`.
+//
+// CPU: both ops run on TF's intra-op thread pool and shard over bands of output rows, so every task reads and
+// writes whole, contiguous column rows. The forward writes each column entry once. In the backward, offsets can send
+// any band's samples anywhere in the image, so the scatter-add into grad_x is made race-free with private buffers:
+// band 0 adds into grad_x, band b > 0 into its own zeroed copy, and the copies are summed into grad_x afterwards
+// (the number of bands is capped so the copies stay within max(512 MiB, 4 × |x|)).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "deform_conv.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/platform/threadpool.h"
+#include "tensorflow/core/util/work_sharder.h"
+#if GOOGLE_CUDA
+#include "tensorflow/core/framework/device_base.h"
+#include "xla/stream_executor/stream.h"
+#endif
+
+namespace tfvr {
+
+using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Status;
+using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
+using ::tensorflow::errors::InvalidArgument;
+using ::tensorflow::shape_inference::DimensionHandle;
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+REGISTER_OP("TfvrDeformIm2col")
+    .Input("x: float")
+    .Input("offset: float")
+    .Input("mask: float")
+    .Input("pads: int32")
+    .Output("cols: float")
+    .Attr("kernel_size: list(int) >= 2")
+    .Attr("strides: list(int) >= 2")
+    .Attr("dilations: list(int) >= 2")
+    .Attr("offset_groups: int >= 1")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle x, offset, mask;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &x));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &offset));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 4, &mask));
+      std::vector<int64_t> ks;
+      TF_RETURN_IF_ERROR(c->GetAttr("kernel_size", &ks));
+      DimensionHandle kc;
+      TF_RETURN_IF_ERROR(c->Multiply(c->Dim(x, 3), ks[0] * ks[1], &kc));
+      c->set_output(0, c->MakeShape({c->Dim(x, 0), c->Dim(offset, 1), c->Dim(offset, 2), kc}));
+      return Status();
+    })
+    .Doc("Modulated deformable im2col, NHWC: cols[n, i, j, k*C + c]. See tfvr/ops/cc/deform_conv.h.");
+
+REGISTER_OP("TfvrDeformIm2colGrad")
+    .Input("x: float")
+    .Input("offset: float")
+    .Input("mask: float")
+    .Input("pads: int32")
+    .Input("grad_cols: float")
+    .Output("grad_x: float")
+    .Output("grad_offset: float")
+    .Output("grad_mask: float")
+    .Attr("kernel_size: list(int) >= 2")
+    .Attr("strides: list(int) >= 2")
+    .Attr("dilations: list(int) >= 2")
+    .Attr("offset_groups: int >= 1")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      c->set_output(1, c->input(1));
+      c->set_output(2, c->input(2));
+      return Status();
+    })
+    .Doc("Gradients of TfvrDeformIm2col with respect to x, offset and mask.");
+
+// Attributes and input checks shared by both ops and both devices.
+class DeformOpBase : public OpKernel {
+ public:
+  explicit DeformOpBase(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    std::vector<int32_t> ks, st, dl;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("kernel_size", &ks));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &st));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("dilations", &dl));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("offset_groups", &groups_));
+    OP_REQUIRES(ctx, ks.size() == 2 && st.size() == 2 && dl.size() == 2,
+                InvalidArgument("kernel_size, strides and dilations must have 2 entries"));
+    OP_REQUIRES(ctx, ks[0] > 0 && ks[1] > 0 && st[0] > 0 && st[1] > 0 && dl[0] > 0 && dl[1] > 0,
+                InvalidArgument("kernel_size, strides and dilations must be positive"));
+    kh_ = ks[0];
+    kw_ = ks[1];
+    sh_ = st[0];
+    sw_ = st[1];
+    dh_ = dl[0];
+    dw_ = dl[1];
+  }
+
+ protected:
+  // Fills `p` from the inputs; false (with the error set) when they do not fit together.
+  bool Params(OpKernelContext* ctx, DeformParams* p) {
+    const Tensor& x = ctx->input(0);
+    const Tensor& offset = ctx->input(1);
+    const Tensor& mask = ctx->input(2);
+    const Tensor& pads = ctx->input(3);
+    auto fail = [ctx](const std::string& msg) {
+      ctx->CtxFailure(__FILE__, __LINE__, InvalidArgument(msg));
+      return false;
+    };
+    if (x.dims() != 4 || offset.dims() != 4 || mask.dims() != 4) return fail("x, offset and mask must be 4-D");
+    if (pads.NumElements() != 2) return fail("pads must hold (top, left)");
+    const int64_t k = static_cast<int64_t>(kh_) * kw_;
+    p->n = x.dim_size(0);
+    p->h = x.dim_size(1);
+    p->w = x.dim_size(2);
+    p->c = x.dim_size(3);
+    p->ho = offset.dim_size(1);
+    p->wo = offset.dim_size(2);
+    if (p->c % groups_ != 0) return fail("offset_groups must divide the input channels");
+    if (offset.dim_size(0) != p->n || offset.dim_size(3) != 2 * groups_ * k)
+      return fail("offset must be [N, Ho, Wo, 2*offset_groups*kh*kw], got " + offset.shape().DebugString());
+    if (mask.dim_size(0) != p->n || mask.dim_size(1) != p->ho || mask.dim_size(2) != p->wo ||
+        mask.dim_size(3) != groups_ * k)
+      return fail("mask must be [N, Ho, Wo, offset_groups*kh*kw], got " + mask.shape().DebugString());
+    auto pv = pads.flat<int32_t>();
+    p->ph = pv(0);
+    p->pw = pv(1);
+    p->kh = kh_;
+    p->kw = kw_;
+    p->sh = sh_;
+    p->sw = sw_;
+    p->dh = dh_;
+    p->dw = dw_;
+    p->groups = groups_;
+    return true;
+  }
+
+  int kh_, kw_, sh_, sw_, dh_, dw_, groups_;
+};
+
+// ------------------------------------------------------------------------------------------------------- CPU
+namespace {
+
+// The hot loops run over channel slices of unknown length: let GCC emit AVX2 / AVX-512 versions next to the
+// baseline one and pick at load time, so the library stays portable (no -march=native).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TFVR_VECTORIZE __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TFVR_VECTORIZE
+#endif
+
+// Columns of output rows [row_begin, row_end) of the flattened (n, oy) range.
+TFVR_VECTORIZE void Im2colRows(const DeformParams& p, const float* x, const float* offset, const float* mask, float* cols,
+                const float* zeros, int64_t row_begin, int64_t row_end) {
+  const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t n = r / p.ho, oy = r % p.ho;
+    const float* xn = x + n * p.h * p.w * c;
+    for (int64_t ox = 0; ox < p.wo; ++ox) {
+      const int64_t pix = r * p.wo + ox;
+      const float* off = offset + pix * 2 * p.groups * k_n;
+      const float* msk = mask + pix * p.groups * k_n;
+      float* col = cols + pix * k_n * c;
+      for (int64_t k = 0; k < k_n; ++k) {
+        const float by = BaseY(p, oy, k), bx = BaseX(p, ox, k);
+        for (int64_t g = 0; g < p.groups; ++g) {
+          const int64_t gk = g * k_n + k;
+          float* dst = col + k * c + g * cg;
+          const Corners s = Locate(by + off[2 * gk], bx + off[2 * gk + 1], p.h, p.w);
+          if (!s.inside) {
+            std::fill(dst, dst + cg, 0.f);
+            continue;
+          }
+          const float m = msk[gk];
+          const float* src[4];
+          float wt[4];
+          for (int i = 0; i < 4; ++i) {
+            src[i] = s.idx[i] >= 0 ? xn + s.idx[i] * c + g * cg : zeros;
+            wt[i] = s.w[i] * m;
+          }
+          for (int64_t j = 0; j < cg; ++j)
+            dst[j] = wt[0] * src[0][j] + wt[1] * src[1][j] + wt[2] * src[2][j] + wt[3] * src[3][j];
+        }
+      }
+    }
+  }
+}
+
+// Backward over output rows [row_begin, row_end) of the flattened (n, oy) range; grad_x entries are added to gx
+// (laid out like x).
+TFVR_VECTORIZE void Col2imRows(const DeformParams& p, const float* x, const float* offset, const float* mask,
+                               const float* grad_cols, float* gx, float* grad_offset, float* grad_mask,
+                               const float* zeros, int64_t row_begin, int64_t row_end) {
+  const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t n = r / p.ho, oy = r % p.ho;
+    const float* xn = x + n * p.h * p.w * c;
+    float* gxn = gx + n * p.h * p.w * c;
+    for (int64_t ox = 0; ox < p.wo; ++ox) {
+      const int64_t pix = r * p.wo + ox;
+      const float* off = offset + pix * 2 * p.groups * k_n;
+      const float* msk = mask + pix * p.groups * k_n;
+      float* goff = grad_offset + pix * 2 * p.groups * k_n;
+      float* gmsk = grad_mask + pix * p.groups * k_n;
+      const float* dcol = grad_cols + pix * k_n * c;
+      for (int64_t k = 0; k < k_n; ++k) {
+        const float by = BaseY(p, oy, k), bx = BaseX(p, ox, k);
+        for (int64_t g = 0; g < p.groups; ++g) {
+          const int64_t gk = g * k_n + k;
+          const Corners s = Locate(by + off[2 * gk], bx + off[2 * gk + 1], p.h, p.w);
+          if (!s.inside) {
+            goff[2 * gk] = goff[2 * gk + 1] = 0.f;
+            gmsk[gk] = 0.f;
+            continue;
+          }
+          const float* d = dcol + k * c + g * cg;
+          const float* src[4];
+          for (int i = 0; i < 4; ++i) src[i] = s.idx[i] >= 0 ? xn + s.idx[i] * c + g * cg : zeros;
+          float dot[4] = {0.f, 0.f, 0.f, 0.f};
+          for (int64_t j = 0; j < cg; ++j) {
+            dot[0] += d[j] * src[0][j];
+            dot[1] += d[j] * src[1][j];
+            dot[2] += d[j] * src[2][j];
+            dot[3] += d[j] * src[3][j];
+          }
+          const float m = msk[gk];
+          const float hy = 1.f - s.ly, hx = 1.f - s.lx;
+          gmsk[gk] = s.w[0] * dot[0] + s.w[1] * dot[1] + s.w[2] * dot[2] + s.w[3] * dot[3];
+          goff[2 * gk] = m * (hx * (dot[2] - dot[0]) + s.lx * (dot[3] - dot[1]));
+          goff[2 * gk + 1] = m * (hy * (dot[1] - dot[0]) + s.ly * (dot[3] - dot[2]));
+          for (int i = 0; i < 4; ++i) {
+            if (s.idx[i] < 0) continue;
+            const float coef = m * s.w[i];
+            float* dst = gxn + s.idx[i] * c + g * cg;
+            for (int64_t j = 0; j < cg; ++j) dst[j] += coef * d[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// One unit per work item (the items are already coarse and equal-sized).
+void ParallelTasks(OpKernelContext* ctx, int64_t total, const std::function<void(int64_t, int64_t)>& fn) {
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  pool->ParallelFor(total,
+                    tensorflow::thread::ThreadPool::SchedulingParams(
+                        tensorflow::thread::ThreadPool::SchedulingStrategy::kFixedBlockSize, std::nullopt, 1),
+                    fn);
+}
+
+}  // namespace
+
+class DeformIm2colCpuOp : public DeformOpBase {
+ public:
+  using DeformOpBase::DeformOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    DeformParams p;
+    if (!Params(ctx, &p)) return;
+    Tensor* cols = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
+    if (cols->NumElements() == 0) return;
+    const std::vector<float> zeros(p.c, 0.f);
+    const float* x = ctx->input(0).flat<float>().data();
+    const float* offset = ctx->input(1).flat<float>().data();
+    const float* mask = ctx->input(2).flat<float>().data();
+    float* out = cols->flat<float>().data();
+    const int64_t row_cost = p.wo * p.k() * (p.c * 10 + p.groups * 40);
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    pool->ParallelFor(p.n * p.ho, row_cost, [&](int64_t b, int64_t e) {
+      Im2colRows(p, x, offset, mask, out, zeros.data(), b, e);
+    });
+  }
+};
+
+class DeformIm2colGradCpuOp : public DeformOpBase {
+ public:
+  using DeformOpBase::DeformOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    DeformParams p;
+    if (!Params(ctx, &p)) return;
+    const Tensor& grad_cols = ctx->input(4);
+    OP_REQUIRES(ctx, grad_cols.shape() == TensorShape({p.n, p.ho, p.wo, p.k() * p.c}),
+                InvalidArgument("grad_cols must be [N, Ho, Wo, kh*kw*C], got ", grad_cols.shape().DebugString()));
+    Tensor *grad_x = nullptr, *grad_offset = nullptr, *grad_mask = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &grad_x));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
+    const int64_t x_size = grad_x->NumElements();
+    float* gx = grad_x->flat<float>().data();
+    std::fill(gx, gx + x_size, 0.f);
+    if (grad_offset->NumElements() == 0 || x_size == 0) return;
+
+    const int threads = ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
+    const int64_t rows = p.n * p.ho;
+    const int64_t x_bytes = std::max<int64_t>(x_size * static_cast<int64_t>(sizeof(float)), 1);
+    const int64_t budget = std::max<int64_t>(int64_t{512} << 20, 4 * x_bytes);
+    const int64_t bands = std::max<int64_t>(1, std::min<int64_t>({threads, rows, 1 + budget / x_bytes}));
+    Tensor scratch;
+    float* scr = nullptr;
+    if (bands > 1) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_FLOAT, TensorShape({(bands - 1) * x_size}), &scratch));
+      scr = scratch.flat<float>().data();
+    }
+    const std::vector<float> zeros(p.c, 0.f);
+    const float* x = ctx->input(0).flat<float>().data();
+    const float* offset = ctx->input(1).flat<float>().data();
+    const float* mask = ctx->input(2).flat<float>().data();
+    const float* gc = grad_cols.flat<float>().data();
+    float* goff = grad_offset->flat<float>().data();
+    float* gmsk = grad_mask->flat<float>().data();
+
+    ParallelTasks(ctx, bands, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        float* target = b == 0 ? gx : scr + (b - 1) * x_size;
+        if (b > 0) std::fill(target, target + x_size, 0.f);
+        Col2imRows(p, x, offset, mask, gc, target, goff, gmsk, zeros.data(), rows * b / bands,
+                   rows * (b + 1) / bands);
+      }
+    });
+    if (bands > 1) {
+      auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+      const int64_t chunk = 4096;
+      pool->ParallelFor((x_size + chunk - 1) / chunk, chunk * bands, [&](int64_t begin, int64_t end) {
+        const int64_t lo = begin * chunk, hi = std::min(end * chunk, x_size);
+        for (int64_t b = 1; b < bands; ++b) {
+          const float* src = scr + (b - 1) * x_size;
+          for (int64_t i = lo; i < hi; ++i) gx[i] += src[i];
+        }
+      });
+    }
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2col").Device(DEVICE_CPU).HostMemory("pads"), DeformIm2colCpuOp);
+REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2colGrad").Device(DEVICE_CPU).HostMemory("pads"), DeformIm2colGradCpuOp);
+
+// ------------------------------------------------------------------------------------------------------- GPU
+#if GOOGLE_CUDA
+using ::tensorflow::DEVICE_GPU;
+
+cudaStream_t GpuStream(OpKernelContext* ctx) {
+  return reinterpret_cast<cudaStream_t>(ctx->op_device_context()->stream()->platform_specific_handle().stream);
+}
+
+class DeformIm2colGpuOp : public DeformOpBase {
+ public:
+  using DeformOpBase::DeformOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    DeformParams p;
+    if (!Params(ctx, &p)) return;
+    Tensor* cols = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
+    if (cols->NumElements() == 0) return;
+    DeformIm2colGpu(GpuStream(ctx), p, ctx->input(0).flat<float>().data(),
+                    ctx->input(1).flat<float>().data(), ctx->input(2).flat<float>().data(),
+                    cols->flat<float>().data());
+  }
+};
+
+class DeformIm2colGradGpuOp : public DeformOpBase {
+ public:
+  using DeformOpBase::DeformOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    DeformParams p;
+    if (!Params(ctx, &p)) return;
+    const Tensor& grad_cols = ctx->input(4);
+    OP_REQUIRES(ctx, grad_cols.shape() == TensorShape({p.n, p.ho, p.wo, p.k() * p.c}),
+                InvalidArgument("grad_cols must be [N, Ho, Wo, kh*kw*C], got ", grad_cols.shape().DebugString()));
+    Tensor *grad_x = nullptr, *grad_offset = nullptr, *grad_mask = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &grad_x));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
+    DeformIm2colGradGpu(GpuStream(ctx), p, ctx->input(0).flat<float>().data(),
+                        ctx->input(1).flat<float>().data(), ctx->input(2).flat<float>().data(),
+                        grad_cols.flat<float>().data(), grad_x->flat<float>().data(),
+                        grad_offset->flat<float>().data(), grad_mask->flat<float>().data());
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2col").Device(DEVICE_GPU).HostMemory("pads"), DeformIm2colGpuOp);
+REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2colGrad").Device(DEVICE_GPU).HostMemory("pads"), DeformIm2colGradGpuOp);
+#endif  // GOOGLE_CUDA
+
+}  // namespace tfvr
