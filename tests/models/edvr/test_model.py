@@ -146,3 +146,14 @@ def test_keras_save_and_load_round_trip(tmp_path):
     fresh = EDVR(**TINY).build_for_weights()
     fresh.load_weights(tmp_path / "w.weights.h5")
     np.testing.assert_allclose(fresh(x).numpy(), y, atol=1e-6)
+
+
+def test_model_only_tf_checkpoint_restores_every_weight(tmp_path):
+    # Regression: Keras 3 lists of layers are not tf.train.Checkpoint dependencies; the blocks must be attributes.
+    kwargs = dict(TINY, with_predeblur=True)
+    a = EDVR(**kwargs).build_for_weights()
+    path = tf.train.Checkpoint(model=a).write(str(tmp_path / "ck"))
+    b = EDVR(**kwargs).build_for_weights()
+    tf.train.Checkpoint(model=b).read(path).assert_existing_objects_matched()
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)

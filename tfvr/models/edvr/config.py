@@ -1,14 +1,20 @@
-"""EDVR model configuration: exactly the `EDVR` constructor's arguments (keras-hub's rule; a test checks it).
+"""EDVR configuration.
 
-The first eleven fields are BasicSR's `EDVR(...)` keyword arguments with BasicSR's defaults (EDVR-M), so a BasicSR
-YAML `network_g` section maps onto this dataclass one to one. The last two are tfvr's own.
+`EDVRConfig`: exactly the `EDVR` constructor's arguments (keras-hub's rule; a test checks it). The first eleven
+fields are BasicSR's `EDVR(...)` keyword arguments with BasicSR's defaults (EDVR-M), so a BasicSR YAML `network_g`
+section maps onto it one to one. The last two are tfvr's own.
+
+`EDVRExperiment`: a training run (`train/edvr.py`): model, data, loss, the stabilisers, optimizer, trainer, runtime.
+No `from __future__ import annotations` here: ml_collections reads the field types.
 """
 
-from __future__ import annotations
-
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
+
+from tfvr.config import Experiment
+from tfvr.data.config import DataConfig
+from tfvr.training.config import OptimConfig
 
 
 @dataclass
@@ -61,3 +67,80 @@ class EDVRConfig:
     @property
     def size_multiple(self) -> int:
         return 16 if self.hr_in else 4
+
+
+@dataclass
+class EDVRLossConfig:
+    """Charbonnier loss `sqrt((output - gt)^2 + charbonnier_eps)` on the centre frame.
+
+    Attributes:
+        charbonnier_eps: added under the square root (BasicSR's `CharbonnierLoss(eps=1e-12)`; the legacy EDVR code
+            used 1e-6, i.e. ε = 1e-3 in sqrt(x² + ε²)).
+        reduction: "sum" (BasicSR's EDVR configs: the sum over batch, pixels and channels, so the loss value grows
+            with batch and patch size; gradients are summed over replicas) or "mean" (the average per element).
+            With Adam the two train almost identically (Adam divides out a constant loss scale); the logged
+            `loss/per_pixel` is the mean either way.
+    """
+
+    charbonnier_eps: float = 1e-12
+    reduction: str = "sum"
+
+
+@dataclass
+class EDVRStabilizerConfig:
+    """The training stabilisers EDVR needs (EDVR notes; xinntao/EDVR#16, #91; BasicSR `edvr_model.py`).
+
+    Attributes:
+        dcn_lr_mul: learning-rate multiplier of the deformable-conv parameters (BasicSR `dcn_lr_mul`).
+        dcn_lr_scope: which parameters it applies to: "dcn" (BasicSR: every parameter of the DCN packs, i.e. the
+            deformable kernels and their offset/mask convs), "offset" (only the offset/mask convs inside the DCN
+            packs) or "pcd" (the whole PCD alignment module, including the offset-feature convs).
+        tsa_warmup_steps: BasicSR `tsa_iter`: for the first N steps only the fusion (TSA) module trains (stage
+            "tsa_warmup"), then everything. Use it when initialising a TSA model from a model trained without TSA.
+        init_from: initialise the model before step 0 (a fresh run only; a resumed run restores its checkpoint)
+            from a tfvr workdir (its newest checkpoint), a `.weights.h5` written by `tfvr convert-weights`, or a
+            BasicSR state dict (`.pth` / `.npz`). Weights are copied by BasicSR name where the shapes agree; the
+            rest keeps its initialisation, e.g. TSA fusion when the source has none (BasicSR `strict_load: false`).
+        init_mode: how reconstruction / feature-extraction blocks are matched when the source has fewer:
+            "prefix" (block i ← block i, the extra blocks keep their near-identity init; what the EDVR authors and
+            the notes did to initialise 40 blocks from 10) or "repeat" (block i ← block i mod n).
+        offset_warn: log a warning when a DCN's mean |offset| exceeds this (BasicSR: 50).
+        offset_rollback: above this (legacy EDVR's "Offset mean is larger than 100"), restore the last good
+            checkpoint and multiply the DCN group's learning rate by `offset_lr_factor` (what the EDVR authors did
+            by hand). 0 disables.
+        offset_lr_factor: the factor applied to the DCN group's learning rate on each offset rollback.
+        offset_max_failures: stop the run after this many offset rollbacks.
+    """
+
+    dcn_lr_mul: float = 1.0
+    dcn_lr_scope: str = "dcn"
+    tsa_warmup_steps: int = 0
+    init_from: str = ""
+    init_mode: str = "prefix"
+    offset_warn: float = 50.0
+    offset_rollback: float = 100.0
+    offset_lr_factor: float = 0.5
+    offset_max_failures: int = 5
+
+
+def _default_data() -> DataConfig:
+    return DataConfig(task="sr", num_frames=5, crop_size=64, scale=4, batch_size=4, temporal_reverse=False)
+
+
+def _default_optim() -> OptimConfig:
+    # BasicSR train_EDVR_M_x4_SR_REDS(_woTSA).yml: Adam 4e-4, betas (0.9, 0.99), CosineAnnealingRestartLR.
+    return OptimConfig(optimizer="adam", learning_rate=4e-4, beta1=0.9, beta2=0.99, schedule="cosine_restart",
+                       periods=(50000, 100000, 150000, 150000, 150000), restart_weights=(1.0, 1.0, 1.0, 1.0, 1.0),
+                       eta_min=1e-7)
+
+
+@dataclass
+class EDVRExperiment(Experiment):
+    """A training run of EDVR (see `tfvr.models.edvr.task`)."""
+
+    name: str = "edvr"
+    model: EDVRConfig = field(default_factory=EDVRConfig)
+    data: DataConfig = field(default_factory=_default_data)
+    loss: EDVRLossConfig = field(default_factory=EDVRLossConfig)
+    stabilizers: EDVRStabilizerConfig = field(default_factory=EDVRStabilizerConfig)
+    optim: OptimConfig = field(default_factory=_default_optim)

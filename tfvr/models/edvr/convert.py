@@ -195,3 +195,42 @@ def convert_cli(state_dict: Mapping[str, np.ndarray], preset: str | None, kwargs
         if isinstance(e, UserError):
             raise
         raise UserError(f"{source}: cannot build EDVR({base}): {e}") from None
+
+
+_BLOCK_KEY = re.compile(r"^(feature_extraction|reconstruction)\.(\d+)\.(.*)$")
+
+
+def init_from_state_dict(model: EDVR, state_dict: Mapping[str, np.ndarray], mode: str = "prefix",
+                         source: str = "state dict") -> dict:
+    """Initialises `model` from another EDVR's BasicSR-named weights, copying every tensor whose name and shape
+    agree (BasicSR's `strict_load: false`); returns {"copied", "kept", "unused"} lists of names.
+
+    `mode` "prefix": block i ← source block i (a 40-block model initialised from a 10-block one gets the 10 trained
+    blocks first and 30 near-identity blocks after them: the EDVR authors' "initialise deeper networks from
+    shallower ones"); "repeat": block i ← source block i mod n_source.
+    """
+    if mode not in ("prefix", "repeat"):
+        raise ValueError(f"mode must be 'prefix' or 'repeat', got {mode!r}")
+    dst = to_basicsr(model)
+    n_src = {}
+    for k in state_dict:
+        m = _BLOCK_KEY.match(k)
+        if m:
+            n_src[m.group(1)] = max(n_src.get(m.group(1), 0), int(m.group(2)) + 1)
+    copied, kept, used = [], [], set()
+    for k, v in dst.items():
+        sk = k
+        m = _BLOCK_KEY.match(k)
+        if k not in state_dict and mode == "repeat" and m and n_src.get(m.group(1)):
+            sk = f"{m.group(1)}.{int(m.group(2)) % n_src[m.group(1)]}.{m.group(3)}"
+        if sk in state_dict and tuple(np.shape(state_dict[sk])) == v.shape:
+            dst[k] = np.asarray(state_dict[sk], np.float32)
+            copied.append(k)
+            used.add(sk)
+        else:
+            kept.append(k)
+    if not copied:
+        raise UserError(f"{source}: no weight matches the model by name and shape (a different num_feat, or not "
+                        "an EDVR state dict?)")
+    load_basicsr_weights(model, dst, source=source)
+    return {"copied": copied, "kept": kept, "unused": sorted(set(state_dict) - used)}

@@ -333,7 +333,13 @@ class PredeblurModule(keras.layers.Layer):
         self.resblock_l3 = ResidualBlockNoBN(nf, name="resblock_l3")
         self.resblock_l2_1 = ResidualBlockNoBN(nf, name="resblock_l2_1")
         self.resblock_l2_2 = ResidualBlockNoBN(nf, name="resblock_l2_2")
-        self.resblock_l1 = [ResidualBlockNoBN(nf, name=f"resblock_l1_{i}") for i in range(5)]
+        for i in range(5):
+            setattr(self, f"resblock_l1_{i}", ResidualBlockNoBN(nf, name=f"resblock_l1_{i}"))
+
+    @property
+    def resblock_l1(self) -> list:
+        # Blocks are attributes, not a list: Keras 3 lists of layers are not tf.train.Checkpoint dependencies.
+        return [getattr(self, f"resblock_l1_{i}") for i in range(5)]
 
     def build(self, x_shape=None):
         nf = _feature_shape(self.num_feat)
@@ -451,8 +457,10 @@ class EDVR(keras.Model):
             self.conv_1x1 = conv(nf, 1, name="conv_1x1")
         else:
             self.conv_first = conv(nf, name="conv_first")
-        self.feature_extraction = [ResidualBlockNoBN(nf, name=f"feature_extraction_{i}")
-                                   for i in range(self.num_extract_block)]
+        # Blocks are attributes, not lists: Keras 3 lists of layers are not tf.train.Checkpoint dependencies
+        # (a model-only checkpoint would silently miss them).
+        for i in range(self.num_extract_block):
+            setattr(self, f"feature_extraction_{i}", ResidualBlockNoBN(nf, name=f"feature_extraction_{i}"))
         self.conv_l2_1 = conv(nf, strides=2, name="conv_l2_1")
         self.conv_l2_2 = conv(nf, name="conv_l2_2")
         self.conv_l3_1 = conv(nf, strides=2, name="conv_l3_1")
@@ -462,13 +470,21 @@ class EDVR(keras.Model):
             self.fusion = TSAFusion(nf, self.num_frame, self.center, name="fusion")
         else:
             self.fusion = conv(nf, 1, name="fusion")
-        self.reconstruction = [ResidualBlockNoBN(nf, name=f"reconstruction_{i}")
-                               for i in range(self.num_reconstruct_block)]
+        for i in range(self.num_reconstruct_block):
+            setattr(self, f"reconstruction_{i}", ResidualBlockNoBN(nf, name=f"reconstruction_{i}"))
         self.upconv1 = conv(nf * 4, name="upconv1")
         self.upconv2 = conv(64 * 4, name="upconv2")
         self.pixel_shuffle = PixelShuffle(2, name="pixel_shuffle")
         self.conv_hr = conv(64, name="conv_hr")
         self.conv_last = conv(self.num_out_ch, name="conv_last")
+
+    @property
+    def feature_extraction(self) -> list:
+        return [getattr(self, f"feature_extraction_{i}") for i in range(self.num_extract_block)]
+
+    @property
+    def reconstruction(self) -> list:
+        return [getattr(self, f"reconstruction_{i}") for i in range(self.num_reconstruct_block)]
 
     def build(self, input_shape=None):
         nf = _feature_shape(self.num_feat)

@@ -1,0 +1,272 @@
+"""EDVR's training task (`tfvr.training.task.Task`): ×4 video super-resolution (or deblurring with `hr_in`).
+
+Models: {"edvr": EDVR(**config.model)}. Step: Charbonnier loss between the output and the ground-truth centre frame
+(`config.loss`: BasicSR's eps 1e-12 and sum reduction by default), Adam (β = 0.9, 0.99) with BasicSR's
+cosine-annealing-with-restarts schedule (`config.optim`), flips / rot90 augmentation (`config.data`).
+
+The stabilisers (`config.stabilizers`, see `EDVRStabilizerConfig`):
+* **DCN learning-rate multiplier**: the deformable-conv parameters (`dcn_lr_scope`) are their own optimizer group
+  "dcn" with `lr_multiplier = dcn_lr_mul` (always a separate group, so the offset guard can lower its LR alone).
+* **TSA warm-up**: stage "tsa_warmup" for the first `tsa_warmup_steps` steps updates only `model.fusion`
+  (BasicSR `tsa_iter`); Adam's slots of the frozen weights do not move.
+* **Init deep from shallow**: `init_from` copies weights by BasicSR name from a workdir / converted weights /
+  BasicSR state dict into the fresh model before step 0 (`init_mode` "prefix": the 10 blocks of a trained M-depth
+  model into the first 10 of 40, the others keep their near-identity init; or "repeat").
+* **Offset guard**: every step logs `offset/<DCN name>` = mean |offset| of each DCN (TensorBoard
+  `train/offset/...`); a `MetricGuard` warns above `offset_warn` (50) and, above `offset_rollback` (100), restores the
+  last good checkpoint and multiplies the "dcn" group's learning rate by `offset_lr_factor`.
+
+Evaluation on the held-out clips (`build_dataset(cfg.data, "val")`): PSNR / SSIM (uint8 RGB, BasicSR's convention)
+of the model and of the up-sampled LR centre frame: MATLAB bicubic ×s (`psnr_bicubic`, the usual SR baseline) and
+bilinear (`psnr_bilinear`, EDVR's own global-residual base); for `hr_in` models, of the input centre frame.
+
+Export: `tfvr.export.restoration.RestorationModule` (uint8 frames [B, T, H, W, 3] → uint8 [B, sH, sW, 3], padding
+inside the graph), so `tfvr restore` and TF Serving work with it; the DCNs trace on the pure-TF path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfvr import registry
+from tfvr.errors import ConfigError, UserError
+from tfvr.models.edvr.config import EDVRConfig, EDVRExperiment
+from tfvr.models.edvr.convert import init_from_state_dict, to_basicsr
+from tfvr.models.edvr.model import EDVR
+from tfvr.training.task import MetricGuard, OptimizerGroup, Task
+
+log = logging.getLogger("tfvr.training")
+
+DCN_SCOPES = ("dcn", "offset", "pcd")
+
+
+def _to_uint8(x) -> np.ndarray:
+    return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def upscale_baseline(lr_frames: np.ndarray, scale: int, method: str = "bicubic") -> np.ndarray:
+    """[N, h, w, 3] float in [0, 1] → [N, sh, sw, 3]: MATLAB bicubic (tfvr.data.degrade.imresize) or bilinear."""
+    if scale == 1:
+        return np.asarray(lr_frames, np.float32)
+    if method == "bilinear":
+        n, h, w, _ = lr_frames.shape
+        return tf.image.resize(lr_frames, [h * scale, w * scale], method="bilinear").numpy()
+    try:
+        from tfvr.data.degrade import imresize
+    except ImportError:  # the MATLAB port is not there: Keys bicubic (a = -0.5) from TF, without antialiasing
+        n, h, w, _ = lr_frames.shape
+        return tf.image.resize(lr_frames, [h * scale, w * scale], method="bicubic").numpy()
+    return np.stack([imresize(np.asarray(f, np.float64), scale) for f in lr_frames]).astype(np.float32)
+
+
+def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
+    """A BasicSR-named EDVR state dict from a tfvr workdir, a converted `.weights.h5`, or a `.pth` / `.npz`."""
+    p = Path(path)
+    if p.is_dir():
+        cfg_path = p / "config.json"
+        if not cfg_path.exists():
+            raise UserError(f"{p}: stabilizers.init_from: a folder must be a tfvr workdir with config.json")
+        model_cfg = json.loads(cfg_path.read_text()).get("model")
+        if not isinstance(model_cfg, dict):
+            raise UserError(f"{cfg_path}: no 'model' section (not an EDVR run?)")
+        try:
+            model = EDVR(**{**dataclasses.asdict(EDVRConfig()), **model_cfg}).build_for_weights()
+        except (TypeError, ValueError) as e:
+            raise UserError(f"{cfg_path}: not an EDVR model config ({e})") from None
+        ckpt = tf.train.latest_checkpoint(str(p / "checkpoints"))
+        if ckpt is None:
+            raise UserError(f"{p}/checkpoints: no checkpoint to initialise from")
+        tf.train.Checkpoint(model_edvr=model).read(ckpt).expect_partial()
+        log.info("init_from: read %s", ckpt)
+        return to_basicsr(model)
+    if p.name.endswith(".weights.h5"):
+        from tfvr.cli.convert_weights import load_converted
+
+        try:
+            model = load_converted(p)
+        except FileNotFoundError:
+            raise UserError(f"{p}: no {p.name[:-len('.weights.h5')]}.config.json beside it "
+                            "(write it with `tfvr convert-weights`)") from None
+        return to_basicsr(model)
+    from tfvr.export.torch_state import load_state_dict
+
+    return load_state_dict(p)
+
+
+@registry.register_task
+class EDVRTask(Task):
+    """EDVR (Wang et al., CVPRW 2019) trained for ×4 video SR (or deblurring with hr_in) with its stabilisers."""
+
+    name = "edvr"
+    experiment_cls = EDVRExperiment
+
+    def __init__(self, config: EDVRExperiment):
+        super().__init__(config)
+        mc, dc, sc = config.model, config.data, config.stabilizers
+        if mc.num_frame != dc.num_frames:
+            raise ConfigError(f"model.num_frame={mc.num_frame} differs from data.num_frames={dc.num_frames}; "
+                              "set both")
+        want_scale = 1 if mc.hr_in else 4
+        if mc.hr_in:
+            if dc.task not in ("deblur", "denoise"):
+                raise ConfigError(f"data.task={dc.task!r}: an hr_in EDVR restores same-size frames "
+                                  "(task deblur or denoise)")
+        elif dc.task != "sr" or dc.scale != 4:
+            raise ConfigError(f"data.task={dc.task!r}, data.scale={dc.scale}: EDVR without hr_in is ×4 SR "
+                              "(data.task=sr, data.scale=4)")
+        self.scale = want_scale
+        if sc.dcn_lr_scope not in DCN_SCOPES:
+            raise ConfigError(f"stabilizers.dcn_lr_scope: {sc.dcn_lr_scope!r} is not one of {DCN_SCOPES}")
+        if sc.init_mode not in ("prefix", "repeat"):
+            raise ConfigError(f"stabilizers.init_mode: {sc.init_mode!r} is not 'prefix' or 'repeat'")
+        if sc.tsa_warmup_steps and not mc.with_tsa:
+            raise ConfigError("stabilizers.tsa_warmup_steps > 0 needs model.with_tsa=True")
+        if config.loss.reduction not in ("sum", "mean"):
+            raise ConfigError(f"loss.reduction: {config.loss.reduction!r} is not 'sum' or 'mean'")
+        self._predict = {}
+
+    # -- models ----------------------------------------------------------------------------------------------------
+    def build_models(self):
+        model = EDVR(**dataclasses.asdict(self.config.model), name="edvr").build_for_weights()
+        init = self.config.stabilizers.init_from
+        if init:
+            report = init_from_state_dict(model, load_init_state_dict(init), mode=self.config.stabilizers.init_mode,
+                                          source=init)
+            log.info("init_from %s: copied %d tensors, %d keep their initialisation%s", init, len(report["copied"]),
+                     len(report["kept"]), f" (e.g. {', '.join(report['kept'][:3])})" if report["kept"] else "")
+        return {"edvr": model}
+
+    def dcn_variables(self, model: EDVR) -> list:
+        scope = self.config.stabilizers.dcn_lr_scope
+        if scope == "pcd":
+            return list(model.pcd_align.trainable_variables)
+        out = []
+        for layer in model.dcn_layers().values():
+            if scope == "offset":
+                out += [layer.offset_kernel, layer.offset_bias]
+            else:
+                out += list(layer.trainable_variables)
+        return out
+
+    def optimizer_groups(self, models):
+        model = models["edvr"]
+        dcn = self.dcn_variables(model)
+        dcn_ids = {id(v) for v in dcn}
+        main = [v for v in model.trainable_variables if id(v) not in dcn_ids]
+        return [OptimizerGroup("main", main, self.config.optim),
+                OptimizerGroup("dcn", dcn, self.config.optim, lr_multiplier=self.config.stabilizers.dcn_lr_mul)]
+
+    def stage(self, step: int) -> str:
+        return "tsa_warmup" if step < self.config.stabilizers.tsa_warmup_steps else "main"
+
+    def guards(self):
+        sc = self.config.stabilizers
+        return [MetricGuard("offset/", warn_above=sc.offset_warn or None, rollback_above=sc.offset_rollback or None,
+                            groups=("dcn",), lr_factor=sc.offset_lr_factor, max_failures=sc.offset_max_failures)]
+
+    # -- data ------------------------------------------------------------------------------------------------------
+    def build_train_dataset(self, input_context, seed):
+        from tfvr.data import pipeline
+
+        cfg = dataclasses.replace(self.config.data, seed=int(seed))
+        return pipeline.build_dataset(cfg, "train", input_context)
+
+    def _eval_dataset(self):
+        from tfvr.data import pipeline
+
+        return pipeline.build_dataset(self.config.data, "val")
+
+    # -- the step --------------------------------------------------------------------------------------------------
+    def train_step(self, batch, models, ctx):
+        from tfvr.losses import charbonnier
+
+        model = models["edvr"]
+        lc = self.config.loss
+        center = model.center
+        target = tf.cast(batch["gt"][:, center], tf.float32)
+        with tf.GradientTape() as tape:
+            out = tf.cast(model(batch["lq"], training=True), tf.float32)
+            loss = charbonnier(out, target, eps=lc.charbonnier_eps, reduction=lc.reduction)
+        frozen = ctx.stage == "tsa_warmup"
+        ctx.minimize(tape, loss, variables=list(model.fusion.trainable_variables) if frozen else None,
+                     loss_reduction=lc.reduction)
+        logs = {"loss": loss,
+                "loss/per_pixel": tf.reduce_mean(tf.sqrt(tf.square(out - target) + lc.charbonnier_eps))}
+        for name, layer in model.dcn_layers().items():
+            logs[f"offset/{name}"] = tf.identity(layer.offset_mean_abs.value)
+        return logs
+
+    # -- evaluation ------------------------------------------------------------------------------------------------
+    def _predictor(self, model):
+        key = id(model)
+        if key not in self._predict:
+            self._predict[key] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return self._predict[key]
+
+    def evaluate(self, models):
+        from tfvr.metrics import psnr, ssim
+
+        model = models["edvr"]
+        c = model.center
+        scores: dict[str, list] = {"psnr_model": [], "ssim_model": []}
+        base_names = ("input",) if self.scale == 1 else ("bicubic", "bilinear")
+        for b in base_names:
+            scores[f"psnr_{b}"] = []
+        scores[f"ssim_{base_names[0]}"] = []
+        for batch in self._eval_dataset():
+            lq = batch["lq"]
+            gt = _to_uint8(batch["gt"][:, c])
+            pred = _to_uint8(self._predictor(model)(lq))
+            lq_c = lq[:, c].numpy()
+            bases = {b: _to_uint8(upscale_baseline(lq_c, self.scale, "bilinear" if b == "bilinear" else "bicubic"))
+                     for b in base_names}
+            for i in range(gt.shape[0]):
+                scores["psnr_model"].append(psnr(pred[i], gt[i]))
+                scores["ssim_model"].append(ssim(pred[i], gt[i]))
+                for b, img in bases.items():
+                    scores[f"psnr_{b}"].append(psnr(img[i], gt[i]))
+                scores[f"ssim_{base_names[0]}"].append(ssim(bases[base_names[0]][i], gt[i]))
+        if not scores["psnr_model"]:
+            raise UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
+        res = {k: float(np.mean(v)) for k, v in scores.items()}
+        res["psnr_gain"] = res["psnr_model"] - res[f"psnr_{base_names[0]}"]
+        for name, layer in model.dcn_layers().items():
+            res[f"offset/{name}"] = float(layer.offset_mean_abs.numpy())
+        return res
+
+    def image_summaries(self, models, batch):
+        from tfvr.training import summaries
+
+        model = models["edvr"]
+        c = model.center
+        lq = batch["lq"][:4]
+        out = tf.clip_by_value(tf.cast(self._predictor(model)(lq), tf.float32), 0.0, 1.0)
+        base = tf.convert_to_tensor(upscale_baseline(lq[:, c].numpy(), self.scale))
+        name = "input|output|target" if self.scale == 1 else "bicubic|output|target"
+        return {name: summaries.image_strip([tf.clip_by_value(base, 0.0, 1.0), out, batch["gt"][:4, c]])}
+
+    # -- export ----------------------------------------------------------------------------------------------------
+    def export_module(self, models):
+        from tfvr.export.restoration import RestorationModule
+
+        model = models["edvr"]
+        return RestorationModule(model, num_frames=model.num_frame, scale=model.scale, multiple=model.size_multiple,
+                                 family=self.name, model_config=dataclasses.asdict(self.config.model),
+                                 name="edvr_serving")
+
+    def export_signatures(self, module):
+        return module.signatures()
+
+    def export_examples(self, module):
+        t = self.config.model.num_frame
+        rng = np.random.default_rng(0)
+        # Odd sizes, so the reload check exercises the in-graph padding and cropping.
+        h, w = (37, 29) if self.scale == 1 else (19, 13)
+        return {"serving_default": {"frames": rng.integers(0, 256, (1, t, h, w, 3), dtype=np.uint8)}}
+
