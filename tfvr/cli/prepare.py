@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uniform-max", type=float, default=0.9,
                    help="drop frames with at least this fraction of pixels within ±12 grey levels of the median")
     p.add_argument("--no-filter", action="store_true", help="keep fade and near-uniform frames")
-    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
+    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS, "youtube-vos"],
                    help="layout of SRC_DIR (auto: guessed from its contents)")
     p.add_argument("--num-shards", type=int, default=0,
                    help="shards per split (0 = about one per 128 MB of clips)")
