@@ -83,7 +83,7 @@ def test_check_overrides_accepts_good_lines(tmp_path):
 
 def test_train_script_flagfile_typo_is_one_line(tmp_path):
     f = _flags(tmp_path, "typo.flags", "--config.trainer.num_steps=2\n--config.optim.lerning_rate=1e-3\n")
-    proc = subprocess.run([sys.executable, "-m", "tests.training.toy", f"--flagfile={f}",
+    proc = subprocess.run([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={f}",
                            f"--workdir={tmp_path / 'w'}"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ": error: " in ln]

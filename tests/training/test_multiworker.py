@@ -46,7 +46,7 @@ def test_two_workers_end_with_identical_weights(tmp_path):
     for i in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TOY_DUMP_WEIGHTS=str(dump), TF_CPP_MIN_LOG_LEVEL="2")
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.training.toy", f"--flagfile={flagfile}",
+        procs.append(subprocess.Popen([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={flagfile}",
                                        f"--workdir={w}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outs = []

@@ -34,7 +34,7 @@ def _steps(workdir):
 
 def _start(flagfile, workdir):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-m", "tests.training.toy", f"--flagfile={flagfile}",
+    return subprocess.Popen([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={flagfile}",
                              f"--workdir={workdir}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -1,7 +1,7 @@
 """A tiny Task for the framework tests: a few-conv denoiser on generated data, and a 2-optimizer GAN variant.
 
-Run as a script it is a complete `train/<family>.py` (`python -m tests.training.toy --workdir W ...`), which the
-subprocess tests (SIGKILL resume, SIGTERM, multi-worker, flagfile typos) use.
+`python -m tests.training.toy_train --workdir W ...` is its `train/<family>.py`, which the subprocess tests
+(SIGKILL resume, SIGTERM, multi-worker, flagfile typos, tfvr export) use.
 """
 
 import dataclasses
@@ -198,23 +198,3 @@ class ToyGANTask(ToyTask):
     def export_module(self, models):
         return ToyTask.export_module(self, {"denoiser": models["generator"]})
 
-
-if __name__ == "__main__":
-    from tfvr.training import app
-
-    dump = os.environ.get("TOY_DUMP_WEIGHTS")
-    if dump:  # the multi-worker test compares every worker's weights after training
-        from tfvr.training import loop
-        from tfvr.training.strategy import worker_index
-
-        _train = loop.Trainer.train
-
-        def train(self):
-            res = _train(self)
-            arrays = [np.asarray(v.numpy()) for m in self.models.values() for v in m.weights]
-            np.savez(os.path.join(dump, f"worker{worker_index(self.strategy)}.npz"), *arrays)
-            return res
-
-        loop.Trainer.train = train
-    task_name = os.environ.get("TOY_TASK", "toy_denoise")
-    app.run(registry.get_task(task_name))

@@ -131,9 +131,11 @@ print(json.dumps({"ok": True, "signatures": sorted(loaded.signatures)}))
 
 
 def run_in_fresh_process(model_dir: str, inputs: Mapping[str, Mapping[str, np.ndarray]],
-                         timeout: float = 600) -> dict[str, dict[str, np.ndarray]]:
+                         timeout: float = 600, label: Optional[str] = None) -> dict[str, dict[str, np.ndarray]]:
     """Loads `model_dir` in a new Python process (no tfvr import), runs `inputs` {signature: {arg: array}}
-    through `loaded.signatures[...]`, returns {signature: {output: array}}. Raises ExportError on failure."""
+    through `loaded.signatures[...]`, returns {signature: {output: array}}. Raises ExportError on failure
+    (naming `label`, default `model_dir`)."""
+    label = label or model_dir
     with tempfile.TemporaryDirectory(prefix="tfvr-reload-") as scratch:
         in_path = os.path.join(scratch, "inputs.npz")
         out_path = os.path.join(scratch, "outputs.npz")
@@ -146,12 +148,13 @@ def run_in_fresh_process(model_dir: str, inputs: Mapping[str, Mapping[str, np.nd
             proc = subprocess.run([sys.executable, "-c", _RELOAD_SCRIPT, os.path.abspath(model_dir), in_path,
                                    out_path], cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise ExportError(f"{model_dir}: reloading in a fresh process timed out after {timeout:.0f} s") from None
+            raise ExportError(f"{label}: reloading in a fresh process timed out after {timeout:.0f} s") from None
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
             useful = [ln for ln in lines if "Error" in ln or "error" in ln or "not found" in ln or "imported" in ln]
             reason = (useful or lines or ["(no output)"])[-1].strip()
-            raise ExportError(f"{model_dir}: the SavedModel does not load and run in a fresh process: {reason[:500]}")
+            raise ExportError(f"{label}: not exported, the SavedModel does not load and run in a fresh process "
+                              f"without tfvr: {reason[:500]}")
         with np.load(out_path, allow_pickle=False) as z:
             out: dict[str, dict[str, np.ndarray]] = {}
             for key in z.files:
@@ -216,7 +219,7 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
     try:
         concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
         tf.saved_model.save(module, tmp, signatures=concrete)
-        got = run_in_fresh_process(tmp, examples, timeout=timeout)
+        got = run_in_fresh_process(tmp, examples, timeout=timeout, label=out_dir)
         for name in sigs:
             problem = _compare(name, expected[name], got.get(name, {}), atol, rtol, int_atol)
             if problem:

@@ -96,6 +96,9 @@ def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "tra
     from tfvr.training.loop import Trainer, TrainingInterrupted
 
     workdir = os.path.abspath(workdir)
+    if task_cls.__module__ == "__main__":
+        log.warning("%s is defined in the train script itself: `tfvr export --workdir` can only rebuild tasks "
+                    "defined in an importable module", task_cls.__name__)
     task = task_cls(config)
     trainer = Trainer(task, workdir)  # creates the strategy first (MultiWorkerMirroredStrategy needs that)
     cfg_path = os.path.join(workdir, "config.json")
