@@ -54,15 +54,21 @@ class PyFunctionModule(tf.Module):
         return {"y": tf.py_function(lambda t: t * 2.0, [x], tf.float32)}
 
 
-class RandomModule(tf.Module):
+class StatefulModule(tf.Module):
+    """Its output depends on how often it was called: the reloaded model answers differently."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = tf.Variable(0.0)
+
     @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
     def serving_default(self, x):
-        return {"y": x + tf.random.uniform(tf.shape(x))}
+        return {"y": x + self.calls.assign_add(1.0)}
 
 
 @pytest.mark.parametrize("module_cls,reason", [
     (PyFunctionModule, "does not load and run in a fresh process"),
-    (RandomModule, "differs"),
+    (StatefulModule, "differs"),
 ])
 def test_export_refuses_models_that_fail_the_reload_check(tmp_path, module_cls, reason):
     out = tmp_path / "m" / "1"

@@ -60,8 +60,8 @@ The contract, method by method, is in each method's docstring below. In short:
 - Randomness inside the step: use `ctx.seed(salt)` with `tf.random.stateless_*` ops; it depends only on
   (trainer.seed, step, replica, salt), so a resumed run draws the same numbers.
 - EMA: with `trainer.ema_decay > 0` the trainer keeps an exponential moving average of the trainable
-  variables of the models named in `ema_models` (default: all models); evaluation, image summaries at
-  evaluation and export use the EMA weights.
+  variables of the models named in `ema_models` (default: all models); evaluation (`evaluate`, eval.json) and
+  export use the EMA weights, the training-time image summaries the raw ones.
 - Export: `export_module(models)` returns a `tf.Module` whose `tf.function`s with input signatures are the
   serving signatures (attribute `serving_default`, optionally more: see `export_signatures`);
   `export_examples(module)` returns inputs the reload check runs them on (the default derives uint8 inputs from
