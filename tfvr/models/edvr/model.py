@@ -26,6 +26,8 @@ Differences from BasicSR, all invisible at parity:
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -564,6 +566,23 @@ class EDVR(keras.Model):
         if not self.built:
             self.build((None, self.num_frame, None, None, self.num_in_ch))
         return self
+
+    @contextlib.contextmanager
+    def dcn_impl_override(self, impl: str):
+        """Within the block every DCN of the model uses `impl` (e.g. "reference" while tracing an export, so the
+        SavedModel holds no custom op and loads in stock TF Serving), whatever `dcn_impl` the model was built with."""
+        from tfvr.ops.deform_conv import implementation
+
+        layers = list(self.dcn_layers().values())
+        old = [layer.impl for layer in layers]
+        for layer in layers:
+            layer.impl = impl
+        try:
+            with implementation(impl):
+                yield
+        finally:
+            for layer, value in zip(layers, old):
+                layer.impl = value
 
     def dcn_layers(self) -> dict:
         """{BasicSR name: ModulatedDeformConv2D} of the PCD module (for the offset guard and LR multipliers)."""

@@ -261,7 +261,14 @@ class EDVRTask(Task):
                                  name="edvr_serving")
 
     def export_signatures(self, module):
-        return module.signatures()
+        # Trace the serving functions now, on the pure-TF DCN (the SavedModel must not depend on the kernel
+        # library); with their input signatures fixed, later get_concrete_function() calls reuse these traces.
+        sigs = module.signatures()
+        with module.model.dcn_impl_override("reference"):
+            for fn in sigs.values():
+                if hasattr(fn, "get_concrete_function"):
+                    fn.get_concrete_function()
+        return sigs
 
     def export_examples(self, module):
         t = self.config.model.num_frame
