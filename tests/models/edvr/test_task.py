@@ -212,3 +212,26 @@ def test_init_deep_from_a_workdir_and_from_converted_weights(guarded_run, tmp_pa
 
     with pytest.raises(UserError, match="config.json"):
         load_init_state_dict(str(tmp_path))
+
+
+@pytest.mark.slow  # ~15-50 s (two traces of the full step); the framework's own distributed tests are in the default run
+def test_two_replicas_step_like_one_device(tmp_path):
+    # Sum-reduced Charbonnier (BasicSR's) over 2 optimizer groups: 2 replicas × 1 clip == 1 device × 2 clips.
+    from tests.helpers import two_cpu_strategy
+
+    cfg = _experiment()
+    cfg.loss.reduction = "sum"
+    a = Trainer(EDVRTask(cfg), str(tmp_path / "one"), strategy=one_cpu_strategy()).build()
+    b = Trainer(EDVRTask(cfg), str(tmp_path / "two"), strategy=two_cpu_strategy()).build()
+    b.models["edvr"].set_weights(a.models["edvr"].get_weights())
+    rng = np.random.default_rng(5)
+    batch = {"lq": rng.uniform(size=(2, 3, 8, 8, 3)).astype(np.float32),
+             "gt": rng.uniform(size=(2, 3, 32, 32, 3)).astype(np.float32)}
+    la, lb = a.run_step(batch), b.run_step(batch)
+    diff = max(float(np.abs(x - y).max()) for x, y in zip(a.models["edvr"].get_weights(),
+                                                              b.models["edvr"].get_weights()))
+    assert diff < 1e-5
+    assert lb["loss"] == pytest.approx(la["loss"] / 2, rel=1e-4)  # logs are replica means of per-replica sums
+    for k in la:
+        if k.startswith("offset/"):
+            assert lb[k] == pytest.approx(la[k], rel=1e-4, abs=1e-7)
