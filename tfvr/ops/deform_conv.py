@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tfvr.ops.deform_conv_reference import deform_conv2d_reference
+from tfvr.ops.deform_conv_reference import deform_conv2d_reference, in_xla_context
 
 __all__ = ["deform_conv2d", "from_torchvision_offset", "implementation", "kernel_status", "IMPLS"]
 
@@ -158,19 +158,9 @@ def implementation(impl: str):
 
 
 def _in_xla_or_saving() -> bool:
-    from tensorflow.python.ops import control_flow_util
     from tensorflow.python.saved_model import save_context
 
-    if save_context.in_save_context():
-        return True
-    if tf.executing_eagerly():
-        return False
-    graph = tf.compat.v1.get_default_graph()
-    while graph is not None:
-        if control_flow_util.GraphOrParentsInXlaContext(graph) or getattr(graph, "_jit_compile", False):
-            return True
-        graph = getattr(graph, "outer_graph", None)
-    return False
+    return save_context.in_save_context() or in_xla_context()
 
 
 def _resolve_impl(impl: str, on_gpu: bool) -> str:
