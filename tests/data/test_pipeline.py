@@ -144,12 +144,17 @@ def test_noise_blur_quantize():
 
 
 def test_downscale_is_matlab_bicubic():
-    degrade = pytest.importorskip("tfvr.data.degrade")
+    from tfvr.data import degrade
+
     img = np.random.default_rng(3).random((2, 16, 24, 3)).astype(np.float32)
     e, m = both_ways(lambda a: pipeline.downscale(a, 4), img)
     np.testing.assert_allclose(e, m, atol=1e-6)
     ref = np.stack([degrade.imresize(f.astype(np.float64), 0.25) for f in img])
     np.testing.assert_allclose(e, ref, atol=1e-5)
+    # Unknown H, W at trace time (whole frames of varying size): the NumPy path, same numbers.
+    ds = tf.data.Dataset.from_generator(lambda: iter([img]), output_signature=tf.TensorSpec([2, None, None, 3]))
+    dyn = next(iter(ds.map(lambda a: pipeline.downscale(a, 4)))).numpy()
+    np.testing.assert_allclose(dyn, ref, atol=1e-5)
 
 
 def test_polygon_masks():
@@ -249,7 +254,6 @@ def test_sr_with_paired_lr_stays_aligned(lr_dir):
 
 
 def test_sr_bicubic_on_the_fly(plain_dir):
-    pytest.importorskip("tfvr.data.degrade")
     (b,) = _take(pipeline.build_dataset(_cfg(task="sr", scale=2, crop_size=16), records_dir=plain_dir), 1)
     assert b["lq"].shape == (2, 3, 8, 8, 3)
     assert np.abs(block_mean(b["gt"], 2) - b["lq"]).mean() < 0.05
@@ -319,12 +323,19 @@ def test_eval_dataset(plain_dir):
 
 
 def test_eval_sr_whole_frames_are_cut_to_the_scale(tmp_path):
-    pytest.importorskip("tfvr.data.degrade")
     d = tmp_path / "odd"
     write_dataset(d, {"val": _clips(1, h=26, w=30)})
     cfg = _cfg(task="sr", scale=4, crop_size=16)
-    (b,) = _take(pipeline.build_eval_dataset(cfg, records_dir=d), 1)
+    ds = pipeline.build_eval_dataset(cfg, records_dir=d)
+    assert ds.element_spec["lq"].shape.as_list() == [None, 3, 6, 7, 3]  # one frame size: static shapes
+    (b,) = _take(ds, 1)
     assert b["gt"].shape == (1, 3, 24, 28, 3) and b["lq"].shape == (1, 3, 6, 7, 3)
+    # Frames of several sizes: dynamic shapes, resized through NumPy.
+    d2 = tmp_path / "mixed"
+    write_dataset(d2, {"val": _clips(1, h=26, w=30) + _clips(1, h=32, w=40, seed=4)})
+    ds = pipeline.build_eval_dataset(cfg, records_dir=d2)
+    assert ds.element_spec["lq"].shape.as_list() == [None, 3, None, None, 3]
+    assert [b["lq"].shape for b in _take(ds, 2)] == [(1, 3, 6, 7, 3), (1, 3, 8, 10, 3)]
 
 
 def test_errors(plain_dir, tmp_path):

@@ -40,6 +40,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from tfvr.data import records
@@ -165,36 +166,41 @@ def quantize(x):
 
 
 def add_noise(x, sigma, seed, clip: bool = True):
-    """x + N(0, (sigma / 255)^2), sigma on the 0-255 scale; clipped to [0, 1] when `clip`."""
-    try:
-        from tfvr.data import degrade
+    """x + N(0, (sigma / 255)^2) (`degrade.tf_add_gaussian_noise`), sigma on the 0-255 scale; clipped to [0, 1]
+    when `clip`."""
+    from tfvr.data import degrade
 
-        fn = getattr(degrade, "tf_add_gaussian_noise", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        return fn(x, sigma, seed=seed, clip=clip)
-    y = x + tf.random.stateless_normal(tf.shape(x), seed, dtype=x.dtype) * (tf.cast(sigma, x.dtype) / 255.0)
+    y = degrade.tf_add_gaussian_noise(tf.convert_to_tensor(x), sigma, seed)
     return tf.clip_by_value(y, 0.0, 1.0) if clip else y
 
 
 def temporal_blur(frames, k: int):
-    """[L, H, W, C] → [L - k + 1, H, W, C]: frame t is the mean of frames t .. t + k - 1."""
-    if k <= 1:
-        return frames
-    c = tf.cumsum(frames, axis=0)
-    c = tf.concat([tf.zeros_like(c[:1]), c], axis=0)
-    return (c[k:] - c[:-k]) / float(k)
+    """[L, H, W, C] → [L - k + 1, H, W, C]: frame t is the mean of frames t .. t + k - 1
+    (`degrade.tf_temporal_blur`)."""
+    from tfvr.data import degrade
+
+    frames = tf.convert_to_tensor(frames)
+    return frames if k <= 1 else degrade.tf_temporal_blur(frames, k)
 
 
 def downscale(frames, scale: int):
-    """[T, H, W, C] → [T, H / scale, W / scale, C], MATLAB bicubic with antialiasing (`degrade.tf_imresize`)."""
+    """[T, H, W, C] → [T, H / scale, W / scale, C], MATLAB bicubic with antialiasing.
+
+    `degrade.tf_imresize` (matrix products) when H and W are known at trace time, as after a crop; otherwise (whole
+    frames of varying size, evaluation only) the NumPy `degrade.imresize` through `tf.numpy_function`.
+    """
     from tfvr.data import degrade
 
-    fn = getattr(degrade, "tf_imresize", None)
-    if fn is None:  # pragma: no cover - the degrade module always has it
-        raise RuntimeError("tfvr.data.degrade.tf_imresize is missing")
-    return fn(frames, 1.0 / scale, antialiasing=True)
+    frames = tf.convert_to_tensor(frames)
+    if frames.shape[-3] is not None and frames.shape[-2] is not None:
+        return degrade.tf_imresize(frames, 1.0 / scale, antialiasing=True)
+
+    def resize(x):
+        return np.stack([degrade.imresize(f, 1.0 / scale) for f in x]).astype(np.float32)
+
+    out = tf.numpy_function(resize, [frames], tf.float32, stateful=False)
+    shape = tf.shape(frames)
+    return tf.reshape(out, tf.stack([shape[0], -(-shape[1] // scale), -(-shape[2] // scale), shape[3]]))
 
 
 def polygon_masks(num_frames: int, height, width, seed, stationary_prob: float = 0.5):
@@ -256,6 +262,15 @@ class _ClipMapper:
                             f"({min_w}x{min_h})")
         if self.task == "sr" and self.paired and crop and min_h // cfg.scale < crop // cfg.scale:
             raise UserError(f"{records_dir}: LR frames too small for crop {crop} at scale {cfg.scale}")
+        # Frame size known when the graph is built: the crop, or whole frames of a split whose frames all have one
+        # size (then `tf_imresize` and batching need no dynamic shapes).
+        sc = self.scale
+        if crop:
+            self.static_hw = (crop, crop)
+        elif min_h == int(info.get("max_height", -1)) and min_w == int(info.get("max_width", -1)) and min_h:
+            self.static_hw = (min_h // sc * sc, min_w // sc * sc)
+        else:
+            self.static_hw = None
         if int(info.get("min_clip_len", self.length)) < self.length:
             log.warning("%s: some %s clips have %s frames, fewer than the %s a sample needs; their last frame is "
                         "repeated", records_dir, split, info.get("min_clip_len"), self.length)
@@ -295,6 +310,12 @@ class _ClipMapper:
             ww = tf.cast(w, tf.int32) // self.scale * self.scale
             hr = {k: v[:, :hh, :ww] for k, v in hr.items()}
             lr = {k: v[:, :hh // self.scale, :ww // self.scale] for k, v in lr.items()}
+
+        if self.static_hw is not None:
+            hh, ww = self.static_hw
+            hr = {k: tf.ensure_shape(v, [self.length, hh, ww, *v.shape[3:]]) for k, v in hr.items()}
+            lr = {k: tf.ensure_shape(v, [self.length, hh // self.scale, ww // self.scale, *v.shape[3:]])
+                  for k, v in lr.items()}
 
         if self.training:
             both = {**{f"hr/{k}": v for k, v in hr.items()}, **{f"lr/{k}": v for k, v in lr.items()}}
@@ -340,9 +361,8 @@ class _ClipMapper:
         return {"frames": gt, "labels": hr["labels"], "instances": hr["instances"]}
 
     def _set_shapes(self, out: dict) -> dict:
-        c = self.crop
-        hw = [c, c] if c else [None, None]
-        lhw = [c // self.scale, c // self.scale] if c else [None, None]
+        hw = list(self.static_hw) if self.static_hw else [None, None]
+        lhw = [d // self.scale for d in self.static_hw] if self.static_hw else [None, None]
         shapes = {"lq": [self.T, *lhw, 3], "gt": [self.T, *hw, 3], "frames": [self.T, *hw, 3],
                   "masks": [self.T, *hw, 1], "labels": [self.T, *hw], "instances": [self.T, *hw]}
         return {k: tf.ensure_shape(v, shapes[k]) for k, v in out.items()}
