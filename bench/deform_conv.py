@@ -42,14 +42,17 @@ def make_inputs(h: int, w: int, c: int = 64, o: int = 64, seed: int = 0) -> dict
     }
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
+def timed(fn, repeats: int) -> tuple[float, float, object]:
+    """(median wall ms, median process CPU ms, last output). CPU time (all threads) is the steadier figure when
+    other processes share the machine."""
     out = fn()  # warm-up (tracing, compilation)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times)), out
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return 1000 * float(np.median(wall)), 1000 * float(np.median(cpu)), out
 
 
 def load() -> str:
@@ -80,11 +83,13 @@ def torch_worker(path: str, repeats: int) -> dict:
         y.backward(up)
         return y.detach()
 
-    f_ms, y = timed(fwd, repeats)
-    fb_ms, _ = timed(fwd_bwd, repeats)
+    f_ms, f_cpu, y = timed(fwd, repeats)
+    fb_ms, fb_cpu, _ = timed(fwd_bwd, repeats)
     return {
         "forward_ms": f_ms,
         "forward_backward_ms": fb_ms,
+        "forward_cpu_ms": f_cpu,
+        "forward_backward_cpu_ms": fb_cpu,
         "threads": torch.get_num_threads(),
         "version": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
         "y_first": y[0, :, :4, :4].numpy().transpose(1, 2, 0).tolist(),
@@ -152,9 +157,16 @@ def run_tfvr(inputs: dict, repeats: int) -> dict[str, dict]:
             y, grads = fwd_bwd(*(t[n] for n in names), t["upstream"])
             return [y.numpy()] + [g.numpy() for g in grads]
 
-        f_ms, y = timed(run_fwd, repeats)
-        fb_ms, grads = timed(run_fwd_bwd, repeats)
-        results[label] = {"forward_ms": f_ms, "forward_backward_ms": fb_ms, "y": y, "grads": grads[1:]}
+        f_ms, f_cpu, y = timed(run_fwd, repeats)
+        fb_ms, fb_cpu, grads = timed(run_fwd_bwd, repeats)
+        results[label] = {
+            "forward_ms": f_ms,
+            "forward_backward_ms": fb_ms,
+            "forward_cpu_ms": f_cpu,
+            "forward_backward_cpu_ms": fb_cpu,
+            "y": y,
+            "grads": grads[1:],
+        }
     return results
 
 
@@ -181,28 +193,38 @@ def main(argv=None) -> int:
     torch_res, how = run_torch(inputs, args.repeats, args.peer_python)
     print("after: ", load())
     print()
-    print(f"{'implementation':<16}{'forward ms':>12}{'fwd+bwd ms':>12}")
-    for label, r in res.items():
-        print(f"{label:<16}{r['forward_ms']:>12.1f}{r['forward_backward_ms']:>12.1f}")
+    print(f"{'implementation':<16}{'forward ms':>12}{'fwd+bwd ms':>12}{'forward CPU ms':>16}{'fwd+bwd CPU ms':>16}")
+    rows = dict(res)
     if torch_res:
-        print(f"{'torchvision':<16}{torch_res['forward_ms']:>12.1f}{torch_res['forward_backward_ms']:>12.1f}"
-              f"   ({torch_res['version']}, {torch_res['threads']} threads, {how})")
+        rows["torchvision"] = torch_res
+    for label, r in rows.items():
+        print(f"{label:<16}{r['forward_ms']:>12.1f}{r['forward_backward_ms']:>12.1f}"
+              f"{r['forward_cpu_ms']:>16.1f}{r['forward_backward_cpu_ms']:>16.1f}")
+    if torch_res:
+        print(f"torchvision: {torch_res['version']}, {torch_res['threads']} threads, {how}")
     else:
         print(f"torchvision: skipped ({how})")
-    print()
+    print("\nratios (wall; CPU in brackets), and the largest difference relative to the biggest magnitude:")
     base = res["reference"]
+
+    def ratio(a, b, key):
+        return f"×{a[key] / b[key]:.3f} [×{a[key.replace('_ms', '_cpu_ms')] / b[key.replace('_ms', '_cpu_ms')]:.3f}]"
+
     for label, r in res.items():
         if label == "reference":
             continue
-        err = max(np.abs(a - b).max() for a, b in zip([r["y"]] + r["grads"], [base["y"]] + base["grads"]))
-        print(f"{label}/reference: forward ×{r['forward_ms'] / base['forward_ms']:.3f}, fwd+bwd "
-              f"×{r['forward_backward_ms'] / base['forward_backward_ms']:.3f}  (max |Δ| values+grads {err:.1e})")
+        err = max(
+            np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
+            for a, b in zip([r["y"]] + r["grads"], [base["y"]] + base["grads"])
+        )
+        print(f"  {label}/reference: forward {ratio(r, base, 'forward_ms')}, fwd+bwd "
+              f"{ratio(r, base, 'forward_backward_ms')}  (values+grads rel. diff {err:.1e})")
     if torch_res:
         y = np.asarray(torch_res["y_first"], np.float32)
         for label, r in res.items():
-            print(f"{label}/torchvision: forward ×{r['forward_ms'] / torch_res['forward_ms']:.3f}, fwd+bwd "
-                  f"×{r['forward_backward_ms'] / torch_res['forward_backward_ms']:.3f}  "
-                  f"(max |Δy| on a 4×4 corner {np.abs(r['y'][0, :4, :4] - y).max():.1e})")
+            print(f"  {label}/torchvision: forward {ratio(r, torch_res, 'forward_ms')}, fwd+bwd "
+                  f"{ratio(r, torch_res, 'forward_backward_ms')}  (max |Δy| on a 4×4 corner "
+                  f"{np.abs(r['y'][0, :4, :4] - y).max():.1e})")
     return 0
 
 
