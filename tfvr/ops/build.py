@@ -25,7 +25,7 @@ CPU_SOURCES = [SRC / "deform_conv_ops.cc"]
 CUDA_SOURCES = [SRC / "deform_conv_kernels.cu.cc"]
 HEADERS = [SRC / "deform_conv.h"]
 LIBRARY = HERE / "_deform_conv_ops.so"
-STAMP = HERE / "_deform_conv_ops.so.stamp"  # what the library was built with (flags hash, "cuda" or "cpu")
+STAMP = HERE / "_deform_conv_ops.so.stamp"  # what the library was built with: "tensorflow==X cpu|cuda"
 CUDA_HOME = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda"))
 
 
@@ -79,7 +79,10 @@ def up_to_date(signature: str, cuda: bool) -> bool:
     """The library exists, is newer than its sources and was built against this TF (with CUDA if asked)."""
     if not LIBRARY.exists() or not STAMP.exists():
         return False
-    built_tf, kind = STAMP.read_text().split()
+    try:
+        built_tf, kind = STAMP.read_text().split()
+    except (OSError, ValueError):
+        return False
     if built_tf != signature.split()[0] or (cuda and kind != "cuda"):
         return False
     sources = CPU_SOURCES + HEADERS + (CUDA_SOURCES if kind == "cuda" else [])
