@@ -336,6 +336,8 @@ class _ClipMapper:
         gt = hr["gt"]
         task = self.task
         if task == "denoise":
+            if cfg.noise_sigma <= 0 and cfg.noise_sigma_max <= 0:  # sigma 0: no noise to draw (costly on CPU)
+                return {"lq": gt, "gt": gt}
             sigma = tf.constant(cfg.noise_sigma, tf.float32)
             if cfg.noise_sigma_max > cfg.noise_sigma:
                 sigma = tf.random.stateless_uniform([], s[_S_SIGMA], cfg.noise_sigma, cfg.noise_sigma_max)
