@@ -235,3 +235,14 @@ def test_two_replicas_step_like_one_device(tmp_path):
     for k in la:
         if k.startswith("offset/"):
             assert lb[k] == pytest.approx(la[k], rel=1e-4, abs=1e-7)
+
+
+def test_image_summaries_strip(guarded_run):
+    trainer, task, _, _, _ = guarded_run
+    rng = np.random.default_rng(7)
+    batch = {"lq": rng.uniform(size=(2, 3, 8, 8, 3)).astype(np.float32),
+             "gt": rng.uniform(size=(2, 3, 32, 32, 3)).astype(np.float32)}
+    images = task.image_summaries(trainer.models, batch)
+    (name, strip), = images.items()
+    assert name == "bicubic|output|target" and strip.shape[0] == 2 and strip.shape[1] == 32
+    assert strip.shape[2] == 3 * 32 + 2 * 2

@@ -223,7 +223,7 @@ class EDVRTask(Task):
             lq = batch["lq"]
             gt = _to_uint8(batch["gt"][:, c])
             pred = _to_uint8(self._predictor(model)(lq))
-            lq_c = lq[:, c].numpy()
+            lq_c = np.asarray(lq[:, c])
             bases = {b: _to_uint8(upscale_baseline(lq_c, self.scale, "bilinear" if b == "bilinear" else "bicubic"))
                      for b in base_names}
             for i in range(gt.shape[0]):
@@ -247,9 +247,9 @@ class EDVRTask(Task):
         c = model.center
         lq = batch["lq"][:4]
         out = tf.clip_by_value(tf.cast(self._predictor(model)(lq), tf.float32), 0.0, 1.0)
-        base = tf.convert_to_tensor(upscale_baseline(lq[:, c].numpy(), self.scale))
+        base = tf.convert_to_tensor(upscale_baseline(np.asarray(lq[:, c]), self.scale))
         name = "input|output|target" if self.scale == 1 else "bicubic|output|target"
-        return {name: summaries.image_strip([tf.clip_by_value(base, 0.0, 1.0), out, batch["gt"][:4, c]])}
+        return {name: summaries.image_strip(tf.clip_by_value(base, 0.0, 1.0), out, batch["gt"][:4, c])}
 
     # -- export ----------------------------------------------------------------------------------------------------
     def export_module(self, models):
