@@ -171,7 +171,16 @@ class STTNRestoreTask(Task):
             from tfvr.errors import UserError
 
             raise UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
-        return {k: float(np.mean(v)) for k, v in scores.items() if v}
+        result = {k: float(np.mean(scores[k])) for k in ("psnr_input", "psnr_ablation", "psnr_model") if scores.get(k)}
+        result["psnr_gain_over_input"] = result["psnr_model"] - result["psnr_input"]
+        if "psnr_ablation" in result:
+            result["psnr_gain_over_ablation"] = result["psnr_model"] - result["psnr_ablation"]
+        result["ssim_model"] = float(np.mean(scores["ssim_model"]))
+        result["num_windows"] = float(len(scores["psnr_model"]))
+        for k in ("flow_uv_abs", "flow_z"):
+            if scores[k]:
+                result[k] = float(np.mean(scores[k]))
+        return result
 
     def image_summaries(self, models, batch):
         from tfvr.training import summaries
