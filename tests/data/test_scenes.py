@@ -121,3 +121,26 @@ def test_broken_video_raises_naming_the_file(tmp_path):
     bad.write_text("not a video")
     with pytest.raises(VideoReadError, match="broken.mp4"):
         list(scenes.video_clips(bad, scenes.SceneSettings()))
+
+
+def test_real_camera_video(tmp_path):
+    """The real clip in ../shared/data (432x240, 24 fps): no false cuts or drops on real footage; a cut to other
+    content is found."""
+    import cv2
+
+    from tests.helpers import SHARED
+
+    path = SHARED / "data" / "schoolgirls" / "video.mp4"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    report = scenes.VideoReport(path=str(path))
+    clips = list(scenes.video_clips(path, scenes.SceneSettings(clip_len=10, interval=0.1), report))
+    assert report.scenes == [[0, 80]] and report.fps == pytest.approx(24.0)
+    assert report.frames_sampled == len(scenes.sample_indices(0, 80, 24.0, 0.1)) == 34
+    assert report.dropped_fade == report.dropped_uniform == 0 and len(clips) == 3
+    assert clips[0].indices[:4] == [0, 2, 5, 7]  # every 2.4 frames
+    real = video_io.read_video(path).frames[:40]
+    other = synthetic.generate(9, 30, 240, 432, fps=24.0).frames
+    joined = tmp_path / "joined.mp4"
+    video_io.write_video(joined, np.concatenate([real, other]), fps=24.0)
+    assert scenes.detect_scenes(joined) == [(0, 40), (40, 70)]
