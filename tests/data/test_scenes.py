@@ -126,8 +126,6 @@ def test_broken_video_raises_naming_the_file(tmp_path):
 def test_real_camera_video(tmp_path):
     """The real clip in ../shared/data (432x240, 24 fps): no false cuts or drops on real footage; a cut to other
     content is found."""
-    import cv2
-
     from tests.helpers import SHARED
 
     path = SHARED / "data" / "schoolgirls" / "video.mp4"

@@ -12,8 +12,8 @@ The recipe (the data workflow behind STTN-R):
 4. What remains of a scene is split into runs of consecutive kept samples, and each run into non-overlapping
    clips of `clip_len` samples (a run's remainder, and scenes too short for one clip, are dropped).
 
-`video_clips(path, settings)` does all of it in one streaming pass over the decoded frames (memory: one scene's
-sampled frames) and fills a `VideoReport` for the manifest. Cross-dissolves between scenes are not detected.
+`video_clips(path, settings)` does all of it in one streaming pass over the decoded frames (memory: about one
+clip of frames) and fills a `VideoReport` for the manifest. Cross-dissolves between scenes are not detected.
 """
 
 from __future__ import annotations
@@ -191,12 +191,26 @@ def chunk(length: int, clip_len: int, stride: int = 0) -> list[tuple[int, int]]:
     return [(a, a + clip_len) for a in range(0, length - clip_len + 1, stride)]
 
 
+def _fade_at(lum: list, i: int, a: int, b: int, d: int, fps: float, rate: float) -> bool:
+    """`fade_flags` for frame i of the scene [a, b), from the luminance of frames max(i-d, a) .. min(i+d, b-1)."""
+    lo, hi = max(i - d, a), min(i + d, b - 1)
+    if hi <= lo:
+        return False
+    return abs(math.log(lum[hi] + 4.0) - math.log(lum[lo] + 4.0)) / (hi - lo) * fps > rate
+
+
 def video_clips(path: str | os.PathLike, settings: SceneSettings, report: VideoReport | None = None) -> Iterator[SceneClip]:
     """Yields the clips of one video (see the module docstring) and fills `report` as it goes.
+
+    Streams: a sampled frame is judged as soon as the fade check's look-ahead (0.1 s) has been decoded, and a clip
+    is yielded as soon as it is complete, so memory holds about one clip of frames (one run of kept frames with
+    clip_len 0), whatever the length of the video or its scenes.
 
     Raises `VideoReadError` naming the file if the video cannot be read (before or after some clips were yielded:
     a caller that must not keep part of a broken video buffers them).
     """
+    from collections import deque
+
     from tfvr.data import video_io
 
     report = report if report is not None else VideoReport(path=os.fspath(path))
@@ -205,62 +219,76 @@ def video_clips(path: str | os.PathLike, settings: SceneSettings, report: VideoR
     scenes = detect_scenes(path, settings.threshold, settings.min_scene_len)
     report.scenes = [list(s) for s in scenes]
     fps = info.fps
+    d = max(1, int(round(0.1 * fps)))  # the fade check's reach, in frames
+    clip_len = settings.clip_len
+    stride = settings.clip_stride or clip_len
     sampled: dict[int, int] = {}  # frame number -> scene index
     for s, (a, b) in enumerate(scenes):
         for i in sample_indices(a, b, fps, settings.interval):
             sampled[i] = s
     lum: list[float] = []
-    pending: dict[int, list[tuple[int, np.ndarray]]] = {}  # scene -> [(frame number, frame)]
-    margin = max(1, int(round(0.1 * fps)))  # fade_flags looks this far ahead
-    state = {"clip": 0, "done": set()}
+    waiting: deque = deque()  # sampled (frame number, frame, scene) not judged yet
+    run: list[tuple[int, np.ndarray]] = []  # consecutive kept samples of the current scene
+    st = {"scene": -1, "clip": 0, "made": 0}
+    out: list[SceneClip] = []
 
-    def finish(s: int) -> Iterator[SceneClip]:
-        items = pending.pop(s, [])
-        state["done"].add(s)
-        report.frames_sampled += len(items)
-        if settings.filter_frames and items:
-            a, b = scenes[s]
-            fades = fade_flags(lum[a:b], fps, settings.fade_rate)  # within the scene: a cut is not a fade
-            keep = []
-            for i, frame in items:
-                if fades[i - a]:
-                    report.dropped_fade += 1
-                    keep.append(False)
-                elif uniform_fraction(frame, settings.uniform_tol) >= settings.uniform_max:
-                    report.dropped_uniform += 1
-                    keep.append(False)
-                else:
-                    keep.append(True)
-        else:
-            keep = [True] * len(items)
-        made = 0
-        for ra, rb in runs(keep):
-            for ca, cb in chunk(rb - ra, settings.clip_len, settings.clip_stride):
-                sel = items[ra + ca: ra + cb]
-                report.frames_kept += len(sel)
-                made += 1
-                yield SceneClip(scene=s, clip=state["clip"], indices=[i for i, _ in sel], frames=[f for _, f in sel])
-                state["clip"] += 1
-                report.clips += 1
-        if made == 0:
+    def emit(items):
+        out.append(SceneClip(scene=st["scene"], clip=st["clip"], indices=[i for i, _ in items],
+                             frames=[f for _, f in items]))
+        st["clip"] += 1
+        st["made"] += 1
+        report.clips += 1
+        report.frames_kept += len(items)
+
+    def close_run():
+        if clip_len <= 0 and run:
+            emit(list(run))
+        run.clear()
+
+    def end_scene():
+        close_run()
+        if st["scene"] >= 0 and st["made"] == 0:
             report.dropped_scenes += 1
 
+    def judge(i: int, frame: np.ndarray, s: int, n_decoded: int):
+        if s != st["scene"]:
+            end_scene()
+            st["scene"], st["made"] = s, 0
+        report.frames_sampled += 1
+        keep = True
+        if settings.filter_frames:
+            a, b = scenes[s]
+            if _fade_at(lum, i, a, min(b, n_decoded), d, fps, settings.fade_rate):
+                report.dropped_fade += 1
+                keep = False
+            elif uniform_fraction(frame, settings.uniform_tol) >= settings.uniform_max:
+                report.dropped_uniform += 1
+                keep = False
+        if not keep:
+            close_run()
+            return
+        run.append((i, frame))
+        if clip_len > 0 and len(run) >= clip_len:
+            emit(run[:clip_len])
+            del run[:stride]
+
     n = 0
-    next_scene = 0
     for i, frame in enumerate(video_io.iter_frames(path)):
         n = i + 1
         lum.append(luminance(frame))
         s = sampled.get(i)
         if s is not None:
-            pending.setdefault(s, []).append((i, frame))
-        # A scene is complete once the fade check's look-ahead past its last frame has been decoded.
-        while next_scene < len(scenes) and i >= scenes[next_scene][1] - 1 + margin:
-            yield from finish(next_scene)
-            next_scene += 1
+            waiting.append((i, frame, s))
+        # A sampled frame is judged once the frames its fade check looks at (up to 0.1 s ahead) are decoded.
+        while waiting and i >= min(waiting[0][0] + d, scenes[waiting[0][2]][1] - 1):
+            judge(*waiting.popleft(), n_decoded=n)
+        yield from out
+        out.clear()
     report.num_frames = n
-    if scenes and scenes[-1][1] > n:  # the container announced more frames than decode (caught by iter_frames too)
+    if scenes and scenes[-1][1] > n:  # the container announced more frames than decode (iter_frames raises too)
         scenes[-1] = (scenes[-1][0], n)
         report.scenes[-1][1] = n
-    for s in range(len(scenes)):
-        if s not in state["done"]:
-            yield from finish(s)
+    while waiting:
+        judge(*waiting.popleft(), n_decoded=n)
+    end_scene()
+    yield from out
