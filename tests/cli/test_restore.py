@@ -76,9 +76,10 @@ def test_tiles_cover_the_frame_once(size, tile, overlap):
         assert hi == lo2 and s <= lo < hi <= s + tile
 
 
-def test_restore_odd_sized_video_keeps_size_fps_and_frame_count(sttn_model, odd_video, tmp_path):
+def test_restore_odd_sized_video_keeps_size_fps_and_frame_count(sttn_model, odd_video, tmp_path, capsys):
     out = tmp_path / "restored.mp4"
     assert main(["restore", "--model", str(sttn_model), str(odd_video), str(out), "--quiet"]) == 0
+    assert "restored 6 frames" in capsys.readouterr().out
     src, dst = probe(odd_video), probe(out)
     assert (dst.width, dst.height, dst.num_frames) == (src.width, src.height, src.num_frames) == (204, 158, 6)
     assert dst.fps == pytest.approx(src.fps)

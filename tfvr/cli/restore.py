@@ -205,15 +205,19 @@ def run(args) -> int:
 
     bar = tqdm(total=total, unit="frame", desc=f"restore {video.name}", disable=args.quiet, dynamic_ncols=True)
 
+    count = 0
+
     def restored():
+        nonlocal count
         for window in sliding_windows(iter_frames(video, args.max_frames), radius):
             yield restore_window(model, window, args.tile, args.tile_overlap, args.tile_batch)
+            count += 1
             bar.update(1)
 
     try:
         out = _write_frames(output, restored(), info.fps, args.overwrite)
     finally:
         bar.close()
-    print(f"restored {bar.n} frames of {video} ({info.width}x{info.height}, {info.fps:g} fps) -> {out} "
+    print(f"restored {count} frames of {video} ({info.width}x{info.height}, {info.fps:g} fps) -> {out} "
           f"({info.width * model.scale}x{info.height * model.scale})")
     return 0
