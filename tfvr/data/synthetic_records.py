@@ -28,6 +28,8 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -86,7 +88,12 @@ def ensure(cfg: DataConfig, progress: bool = False) -> Path:
     with _lock(root / f".{out.name}.lock"):
         if (out / "manifest.json").is_file():  # made by another process while we waited
             return out
+        t0 = time.perf_counter()
+        print(f"tfvr: generating the embedded synthetic data ({s.num_train_videos} + {s.num_eval_videos} videos of "
+              f"{s.num_frames} frames, {s.width}x{s.height}) into {out} (first use only)", file=sys.stderr,
+              flush=True)
         build(s, out, progress=progress)
+        print(f"tfvr: synthetic data ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return out
 
 
