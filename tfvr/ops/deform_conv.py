@@ -163,8 +163,15 @@ def _in_xla_or_saving() -> bool:
     return save_context.in_save_context() or in_xla_context()
 
 
-def _resolve_impl(impl: str, on_gpu: bool) -> str:
+def _warn_once(why: str) -> None:
     global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(f"tfvr deform_conv2d: using the pure-TF reference implementation because {why}",
+                      RuntimeWarning, stacklevel=4)
+
+
+def _resolve_impl(impl: str, on_gpu: bool) -> str:
     if impl not in IMPLS:
         raise ValueError(f"deform_conv2d: impl must be one of {IMPLS}, got {impl!r}")
     stack = getattr(_impl_override, "stack", None)
@@ -177,23 +184,10 @@ def _resolve_impl(impl: str, on_gpu: bool) -> str:
     if _in_xla_or_saving():
         return "reference"
     if _load_library() is None:
-        if not _warned:
-            _warned = True
-            warnings.warn(
-                f"tfvr deform_conv2d: using the pure-TF reference implementation because {_lib_error}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _warn_once(_lib_error)
         return "reference"
     if on_gpu and not _has_gpu_kernel():
-        if not _warned:
-            _warned = True
-            warnings.warn(
-                "tfvr deform_conv2d: the compiled kernel has no GPU kernel (build with "
-                "`python -m tfvr.ops.build --cuda`); using the pure-TF reference on GPU",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _warn_once("the compiled kernel has no GPU kernel (build it with `python -m tfvr.ops.build --cuda`)")
         return "reference"
     return "kernel"
 
