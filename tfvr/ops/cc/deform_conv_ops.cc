@@ -9,7 +9,6 @@
 // band 0 adds into grad_x, band b > 0 into its own zeroed copy, and the copies are summed into grad_x afterwards
 // (the number of bands is capped so the copies stay within max(512 MiB, 4 × |x|)).
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "deform_conv.h"
@@ -17,7 +16,6 @@
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/platform/threadpool.h"
-#include "tensorflow/core/util/work_sharder.h"
 #if GOOGLE_CUDA
 #include "tensorflow/core/framework/device_base.h"
 #include "xla/stream_executor/stream.h"
@@ -297,8 +295,10 @@ class DeformIm2colGradCpuOp : public DeformOpBase {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
     const int64_t x_size = grad_x->NumElements();
     float* gx = grad_x->flat<float>().data();
-    std::fill(gx, gx + x_size, 0.f);
-    if (grad_offset->NumElements() == 0 || x_size == 0) return;
+    if (grad_offset->NumElements() == 0 || x_size == 0) {
+      std::fill(gx, gx + x_size, 0.f);
+      return;
+    }
 
     const int threads = ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
     const int64_t rows = p.n * p.ho;
@@ -322,7 +322,7 @@ class DeformIm2colGradCpuOp : public DeformOpBase {
     ParallelTasks(ctx, bands, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         float* target = b == 0 ? gx : scr + (b - 1) * x_size;
-        if (b > 0) std::fill(target, target + x_size, 0.f);
+        std::fill(target, target + x_size, 0.f);
         Col2imRows(p, x, offset, mask, gc, target, goff, gmsk, zeros.data(), rows * b / bands,
                    rows * (b + 1) / bands);
       }
