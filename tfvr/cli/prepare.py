@@ -7,6 +7,7 @@ OUT_DIR/manifest.json and on stderr; the others are prepared); 2 for a usage err
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # FFmpeg's own complaints about a broken file ("moov atom not found") name no file; the error list below does.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from tfvr.data.prepare import prepare
     from tfvr.data.scenes import SceneSettings
 
