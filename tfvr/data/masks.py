@@ -79,7 +79,8 @@ def moving_polygon_masks(
         x += int(speed * np.cos(angle))
         speed, angle = speed + rng.normal(0, 3 / 2), angle + rng.normal(0, 0.5 / 2)
         if y > height - rh or y < 0 or x > width - rw or x < 0:
-            speed, angle = rng.normal(0, max_speed / 2), rng.normal(0, np.pi)
+            # The authors' get_random_velocity(dist="guassian"): |N(0, max/2)| speed, uniform direction.
+            speed, angle = abs(rng.normal(0, max_speed / 2)), rng.uniform(0, 2 * np.pi)
         y = int(np.clip(y, 0, height - rh))
         x = int(np.clip(x, 0, width - rw))
     return masks
