@@ -131,3 +131,10 @@ def test_get_config_round_trip():
     mem = MemoryModule(E, M, S, hops=2, variant="pixwise", crop=3, normalize=True, fusion="add")
     again = MemoryModule.from_config(mem.get_config())
     assert again.get_config() == mem.get_config()
+
+
+def test_feature_channels_differ_from_embed_size():
+    mem = MemoryModule(embed_size=8, memory_size=M, input_size=S, variant="pixwise", crop=3, channels=E)
+    q, s = _inputs(4)
+    fused, weights = mem(q, s)
+    assert fused.shape == (B, H, W, E) and weights.shape == (B, H, W, M)

@@ -72,8 +72,10 @@ class MemoryModule(keras.layers.Layer):
         normalize: cosine similarity with a learned temperature instead of the scaled dot product.
         temperature: initial temperature of the normalised similarity.
         fusion: "concat" or "add" (how the read joins the query features).
+        channels: int or None, channels C of the query / sentence features (None: E). The 1×1 embeddings map
+            C → E, the fusion E (+ C) → C, so a 64-channel EDVR can use a 128- or 256-channel memory.
 
-    Call: `(query [B, h, w, E], sentence [B, S, h, w, E])` → `(fused [B, h, w, E], weights [B, h, w, M])`,
+    Call: `(query [B, h, w, C], sentence [B, S, h, w, C])` → `(fused [B, h, w, C], weights [B, h, w, M])`,
     weights = the read weights per slot of the last hop.
 
     Reference: Sukhbaatar, Szlam, Weston, Fergus, "End-To-End Memory Networks", NeurIPS 2015; the study of seed
@@ -81,7 +83,7 @@ class MemoryModule(keras.layers.Layer):
     """
 
     def __init__(self, embed_size=128, memory_size=10, input_size=10, hops=1, variant="pixsim", crop=0,
-                 normalize=False, temperature=10.0, fusion="concat", **kwargs):
+                 normalize=False, temperature=10.0, fusion="concat", channels=None, **kwargs):
         super().__init__(**kwargs)
         if variant not in VARIANTS:
             raise ValueError(f"memory variant must be one of {VARIANTS}, got {variant!r}")
@@ -104,20 +106,21 @@ class MemoryModule(keras.layers.Layer):
         self.normalize = bool(normalize)
         self.temperature = float(temperature)
         self.fusion = fusion
+        self.channels = self.embed_size if channels is None else int(channels)
         e, m = self.embed_size, self.memory_size
         self.query_embed = keras.layers.Conv2D(e, 1, name="query_embed")
         for k in range(self.hops):
             setattr(self, f"key_embed_{k}", keras.layers.Conv2D(m * e, 1, name=f"key_embed_{k}"))
             setattr(self, f"value_embed_{k}", keras.layers.Conv2D(m * e, 1, name=f"value_embed_{k}"))
-        self.fuse = keras.layers.Conv2D(e, 1, name="fuse")
+        self.fuse = keras.layers.Conv2D(self.channels, 1, name="fuse")
 
     def build(self, query_shape=None, sentence_shape=None):
-        e, s = self.embed_size, self.input_size
-        self.query_embed.build((None, None, None, e))
+        e, s, c = self.embed_size, self.input_size, self.channels
+        self.query_embed.build((None, None, None, c))
         for k in range(self.hops):
-            getattr(self, f"key_embed_{k}").build((None, None, None, s * e))
-            getattr(self, f"value_embed_{k}").build((None, None, None, s * e))
-        self.fuse.build((None, None, None, 2 * e if self.fusion == "concat" else e))
+            getattr(self, f"key_embed_{k}").build((None, None, None, s * c))
+            getattr(self, f"value_embed_{k}").build((None, None, None, s * c))
+        self.fuse.build((None, None, None, c + e if self.fusion == "concat" else e))
         if self.normalize:
             self.log_temperature = self.add_weight(
                 name="log_temperature", shape=(), initializer=keras.initializers.Constant(
@@ -125,10 +128,10 @@ class MemoryModule(keras.layers.Layer):
         self.built = True
 
     def _slots(self, sentence, k):
-        """[B, S, h, w, E] → keys, values [B, h, w, M, E] of hop k."""
+        """[B, S, h, w, C] → keys, values [B, h, w, M, E] of hop k."""
         shape = tf.shape(sentence)
         b, h, w = shape[0], shape[2], shape[3]
-        stacked = tf.reshape(tf.transpose(sentence, [0, 2, 3, 1, 4]), [b, h, w, self.input_size * self.embed_size])
+        stacked = tf.reshape(tf.transpose(sentence, [0, 2, 3, 1, 4]), [b, h, w, self.input_size * self.channels])
         keys = getattr(self, f"key_embed_{k}")(stacked)
         values = getattr(self, f"value_embed_{k}")(stacked)
         slot_shape = [b, h, w, self.memory_size, self.embed_size]
@@ -190,5 +193,5 @@ class MemoryModule(keras.layers.Layer):
         cfg = super().get_config()
         cfg.update(embed_size=self.embed_size, memory_size=self.memory_size, input_size=self.input_size,
                    hops=self.hops, variant=self.variant, crop=self.crop, normalize=self.normalize,
-                   temperature=self.temperature, fusion=self.fusion)
+                   temperature=self.temperature, fusion=self.fusion, channels=self.channels)
         return cfg
