@@ -207,18 +207,24 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
     if "serving_default" not in sigs:
         raise ExportError(f"{type(module).__name__}: no 'serving_default' among the signatures {sorted(sigs)}")
     examples = dict(examples) if examples is not None else {n: example_inputs(f) for n, f in sigs.items()}
+    # Serving graphs must hold stock TF ops only (TF Serving cannot load tfvr's custom kernels), so every trace
+    # below resolves the deformable convolution's impl="auto" to its pure-TF reference.
+    from tfvr.ops.deform_conv import implementation
+
     expected = {}
     for name, fn in sigs.items():
         if name not in examples:
             raise ExportError(f"no example inputs for signature {name!r}")
         kwargs = {k: tf.constant(v) for k, v in examples[name].items()}
-        expected[name] = _normalize_outputs(fn(**kwargs))
+        with implementation("reference"):
+            expected[name] = _normalize_outputs(fn(**kwargs))
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
     try:
-        concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
-        tf.saved_model.save(module, tmp, signatures=concrete)
+        with implementation("reference"):
+            concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
+            tf.saved_model.save(module, tmp, signatures=concrete)
         got = run_in_fresh_process(tmp, examples, timeout=timeout, label=out_dir)
         for name in sigs:
             problem = _compare(name, expected[name], got.get(name, {}), atol, rtol, int_atol)
