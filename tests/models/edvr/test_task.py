@@ -83,6 +83,12 @@ def test_config_checks():
     cfg.data.task = "denoise"
     with pytest.raises(ConfigError, match="sr"):
         EDVRTask(cfg)
+    # Deblurring (predeblur + hr_in) trains on same-size pairs; ×4 data does not fit it.
+    cfg = dataclasses.replace(_experiment(), model=EDVRConfig(**dict(TINY, hr_in=True, with_predeblur=True)))
+    with pytest.raises(ConfigError, match="deblur"):
+        EDVRTask(cfg)
+    cfg.data.task = "deblur"
+    assert EDVRTask(cfg).scale == 1
 
 
 def _ckpt_values(path):
