@@ -124,6 +124,13 @@ def test_augment_is_the_same_for_every_tensor():
         assert found is not None
         seen.add(found)
     assert len(seen) > 8  # the transforms really vary
+    # Every symmetry of the square turns up; rot90 alone gives the 4 rotations only.
+    spatial = {pipeline.augment({"x": hr[:1]}, [k, 5], temporal_reverse=False)["x"].numpy().tobytes()
+               for k in range(64)}
+    assert len(spatial) == 8
+    rots = {pipeline.augment({"x": hr[:1]}, [k, 5], hflip=False, vflip=False, temporal_reverse=False)["x"].numpy()
+            .tobytes() for k in range(32)}
+    assert rots == {np.rot90(hr[:1], r, axes=(1, 2)).tobytes() for r in range(4)}
     off = pipeline.augment({"x": tf.constant(hr)}, SEED, hflip=False, vflip=False, rot90=False,
                            temporal_reverse=False)
     np.testing.assert_array_equal(off["x"].numpy(), hr)

@@ -141,21 +141,28 @@ def _spatial(x, fn):
 def augment(tensors: dict, seed, *, hflip: bool = True, vflip: bool = True, rot90: bool = True,
             temporal_reverse: bool = True) -> dict:
     """The same random horizontal / vertical flip, 90° rotation (k = 0..3) and time reversal for every tensor
-    ([T, H, W] or [T, H, W, C]) of one sample. Each switch off leaves that transform out."""
+    ([T, H, W] or [T, H, W, C]) of one sample. Each switch off leaves that transform out.
+
+    With flips and rot90 all on, the 8 symmetries of the square are drawn uniformly as (transpose?, hflip?, vflip?):
+    the same distribution as flip × flip × rot90, with one cheap branch instead of a 4-way rotation switch."""
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    coin = [tf.random.stateless_uniform([], s[i]) < 0.5 for i in (0, 1, 3)]
+    coin = [tf.random.stateless_uniform([], s[i]) < 0.5 for i in range(4)]
+    dihedral = hflip and vflip and rot90
     k = tf.random.stateless_uniform([], s[2], 0, 4, dtype=tf.int32)
     out = {}
     for name, x in tensors.items():
         x = tf.convert_to_tensor(x)
+        if dihedral:
+            perm = [0, 2, 1] + list(range(3, x.shape.rank))
+            x = tf.cond(coin[2], lambda x=x: tf.transpose(x, perm), lambda x=x: x)
         if hflip:
             x = tf.cond(coin[0], lambda x=x: tf.reverse(x, [2]), lambda x=x: x)
         if vflip:
             x = tf.cond(coin[1], lambda x=x: tf.reverse(x, [1]), lambda x=x: x)
-        if rot90:
+        if rot90 and not dihedral:
             x = _spatial(x, lambda v: tf.image.rot90(v, k))
         if temporal_reverse:
-            x = tf.cond(coin[2], lambda x=x: tf.reverse(x, [0]), lambda x=x: x)
+            x = tf.cond(coin[3], lambda x=x: tf.reverse(x, [0]), lambda x=x: x)
         out[name] = x
     return out
 
