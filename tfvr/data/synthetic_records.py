@@ -14,8 +14,8 @@ the semantic `labels` and `instances` maps (label-to-video), and, with `syntheti
 exact sharp frames instead of the mpeg-4 decoded ones (clean ground truth; the decoded frames still drive scene
 detection and the frame filter).
 
-The result is cached in `<cache_dir>/synthetic-<hash>/`, the hash covering every setting that changes the data
-(the `synthetic` group, `VERSION`); a second call returns at once. `cache_dir` is `cfg.cache_dir`, else
+The result is cached in `<cache_dir>/synthetic-<hash>/`, the hash covering everything that changes the data (the
+`synthetic` group, `VERSION` and the source of the generator / preparation modules); a second call returns at once. `cache_dir` is `cfg.cache_dir`, else
 `$TFVR_CACHE`, else `~/.cache/tfvr`. A lock file keeps two processes (e.g. two workers on one machine) from
 generating the same set at once.
 """
@@ -48,8 +48,21 @@ def cache_root(cfg: DataConfig) -> Path:
     return Path(root)
 
 
+# The code whose changes change the data: a new version of any of these makes a new cache entry.
+_CODE = ("synthetic.py", "scenes.py", "prepare.py", "records.py", "synthetic_records.py")
+
+
+def _code_digest() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _CODE:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
 def settings_hash(s: SyntheticConfig) -> str:
-    payload = json.dumps({"version": VERSION, **dataclasses.asdict(s)}, sort_keys=True)
+    """Cache key: the `synthetic` settings, `VERSION` and the source of the modules that make the data."""
+    payload = json.dumps({"version": VERSION, "code": _code_digest(), **dataclasses.asdict(s)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
