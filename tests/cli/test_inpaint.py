@@ -75,6 +75,11 @@ def test_other_model_size_and_mp4_output(clip, tmp_path):
     # 4 cross dilations at model size are at most 4 * 2.25 px (+ nearest rounding) at 432x240.
     assert not (holes & ~_dilate(user, 27, 1)).any()
     np.testing.assert_array_equal(got[~holes], clip[:6][~holes])
+    # the same masks as a (lossy) mask video give the same holes
+    from tfvr.data.video_io import write_video
+
+    mask_video = write_video(tmp_path / "masks.mp4", (user[..., None] * np.uint8(128)).repeat(3, -1), fps=24)
+    np.testing.assert_array_equal(read_masks(mask_video, 6, 240, 432), user)
     mp4 = tmp_path / "o.mp4"
     assert main(["inpaint", "--model", str(model), str(CLIP / "video.mp4"), "--masks", str(CLIP / "masks" / "00000.png"),
                  str(mp4), "--max-frames", "3", "--quiet"]) == 0

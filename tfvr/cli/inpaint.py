@@ -3,8 +3,8 @@
     tfvr inpaint --model saved_models/sttn_inpaint/1 video.mp4 --masks masks/ out.mp4      # or out/ (PNG frames)
 
 MASKS is a folder of images (sorted by name; one per frame, or a single one used for every frame), a mask video,
-or one image file. A pixel is hole where the mask is > 0 (image files; 8-bit, any number of channels) or > 127 (a
-mask video, whose compression smears the edges). Masks of another size are resized to the video's (nearest).
+or one image file. A pixel is hole where the mask is > 0 (image files; 8-bit, any number of channels) or >= 32 (a
+mask video: lossy coding leaves small non-zero values in the black areas). Masks of another size are resized to the video's (nearest).
 OUT ending in .mp4/.avi/.mkv/.mov is a video (mp4v); anything else is a folder that receives lossless PNG frames
 `00000.png`, ... . Outputs are written under a temporary name and renamed when complete.
 
@@ -88,7 +88,7 @@ def read_masks(path: Path, num_frames: int, height: int, width: int) -> np.ndarr
         video = read_video(path, max_frames=num_frames).frames
         if len(video) < num_frames and len(video) != 1:
             raise UserError(f"{path}: the mask video has {len(video)} frames, the video {num_frames}")
-        masks = [f.max(axis=2) > 127 for f in video]
+        masks = [f.max(axis=2) >= 32 for f in video]
         if len(masks) == 1:
             masks = masks * num_frames
     else:

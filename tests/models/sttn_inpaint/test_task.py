@@ -1,11 +1,20 @@
 """STTN-I's GAN step: one step on 2 replicas equals one step on 1 replica with the same global batch."""
 
 import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.helpers import one_cpu_strategy, two_cpu_strategy
+from tfvr.config import check_overrides, read_flagfile_lines
+from tfvr.errors import ConfigError
 from tfvr.models.sttn_inpaint.config import DiscriminatorConfig, GeneratorConfig, ModelConfig
 from tfvr.models.sttn_inpaint.task import LossConfig, STTNInpaintExperiment, STTNInpaintTask, generator_losses
 from tfvr.training.task import StepContext, make_optimizer
@@ -91,3 +100,83 @@ def test_generator_losses_follow_the_authors_normalisation():
     np.testing.assert_allclose(float(logs["loss/valid"]), valid, rtol=1e-5)
     np.testing.assert_allclose(float(logs["loss/gan"]), 0.01 * adv, rtol=1e-5)
     np.testing.assert_allclose(float(total), hole + valid + 0.01 * adv, rtol=1e-5)
+
+
+REPO = Path(__file__).resolve().parents[3]
+TINY = [
+    "--config.data.synthetic.num_train_videos=1", "--config.data.synthetic.num_eval_videos=1",
+    "--config.data.synthetic.num_frames=12", "--config.data.synthetic.height=48", "--config.data.synthetic.width=64",
+    "--config.data.synthetic.clip_len=6", "--config.data.synthetic.cuts=false", "--config.data.num_frames=3",
+    "--config.data.batch_size=2", "--config.data.eval.windows_per_clip=1", "--config.data.shuffle_buffer=4",
+    "--config.model.generator.channels=8", "--config.model.generator.num_blocks=1",
+    "--config.model.discriminator.channels=4", "--config.trainer.num_steps=2", "--config.trainer.checkpoint_every=1",
+    "--config.trainer.log_every=1", "--config.trainer.image_every=1", "--config.trainer.progress_bar=false",
+]
+
+
+def test_two_step_run_writes_everything_and_exports(tmp_path):
+    workdir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TFVR_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "train/sttn_inpaint.py", "--flagfile=train/configs/sttn_inpaint_demo.flags",
+           f"--workdir={workdir}", f"--config.data.cache_dir={tmp_path / 'cache'}", *TINY]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["task"] == "sttn_inpaint" and config["model"]["generator"]["num_blocks"] == 1
+    assert glob.glob(str(workdir / "checkpoints" / "ckpt-2.index"))
+    events = glob.glob(str(workdir / "tb" / "**" / "events.out.tfevents.*"), recursive=True)
+    assert events
+    tags = set()
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    for tag in ("train/loss/hole", "train/loss/valid", "train/loss/gan", "train/loss/dis"):
+        assert tag in tags, (tag, sorted(tags))
+    assert any("inpaint" in t for t in tags), sorted(tags)
+    result = json.loads((workdir / "eval.json").read_text())
+    for key in ("psnr_hole", "psnr", "psnr_hole_start", "psnr_start", "steps"):
+        assert key in result, key
+    assert "held-out metrics before training" in proc.stdout and "psnr_hole_start" in proc.stdout
+    loaded = tf.saved_model.load(str(workdir / "export"))
+    frames = np.random.default_rng(0).integers(0, 256, (4, 30, 70, 3), dtype=np.uint8)
+    masks = np.zeros((4, 30, 70, 1), np.uint8)
+    masks[:, 10:20, 20:40] = 255
+    out = loaded.signatures["serving_default"](frames=tf.constant(frames), masks=tf.constant(masks))["frames"]
+    out = out.numpy()
+    assert out.dtype == np.uint8 and out.shape == frames.shape
+    np.testing.assert_array_equal(out[masks[..., 0] == 0], frames[masks[..., 0] == 0])
+
+
+def test_demo_flagfile_parses_and_says_how_to_run_it(monkeypatch):
+    monkeypatch.chdir(REPO)
+    path = "train/configs/sttn_inpaint_demo.flags"
+    check_overrides(STTNInpaintExperiment(), ["train/sttn_inpaint.py", f"--flagfile={path}"])
+    comments = "\n".join(line for line in Path(path).read_text().splitlines() if line.startswith("#"))
+    assert f"--flagfile={path}" in comments and "Expected on 2 CPU cores" in comments
+    assert read_flagfile_lines(path)
+
+
+def test_task_rejects_other_data_tasks_and_sizes():
+    exp = STTNInpaintExperiment()
+    exp.data.task = "denoise"
+    with pytest.raises(ConfigError, match="task=inpaint"):
+        STTNInpaintTask(exp)
+    exp = _experiment()
+    exp.data.crop_size = 40
+    with pytest.raises(ConfigError, match="multiples of 48"):
+        STTNInpaintTask(exp).build_models()
+
+
+def test_image_summaries_and_evaluation_on_a_batch():
+    exp = _experiment()
+    task = STTNInpaintTask(exp)
+    models = task.build_models()
+    batch = _batch(n=2)
+    images = task.image_summaries(models, batch)
+    strip = images["inpaint"].numpy()
+    assert strip.shape[0] == 2 and strip.shape[1] == 48 and strip.shape[2] >= 4 * 48  # masked|output|comp|target
+    from tfvr.models.sttn_inpaint.task import evaluate_inpainting
+
+    ds = tf.data.Dataset.from_tensors(batch)
+    metrics = evaluate_inpainting(models["generator"], ds)
+    assert set(metrics) == {"psnr_hole", "psnr"} and metrics["psnr"] > metrics["psnr_hole"] > 0

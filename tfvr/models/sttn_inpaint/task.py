@@ -69,6 +69,9 @@ class STTNInpaintExperiment(Experiment):
     optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
     d_optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
     losses: LossConfig = dataclasses.field(default_factory=LossConfig)
+    # Evaluate once when training starts in this process (step 0 for a new run) and report it beside the final
+    # metrics in eval.json as `<metric>_start`: how much training improved the held-out hole PSNR.
+    eval_at_start: bool = False
 
 
 def _all_sum(x):
@@ -99,10 +102,7 @@ def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
     # L1Loss(pred*m, f*m) / mean(m) = sum(|pred-f| m) / (C * sum(m)), all sums global.
     hole = tf.reduce_sum(err * masks) / tf.maximum(channels * _all_sum(tf.reduce_sum(masks)), 1.0)
     valid = tf.reduce_sum(err * (1.0 - masks)) / tf.maximum(channels * _all_sum(tf.reduce_sum(1.0 - masks)), 1.0)
-    if cfg.gan_loss == "hinge":
-        adv = -_global_mean(gen_score)
-    else:
-        raise ValueError(f"losses.gan_loss: only 'hinge' is implemented, got {cfg.gan_loss!r}")
+    adv = -_global_mean(gen_score)  # hinge generator loss (the only kind the task accepts)
     hole_term = cfg.hole_weight * hole
     valid_term = cfg.valid_weight * valid
     adv_term = cfg.adversarial_weight * adv
@@ -127,6 +127,18 @@ class STTNInpaintTask(Task):
             raise ConfigError(f"{what}: {w}x{h} (w x h) must be multiples of {m} for the head patch sizes "
                               f"(patch_divisors={tuple(self.config.model.generator.patch_divisors)})")
 
+    def __init__(self, config):
+        super().__init__(config)
+        from tfvr.errors import ConfigError
+
+        if config.data.task != "inpaint":
+            raise ConfigError(f"data.task: STTN-I trains on task=inpaint, got {config.data.task!r}")
+        if config.losses.gan_loss != "hinge":
+            raise ConfigError(f"losses.gan_loss: only 'hinge' (the authors' setting) is implemented, "
+                              f"got {config.losses.gan_loss!r}")
+        self._models = None
+        self._start_metrics = None
+
     def build_models(self):
         cfg = self.config
         size = cfg.data.crop_size
@@ -138,7 +150,8 @@ class STTNInpaintTask(Task):
         x = tf.zeros([1, t, size, size, 3])
         gen((x, x[..., :1]))
         disc(x)
-        return {"generator": gen, "discriminator": disc}
+        self._models = {"generator": gen, "discriminator": disc}
+        return self._models
 
     def optimizer_groups(self, models):
         return [OptimizerGroup("g", list(models["generator"].trainable_variables), self.config.optim),
@@ -147,6 +160,13 @@ class STTNInpaintTask(Task):
     # -- data --------------------------------------------------------------------------------------------------
     def build_train_dataset(self, input_context, seed):
         from tfvr.data import pipeline
+
+        # The trainer asks for the training data only to train, after restoring any checkpoint: the moment to
+        # take the `eval_at_start` metrics (once per process).
+        if self.config.eval_at_start and self._start_metrics is None and self._models is not None:
+            self._start_metrics = self.evaluate(self._models)
+            print("held-out metrics before training: " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in self._start_metrics.items()), flush=True)
 
         cfg = dataclasses.replace(self.config.data, seed=seed)
         return pipeline.build_dataset(cfg, "train", input_context)
@@ -180,8 +200,12 @@ class STTNInpaintTask(Task):
         return pipeline.build_dataset(self.config.data, "val")
 
     def evaluate(self, models):
-        """Hole PSNR (dB, over masked pixels only) and whole-frame PSNR of the composite, on held-out clips."""
-        return evaluate_inpainting(models["generator"], self._eval_dataset())
+        """Hole PSNR (dB, over masked pixels only) and whole-frame PSNR of the composite, on held-out clips
+        (plus the same before training, `*_start`, with `eval_at_start`)."""
+        metrics = evaluate_inpainting(models["generator"], self._eval_dataset())
+        if self._start_metrics is not None:
+            metrics.update({f"{k}_start": v for k, v in self._start_metrics.items() if not k.endswith("_start")})
+        return metrics
 
     def image_summaries(self, models, batch):
         """masked | output | composite | target, one row per clip (its first frame)."""
@@ -189,7 +213,7 @@ class STTNInpaintTask(Task):
 
         frames = tf.cast(batch["frames"], tf.float32)
         masks = tf.cast(batch["masks"], tf.float32)
-        pred = models["generator"]((frames * 2 - 1) * (1 - masks), masks)
+        pred = models["generator"](((frames * 2 - 1) * (1 - masks), masks))
         pred = (tf.cast(pred, tf.float32) + 1) / 2
         comp = frames * (1 - masks) + masks * pred
         masked = frames * (1 - masks) + masks * 0.5  # holes shown grey
