@@ -79,10 +79,35 @@ def test_instance_norm_tracks_running_stats_like_vid2vid():
     np.testing.assert_allclose(layer.moving_variance, 0.9 + 0.1 * unbiased, atol=1e-5)
 
 
-def test_batch_norm_uses_pytorch_eps_and_momentum():
+def test_batch_norm_is_pytorchs():
+    x = rng.standard_normal((4, 3, 5, 2)).astype(np.float32) * 3 + 1
     bn = L.BatchNorm2d()
-    assert bn.epsilon == 1e-5 and bn.momentum == pytest.approx(0.9)
-    x = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
     bn.build(x.shape)
-    bn(x, training=True)
-    np.testing.assert_allclose(bn.moving_mean, 0.1 * x.mean(axis=(0, 1, 2)), atol=1e-6)
+    bn.gamma.assign([1.5, 0.5])
+    bn.beta.assign([0.1, -0.2])
+    y = np.asarray(bn(x, training=True))
+    mu, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(y, (x - mu) / np.sqrt(var + 1e-5) * [1.5, 0.5] + [0.1, -0.2], atol=1e-5)
+    np.testing.assert_allclose(bn.moving_mean, 0.1 * mu, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance, 0.9 + 0.1 * x.var(axis=(0, 1, 2), ddof=1), atol=1e-5)
+    mm, mv = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
+    np.testing.assert_allclose(bn(x, training=False), (x - mm) / np.sqrt(mv + 1e-5) * [1.5, 0.5] + [0.1, -0.2],
+                               atol=1e-5)
+
+
+def test_batch_norm_synchronised_over_replicas_equals_one_device():
+    from tests.helpers import two_cpu_strategy
+
+    x = rng.standard_normal((4, 3, 5, 2)).astype(np.float32)
+    one = L.BatchNorm2d(gamma_initializer="ones")
+    want = np.asarray(one(x, training=True))
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        two = L.BatchNorm2d(gamma_initializer="ones")
+        two.build(x.shape)
+    dist = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(x[2 * ctx.replica_id_in_sync_group:2 * ctx.replica_id_in_sync_group + 2]))
+    out = strategy.run(tf.function(lambda v: two(v, training=True)), args=(dist,))
+    got = np.concatenate([np.asarray(t) for t in strategy.experimental_local_results(out)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(two.moving_variance), np.asarray(one.moving_variance), atol=1e-5)

@@ -153,8 +153,10 @@ def discriminator_from_nvidia(state_dict_, **config) -> MultiscaleDiscriminator:
     return disc
 
 
-# Presets for `tfvr convert-weights`: the released checkpoints' generator configs (NVIDIA/vid2vid README/scripts).
-# Cityscapes 512×256 (`scripts/street/test_2048.sh` family): 35 labels + instance edges, 3 frames, fg model.
+# Presets for `tfvr convert-weights`: generator configs of NVIDIA/vid2vid's scripts. label2city_512
+# (`scripts/street/train_512.sh`: --label_nc 35 --use_instance --fg, defaults ngf 128, n_downsample_G 3, n_blocks 9,
+# n_frames_G 3, norm batch). The 1024/2048 checkpoints add CompositeLocalGenerators (netG1, netG2) that this
+# preset does not convert.
 PRESETS = {
     "label2city_512": dict(input_nc=(35 + 1) * 3, output_nc=3, prev_output_nc=6, ngf=128, n_downsampling=3,
                            n_blocks=9, use_fg_model=True, no_flow=False, norm="batch"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfvr.models.vid2vid.layers import Activation, AvgPool3x3s2, Conv2d, Sequence, norm_layer
+from tfvr.models.vid2vid.layers import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer
 
 _NDF_MAX = 64
 
@@ -27,7 +27,7 @@ def _nlayer_blocks(ndf: int, n_layers: int, norm: str):
     return blocks
 
 
-class NLayerDiscriminator(keras.layers.Layer):
+class NLayerDiscriminator(LazyBuild, keras.layers.Layer):
     """One PatchGAN: `blocks[j]` is torch's `model{j}` (`scale{s}_layer{j}` inside the multi-scale D)."""
 
     def __init__(self, ndf: int, n_layers: int, norm: str, scale: int, **kwargs):
@@ -43,7 +43,7 @@ class NLayerDiscriminator(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class MultiscaleDiscriminator(keras.Model):
+class MultiscaleDiscriminator(LazyBuild, keras.Model):
     """Multi-scale conditional PatchGAN (pix2pixHD; vid2vid's image and temporal discriminators).
 
     num_D PatchGANs see the input at full, ½, ¼ … resolution (AvgPool 3×3/2, padding not counted). The network
@@ -103,7 +103,7 @@ class MultiscaleDiscriminator(keras.Model):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class VideoDiscriminator(keras.Model):
+class VideoDiscriminator(LazyBuild, keras.Model):
     """vid2vid's temporal discriminators: one `MultiscaleDiscriminator` per temporal scale.
 
     Temporal scale s looks at `n_frames_D` frames taken every `t_step**s` frames (s = 0: consecutive frames), with

@@ -14,6 +14,7 @@ from tfvr.models.vid2vid.layers import (
     AvgPool3x3s2,
     Conv2d,
     ConvTranspose2d,
+    LazyBuild,
     Pad2d,
     ResnetBlock,
     Sequence,
@@ -65,7 +66,7 @@ def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_onl
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class CompositeGenerator(keras.Model):
+class CompositeGenerator(LazyBuild, keras.Model):
     """vid2vid's flow-warping generator for one spatial scale.
 
     Two encoders are summed: one over the label stack of the current and previous frames (n_frames_G label maps,
@@ -163,7 +164,7 @@ class CompositeGenerator(keras.Model):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class CompositeLocalGenerator(keras.Model):
+class CompositeLocalGenerator(LazyBuild, keras.Model):
     """vid2vid's `CompositeLocalGenerator`: the finer-scale generator of the coarse-to-fine cascade.
 
     Each branch down-samples its input once (stride-2 conv), adds the coarser scale's feature map of the same size,
@@ -229,3 +230,118 @@ class CompositeLocalGenerator(keras.Model):
                 "prev_output_nc": self.prev_output_nc, "ngf": self.ngf, "n_blocks_local": self.n_blocks_local,
                 "use_fg_model": self.use_fg_model, "no_flow": self.no_flow, "norm": self.norm,
                 "padding_type": self.padding_type, "scale": self.scale, "n_downsampling": self.n_downsampling}
+
+
+def instance_edges(instances):
+    """vid2vid's `get_edges`: 1 where a pixel's instance id differs from a 4-neighbour's. [..., H, W] → float32."""
+    inst = tf.convert_to_tensor(instances)
+    dx = tf.cast(tf.not_equal(inst[..., :, 1:], inst[..., :, :-1]), tf.float32)
+    dy = tf.cast(tf.not_equal(inst[..., 1:, :], inst[..., :-1, :]), tf.float32)
+    zx = tf.zeros_like(dx[..., :, :1])
+    zy = tf.zeros_like(dy[..., :1, :])
+    ex = tf.maximum(tf.concat([zx, dx], axis=-1), tf.concat([dx, zx], axis=-1))
+    ey = tf.maximum(tf.concat([zy, dy], axis=-2), tf.concat([dy, zy], axis=-2))
+    return tf.maximum(ex, ey)
+
+
+def _stack_time(x):
+    """[B, T, H, W, C] → [B, H, W, T·C] (frame-major channels, as vid2vid's `.view(b, -1, h, w)`)."""
+    shape = tf.shape(x)
+    x = tf.transpose(x, [0, 2, 3, 1, 4])
+    return tf.reshape(x, tf.stack([shape[0], shape[2], shape[3], -1]))
+
+
+@keras.saving.register_keras_serializable("tfvr.vid2vid")
+class Vid2VidGenerator(LazyBuild, keras.Model):
+    """One step of vid2vid's sequential generation: the next frame from a label window and previous frames.
+
+    Wraps `CompositeGenerator` (and, with `n_scales_spatial > 1`, the coarse-to-fine `CompositeLocalGenerator`s):
+    turns integer label maps into one-hot maps (+ instance-edge maps), stacks the window on channels, takes the
+    foreground mask from the current frame's labels and runs the generator(s).
+
+    Args:
+      label_nc: number of semantic classes.
+      use_instance: append the instance-edge map of each label frame (needs `instances` in the call).
+      n_frames_G: label frames per step (the current one and n_frames_G − 1 previous ones); the generator also
+        sees the n_frames_G − 1 previous generated frames (vid2vid's L = n_frames_G − 1 = 2).
+      output_nc, ngf, n_downsampling, n_blocks, use_fg_model, no_flow, norm, padding_type: as
+        `CompositeGenerator`.
+      fg_labels: classes that make up the foreground mask (only with use_fg_model).
+      n_scales_spatial: 1 = one generator; k > 1 adds k − 1 `CompositeLocalGenerator`s (each at twice the
+        resolution, ngf / 2**s) around a coarse generator that runs at 1/2**(k−1) resolution.
+      n_blocks_local: ResNet blocks per branch of each local generator.
+
+    Call: `gen(labels int [B, n_frames_G, H, W], prev_frames [B, n_frames_G − 1, H, W, 3] in [−1, 1],
+    instances=None, use_raw_only=False)` → dict of `img_final`, `img_raw` [B, H, W, 3], `flow` [B, H, W, 2],
+    `weight` [B, H, W, 1] (flow/weight None with no_flow). H, W multiples of 2**(n_downsampling + n_scales − 1).
+    """
+
+    def __init__(self, label_nc: int, use_instance: bool = False, n_frames_G: int = 3, output_nc: int = 3,
+                 ngf: int = 128, n_downsampling: int = 3, n_blocks: int = 9, use_fg_model: bool = False,
+                 fg_labels: tuple = (), no_flow: bool = False, norm: str = "batch", padding_type: str = "reflect",
+                 n_scales_spatial: int = 1, n_blocks_local: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        if n_frames_G < 2:
+            raise ValueError(f"n_frames_G must be >= 2 (the current frame and at least one previous), got {n_frames_G}")
+        if use_fg_model and not fg_labels:
+            raise ValueError("use_fg_model needs fg_labels (the classes that form the foreground mask)")
+        self.label_nc, self.use_instance, self.n_frames_G = int(label_nc), bool(use_instance), int(n_frames_G)
+        self.output_nc, self.ngf, self.n_downsampling, self.n_blocks = int(output_nc), int(ngf), int(n_downsampling), int(n_blocks)
+        self.use_fg_model, self.fg_labels, self.no_flow = bool(use_fg_model), tuple(int(c) for c in fg_labels), bool(no_flow)
+        self.norm, self.padding_type = norm, padding_type
+        self.n_scales_spatial, self.n_blocks_local = int(n_scales_spatial), int(n_blocks_local)
+        input_nc = (label_nc + int(use_instance)) * n_frames_G
+        prev_nc = (n_frames_G - 1) * output_nc
+        common = dict(use_fg_model=use_fg_model, no_flow=no_flow, norm=norm, padding_type=padding_type)
+        self.netG0 = CompositeGenerator(input_nc, output_nc, prev_nc, ngf, n_downsampling, n_blocks, name="netG0",
+                                        **common)
+        self.local = [
+            CompositeLocalGenerator(input_nc, output_nc, prev_nc, ngf // 2**s, n_blocks_local, scale=s,
+                                    n_downsampling=n_downsampling, name=f"netG{s}", **common)
+            for s in range(1, n_scales_spatial)
+        ]
+        self.pool = AvgPool3x3s2()
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** (self.n_downsampling + self.n_scales_spatial - 1)
+
+    def encode_labels(self, labels, instances=None):
+        """[B, T, H, W] class ids (+ instances) → [B, H, W, T·(label_nc [+1])] and the fg mask [B, H, W, 1]."""
+        labels = tf.cast(labels, tf.int32)
+        onehot = tf.one_hot(labels, self.label_nc, dtype=self.compute_dtype)
+        if self.use_instance:
+            if instances is None:
+                raise ValueError("Vid2VidGenerator(use_instance=True) needs instances")
+            onehot = tf.concat([onehot, tf.cast(instance_edges(instances), self.compute_dtype)[..., None]], axis=-1)
+        mask = None
+        if self.use_fg_model:
+            current = labels[:, -1]
+            mask = tf.zeros_like(current, dtype=tf.bool)
+            for c in self.fg_labels:
+                mask = tf.logical_or(mask, tf.equal(current, c))
+            mask = tf.cast(mask, self.compute_dtype)[..., None]
+        return _stack_time(onehot), mask
+
+    def call(self, labels, prev_frames, instances=None, use_raw_only=False, training=None):
+        x, mask = self.encode_labels(labels, instances)
+        prev = _stack_time(tf.cast(prev_frames, self.compute_dtype))
+        pyr = [(x, prev, mask)]
+        for _ in range(self.n_scales_spatial - 1):
+            a, p, m = pyr[-1]
+            pyr.append((self.pool(a), self.pool(p), None if m is None else self.pool(m)))
+        a, p, m = pyr[-1]
+        out = self.netG0(a, p, m, use_raw_only=use_raw_only, return_features=bool(self.local), training=training)
+        for s, net in enumerate(self.local, start=1):
+            a, p, m = pyr[self.n_scales_spatial - 1 - s]
+            out = net(a, p, m, out["img_feat"], out["flow_feat"], out["img_fg_feat"], use_raw_only=use_raw_only,
+                      return_features=s < len(self.local), training=training)
+        return {k: out[k] for k in ("img_final", "img_raw", "flow", "weight")}
+
+    def get_config(self):
+        return {**super().get_config(), "label_nc": self.label_nc, "use_instance": self.use_instance,
+                "n_frames_G": self.n_frames_G, "output_nc": self.output_nc, "ngf": self.ngf,
+                "n_downsampling": self.n_downsampling, "n_blocks": self.n_blocks, "use_fg_model": self.use_fg_model,
+                "fg_labels": self.fg_labels, "no_flow": self.no_flow, "norm": self.norm,
+                "padding_type": self.padding_type, "n_scales_spatial": self.n_scales_spatial,
+                "n_blocks_local": self.n_blocks_local}

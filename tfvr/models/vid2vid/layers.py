@@ -25,7 +25,15 @@ _EPS = 1e-5
 _MOMENTUM = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
 
 
-class Sequence(keras.layers.Layer):
+class LazyBuild:
+    """Mixin for containers: their sub-layers create their variables on the first call, so `build` has nothing to
+    do (and Keras stops warning about "unbuilt state")."""
+
+    def build(self, *args, **kwargs):
+        self.built = True
+
+
+class Sequence(LazyBuild, keras.layers.Layer):
     """`nn.Sequential`: applies `items` in order; `items[i]` is torch index i."""
 
     def __init__(self, items, **kwargs):
@@ -80,7 +88,9 @@ class Activation(keras.layers.Layer):
         if self.kind == "relu":
             return tf.nn.relu(x)
         if self.kind == "leaky_relu":
-            return tf.nn.leaky_relu(x, alpha=self.slope)
+            # = leaky_relu for slope < 1; spelled out because grappler's LeakyRelu fusion fails on the GAN step's
+            # gradient graph ("remapper failed" errors in the log)
+            return tf.maximum(x, x * self.slope)
         return tf.tanh(x) if self.kind == "tanh" else tf.sigmoid(x)
 
     def get_config(self):
@@ -182,19 +192,61 @@ class ConvTranspose2d(keras.layers.Layer):
                 "stride": self.stride, "padding": self.padding, "output_padding": self.output_padding}
 
 
-class BatchNorm2d(keras.layers.BatchNormalization):
-    """`nn.BatchNorm2d(affine=True)`: eps 1e-5, PyTorch momentum 0.1, synchronised across replicas.
+class BatchNorm2d(keras.layers.Layer):
+    """`nn.BatchNorm2d(affine=True)`: eps 1e-5, running averages with PyTorch momentum 0.1 and the *unbiased*
+    batch variance (PyTorch's rule), inference with the running statistics.
 
-    Keras keeps the biased batch variance in the moving average where PyTorch keeps the unbiased one; with
-    vid2vid's batch sizes (1 frame at 256×512) the difference is a factor n/(n−1) ≈ 1 + 8e-6.
+    One replica: a single fused op (`FusedBatchNormV3` with `exponential_avg_factor`, which computes exactly
+    PyTorch's update) - a GAN step calls dozens of these, and Keras' BatchNormalization adds ~50 graph ops each.
+    Several replicas (tf.distribute): the batch statistics are all-reduced (synchronised BatchNorm), so a step on
+    N replicas equals a step on one device with the same global batch.
+    Weights: gamma, beta (trainable), moving_mean, moving_variance.
     """
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("epsilon", _EPS)
-        kwargs.setdefault("momentum", 1.0 - _MOMENTUM)
-        kwargs.setdefault("synchronized", True)
-        kwargs.setdefault("gamma_initializer", keras.initializers.RandomNormal(1.0, 0.02))
+    def __init__(self, epsilon: float = _EPS, momentum: float = _MOMENTUM, gamma_initializer=None, **kwargs):
         super().__init__(**kwargs)
+        self.epsilon, self.momentum = float(epsilon), float(momentum)
+        # vid2vid's weights_init: N(1, 0.02)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer or keras.initializers.RandomNormal(1.0, 0.02))
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer=self.gamma_initializer)
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False,
+                                           aggregation="mean")
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
+                                               trainable=False, aggregation="mean")
+
+    def call(self, x, training=None):
+        dtype = x.dtype
+        x = tf.cast(x, tf.float32)
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        mm, mv = tf.cast(self.moving_mean, tf.float32), tf.cast(self.moving_variance, tf.float32)
+        if not training:
+            y = tf.nn.batch_normalization(x, mm, mv, beta, gamma, self.epsilon)
+            return tf.cast(y, dtype)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            y, new_mean, new_var, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=gamma, offset=beta, mean=mm, variance=mv, epsilon=self.epsilon,
+                exponential_avg_factor=self.momentum, data_format="NHWC", is_training=True)
+        else:
+            local = tf.stack([tf.reduce_sum(x, [0, 1, 2]), tf.reduce_sum(tf.square(x), [0, 1, 2])])
+            count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+            total, n = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [local, count])
+            mean = total[0] / n
+            var = tf.maximum(total[1] / n - tf.square(mean), 0.0)
+            y = tf.nn.batch_normalization(x, mean, var, beta, gamma, self.epsilon)
+            m = self.momentum
+            new_mean = (1 - m) * mm + m * tf.stop_gradient(mean)
+            new_var = (1 - m) * mv + m * tf.stop_gradient(var * n / tf.maximum(n - 1.0, 1.0))
+        self.moving_mean.assign(new_mean)
+        self.moving_variance.assign(new_var)
+        return tf.cast(y, dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "momentum": self.momentum}
 
 
 class InstanceNorm2d(keras.layers.Layer):
@@ -244,7 +296,7 @@ def norm_layer(norm: str, name: str | None = None):
     raise ValueError(f"norm must be 'batch' or 'instance', got {norm!r}")
 
 
-class ResnetBlock(keras.layers.Layer):
+class ResnetBlock(LazyBuild, keras.layers.Layer):
     """pix2pixHD `ResnetBlock`: x + [pad, conv3×3, norm, ReLU, pad, conv3×3, norm](x).
 
     `conv_block` indices match PyTorch for reflect/replicate padding (1 conv, 2 norm, 5 conv, 6 norm); with

@@ -1,0 +1,143 @@
+"""vid2vid configuration: the generator (fields = `Vid2VidGenerator`'s constructor arguments, a test checks it), the
+discriminators, the loss weights, the sequential-training schedule and the experiment (what `train/vid2vid.py`
+reads from a flagfile as `--config.model.ngf=32` ...).
+
+No `from __future__ import annotations` here: ml_collections reads the field types and needs real types.
+Defaults are NVIDIA/vid2vid's (`options/*.py`) unless a comment says otherwise.
+"""
+
+import dataclasses
+
+from tfvr.config import Experiment
+from tfvr.data.config import DataConfig
+from tfvr.training.config import OptimConfig
+
+
+@dataclasses.dataclass
+class Vid2VidGeneratorConfig:
+    """`Vid2VidGenerator(**asdict(cfg))` (see its docstring).
+
+    label_nc defaults to the embedded synthetic data's classes (sky, ground, ball, box, blob) and fg_labels to
+    its foreground "things" (ball, box, blob); vid2vid's Cityscapes setting is label_nc=35, fg_labels=(26,).
+    """
+
+    label_nc: int = 5
+    use_instance: bool = False
+    n_frames_G: int = 3
+    output_nc: int = 3
+    ngf: int = 128
+    n_downsampling: int = 3
+    n_blocks: int = 9
+    use_fg_model: bool = True
+    fg_labels: tuple[int, ...] = (2, 3, 4)
+    no_flow: bool = False
+    norm: str = "batch"
+    padding_type: str = "reflect"
+    n_scales_spatial: int = 1
+    n_blocks_local: int = 3
+
+
+@dataclasses.dataclass
+class Vid2VidDiscriminatorConfig:
+    """The conditional image D (`MultiscaleDiscriminator` on labels ⊕ frame) and the video D (one
+    `MultiscaleDiscriminator` per temporal scale on n_frames_D frames ⊕ their flows).
+
+    Temporal scale s compares frames n_frames_D**s apart (1, 3, 9 …: vid2vid's frame skipping).
+    use_video_d=False drops the video D (the per-frame baseline never has one).
+    """
+
+    ndf: int = 64
+    n_layers_D: int = 3
+    num_D: int = 2
+    norm: str = "batch"
+    n_frames_D: int = 3
+    n_scales_temporal: int = 2
+    use_video_d: bool = True
+
+
+@dataclasses.dataclass
+class Vid2VidLossConfig:
+    """Loss weights (vid2vid's `lambda_*`) and options.
+
+    gan_mode: "lsgan" (vid2vid's `gan_mode='ls'`), "hinge" or "nsgan".
+    lambda_feat: discriminator feature matching (and VGG) weight.
+    lambda_F: flow L1 against the confidence-masked reference flow.
+    lambda_T: warp losses (reference-flow warp of the previous output; own-flow warp of the previous real frame).
+    lambda_W: the occlusion-weight regulariser (mean of w where the reference flow is confident; vid2vid uses 1).
+    raw_gan: also show the hallucinated image `img_raw` to the image D (vid2vid does).
+    vgg_weights: path to local Keras VGG19 (`include_top=False`) weights (.h5 / .weights.h5); "" = no VGG loss.
+        Never downloaded.
+    """
+
+    gan_mode: str = "lsgan"
+    lambda_feat: float = 10.0
+    lambda_F: float = 10.0
+    lambda_T: float = 10.0
+    lambda_W: float = 1.0
+    raw_gan: bool = True
+    vgg_weights: str = ""
+
+
+@dataclasses.dataclass
+class Vid2VidSequenceConfig:
+    """Sequential generation during training.
+
+    Each step generates a clip frame by frame: the first frame without flow (previous frames are zeros, only the
+    hallucinated image is used, as vid2vid's `no_first_img`), then each frame from the model's own previous
+    outputs. Gradients flow through previous outputs inside windows of `bptt_frames` frames (truncated BPTT; 1 =
+    vid2vid's `max_frames_backpropagate=1`: previous outputs are constants).
+    The clip length grows progressively: `start_frames` frames at first, `grow_frames` more every `grow_every`
+    steps, up to `max_frames` (vid2vid's `n_frames_total` / `niter_step` schedule; ≤ data.num_frames).
+    flow_preset: OpenCV DIS preset of the reference flow ("ultrafast", "fast", "medium").
+    """
+
+    start_frames: int = 4
+    grow_frames: int = 2
+    grow_every: int = 1000
+    max_frames: int = 8
+    bptt_frames: int = 2
+    flow_preset: str = "medium"
+
+
+def _optim():
+    return OptimConfig(optimizer="adam", learning_rate=2e-4, beta1=0.5, beta2=0.999)
+
+
+def _data():
+    return DataConfig(task="label2video", num_frames=9, crop_size=64, batch_size=2, rot90=False, vflip=False,
+                      temporal_reverse=False)
+
+
+@dataclasses.dataclass
+class Vid2VidExperiment(Experiment):
+    """Everything one vid2vid training run needs (see `tfvr.config.Experiment` for optim/trainer/runtime).
+
+    Attributes:
+        model: the generator.
+        disc: the discriminators.
+        loss: loss weights.
+        sequence: sequential generation and the progressive clip length.
+        data: label-to-video clips (`data.task="label2video"`: frames, labels, instances). Flips that change the
+            meaning of a street scene (vertical, rot90) and time reversal are off by default.
+        optim: the generator's Adam (lr 2e-4, β = (0.5, 0.999), as vid2vid).
+        d_optim: the discriminators' Adam (the same).
+        train_baseline: also train the per-frame baseline side by side (the same generator with `no_flow=True`
+            fed no previous frames, its own image D, no video D, no flow/warp losses) at the same steps and
+            batches, and report it in the evaluation (`psnr_baseline`, `ewarp_baseline`).
+        eval_videos: held-out synthetic label videos (`tfvr.data.synthetic.generate`, seeds disjoint from the
+            training videos', data.synthetic.height × width, no cuts) the evaluation generates in full (0 = use
+            the clips of the `val` split of `data` instead).
+        eval_frames: frames per held-out evaluation video.
+    """
+
+    name: str = "vid2vid"
+    model: Vid2VidGeneratorConfig = dataclasses.field(default_factory=Vid2VidGeneratorConfig)
+    disc: Vid2VidDiscriminatorConfig = dataclasses.field(default_factory=Vid2VidDiscriminatorConfig)
+    loss: Vid2VidLossConfig = dataclasses.field(default_factory=Vid2VidLossConfig)
+    sequence: Vid2VidSequenceConfig = dataclasses.field(default_factory=Vid2VidSequenceConfig)
+    data: DataConfig = dataclasses.field(default_factory=_data)
+    optim: OptimConfig = dataclasses.field(default_factory=_optim)
+    d_optim: OptimConfig = dataclasses.field(default_factory=_optim)
+    train_baseline: bool = True
+    eval_videos: int = 2
+    eval_frames: int = 16

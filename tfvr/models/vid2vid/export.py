@@ -1,0 +1,124 @@
+"""Streaming export of vid2vid: a SavedModel whose signature generates the *next* frame.
+
+A server keeps the last n_frames_G − 1 generated frames of each stream and calls, once per frame,
+
+    serving_default(labels int32 [B, n_frames_G, H, W],      class ids of frames t−n+1 … t
+                    prev_frames uint8 [B, n_frames_G − 1, H, W, 3],   its own outputs t−n+1 … t−1
+                    num_prev int32 [],                        how many of those exist (0 at the first frame)
+                    [instances int32 [B, n_frames_G, H, W]])  only when the model uses instance edges
+      → {"frame": uint8 [B, H, W, 3], "flow": float32 [B, H, W, 2], "weight": float32 [B, H, W, 1]}
+
+Previous frames that do not exist yet (the first num_prev < n_frames_G − 1 steps) are replaced by zeros in the
+model's [−1, 1] range inside the graph, and the first frame uses the hallucinated image only, exactly as in
+training (`task.generate_sequence`). H and W are padded to the model's multiple in the graph (reflect) and the
+outputs cropped back, so any frame size works. `flow`/`weight` are zeros for a model without flow.
+
+What a client needs travels with the SavedModel, readable without TensorFlow: `assets/tfvr.json` =
+{"format": "tfvr.vid2vid/1", "label_nc", "n_frames_G", "use_instance", "multiple", "model_config"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfvr.export.restoration import pad_to_multiple
+
+METADATA_FILE = "tfvr.json"
+FORMAT = "tfvr.vid2vid/1"
+
+
+class Vid2VidModule(tf.Module):
+    """Wraps a `Vid2VidGenerator` for export (see the module docstring)."""
+
+    def __init__(self, generator, model_config: dict | None = None, name: str = "vid2vid_serving"):
+        super().__init__(name=name)
+        self.generator = generator
+        self._n = int(generator.n_frames_G)
+        self._multiple = int(generator.size_multiple)
+        self._use_instance = bool(generator.use_instance)
+        self._no_flow = bool(generator.no_flow)
+        self.metadata = {"format": FORMAT, "label_nc": int(generator.label_nc), "n_frames_G": self._n,
+                         "use_instance": self._use_instance, "multiple": self._multiple,
+                         "model_config": model_config or {}}
+        self._tmpdir = tempfile.mkdtemp(prefix="tfvr-meta-")
+        path = os.path.join(self._tmpdir, METADATA_FILE)
+        with open(path, "w") as f:
+            json.dump(self.metadata, f, indent=2, sort_keys=True, default=str)
+        self.metadata_asset = tf.saved_model.Asset(path)
+        self.n_frames_G = tf.Variable(self._n, trainable=False, dtype=tf.int32, name="n_frames_G")
+        self.label_nc = tf.Variable(int(generator.label_nc), trainable=False, dtype=tf.int32, name="label_nc")
+        specs = [tf.TensorSpec([None, self._n, None, None], tf.int32, name="labels"),
+                 tf.TensorSpec([None, self._n - 1, None, None, 3], tf.uint8, name="prev_frames"),
+                 tf.TensorSpec([], tf.int32, name="num_prev")]
+        if self._use_instance:
+            specs.append(tf.TensorSpec([None, self._n, None, None], tf.int32, name="instances"))
+            self.serve = tf.function(self._serve_instances, input_signature=specs)
+        else:
+            self.serve = tf.function(self._serve, input_signature=specs)
+
+    def next_frame(self, labels, prev_frames, num_prev, instances=None):
+        """float core: labels int [B, n, H, W], prev_frames float [B, n−1, H, W, 3] in [−1, 1] → dict (float)."""
+        h, w = tf.shape(labels)[2], tf.shape(labels)[3]
+        valid = tf.range(self._n - 1, 0, -1) <= num_prev  # prev index i holds frame t − (n − 1 − i)
+        prev = prev_frames * tf.cast(valid, prev_frames.dtype)[None, :, None, None, None]
+        labels = pad_to_multiple(labels, self._multiple, axes=(2, 3))
+        prev = pad_to_multiple(prev, self._multiple, axes=(2, 3))
+        if instances is not None:
+            instances = pad_to_multiple(instances, self._multiple, axes=(2, 3))
+        out = self.generator(labels, prev, instances, training=False)
+        img = out["img_final"] if self._no_flow else tf.where(num_prev > 0, out["img_final"], out["img_raw"])
+        b = tf.shape(img)[0]
+        flow = out["flow"] if out["flow"] is not None else tf.zeros(tf.stack([b, h, w, 2]))
+        weight = out["weight"] if out["weight"] is not None else tf.zeros(tf.stack([b, h, w, 1]))
+        return {"frame": img[:, :h, :w], "flow": tf.cast(flow[:, :h, :w], tf.float32),
+                "weight": tf.cast(weight[:, :h, :w], tf.float32)}
+
+    def _serve_impl(self, labels, prev_frames, num_prev, instances):
+        prev = tf.cast(prev_frames, tf.float32) / 127.5 - 1.0
+        out = self.next_frame(labels, prev, num_prev, instances)
+        frame = tf.cast(tf.round(tf.clip_by_value((out["frame"] + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+        return {"frame": frame, "flow": out["flow"], "weight": out["weight"]}
+
+    def _serve(self, labels, prev_frames, num_prev):
+        return self._serve_impl(labels, prev_frames, num_prev, None)
+
+    def _serve_instances(self, labels, prev_frames, num_prev, instances):
+        return self._serve_impl(labels, prev_frames, num_prev, instances)
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.serve}
+
+    def examples(self) -> dict:
+        rng = np.random.default_rng(0)
+        # an odd size, so the reload check also runs the in-graph padding and cropping
+        ex = {"labels": rng.integers(0, self.metadata["label_nc"], (1, self._n, 37, 29), dtype=np.int32),
+              "prev_frames": rng.integers(0, 256, (1, self._n - 1, 37, 29, 3), dtype=np.uint8),
+              "num_prev": np.int32(self._n - 1)}
+        if self._use_instance:
+            ex["instances"] = rng.integers(0, 4, (1, self._n, 37, 29), dtype=np.int32)
+        return {"serving_default": ex}
+
+
+def read_metadata(saved_model_dir: str) -> dict:
+    """The `assets/tfvr.json` of an exported vid2vid model; `UserError` naming the folder if it is not one."""
+    from tfvr.errors import UserError
+
+    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise UserError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{saved_model_dir}: not a tfvr vid2vid model (no assets/{METADATA_FILE})") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable metadata ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{saved_model_dir}: a {meta.get('format')!r} model, not a vid2vid one ({FORMAT!r}); "
+                        "`tfvr synthesize` needs a model exported from a vid2vid run")
+    return meta
