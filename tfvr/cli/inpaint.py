@@ -9,9 +9,10 @@ OUT ending in .mp4/.avi/.mkv/.mov is a video (mp4v); anything else is a folder t
 `00000.png`, ... . Outputs are written under a temporary name and renamed when complete.
 
 The authors' inference scheme (researchmm/STTN `test.py`), at any input size:
-1. Holes: each mask is resized to the model's size (nearest) and dilated with a 3x3 cross (`--dilate`
-   iterations, 4 as released), then brought back to full size (nearest) and united with the full-size mask.
-   Pixels outside that hole are returned bit-exactly.
+1. Holes: each mask is dilated with a 3x3 cross, `--dilate` iterations (4, as released) at the authors' 432x240,
+   scaled with the frame size (round(4 * sqrt(H*W / (432*240))) iterations at H x W), so the margin around the
+   object is the same share of the frame whatever the video's or the model's size. Pixels outside that hole are
+   returned bit-exactly. (The SavedModel marks a model-size pixel as hole when any full-size pixel under it is.)
 2. Windows: for f = 0, s, 2s, ... (s = `--neighbor-stride`, 5), the neighbours f-s .. f+s plus the reference frames
    0, r, 2r, ... (r = `--ref-length`, 10) not among them go through the SavedModel together (the transformer attends
    over all of them); the neighbours' outputs are kept.
@@ -35,6 +36,7 @@ from tfvr.errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+REFERENCE_HW = (240, 432)  # the authors' test.py frame size, at which --dilate is given
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of mask images (one per frame, or one for all), a mask video, or one image")
     p.add_argument("--neighbor-stride", type=int, default=5, help="local window half-width and step (5)")
     p.add_argument("--ref-length", type=int, default=10, help="a reference frame every N frames (10)")
-    p.add_argument("--dilate", type=int, default=4, help="3x3-cross dilations of the mask at model size (4)")
+    p.add_argument("--dilate", type=int, default=4,
+                   help="3x3-cross dilations of the mask at 432x240, scaled with the frame size (4)")
     p.add_argument("--max-frames", type=int, default=None, help="process only the first N frames")
     p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -101,22 +104,16 @@ def read_masks(path: Path, num_frames: int, height: int, width: int) -> np.ndarr
     return out
 
 
-def effective_holes(masks: np.ndarray, model_hw: tuple[int, int], dilate: int = 4) -> np.ndarray:
-    """The holes the model fills (bool [T, H, W]): step 1 of the module docstring."""
+def effective_holes(masks: np.ndarray, dilate: int = 4) -> np.ndarray:
+    """The holes that get filled (bool [T, H, W]): step 1 of the module docstring."""
     import cv2
 
     t, h, w = masks.shape
-    mh, mw = model_hw
+    iterations = int(round(dilate * np.sqrt(h * w / float(REFERENCE_HW[0] * REFERENCE_HW[1]))))
+    if iterations <= 0:
+        return masks.copy()
     kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    out = np.empty_like(masks)
-    for i in range(t):
-        m = masks[i].astype(np.uint8)
-        small = m if (h, w) == (mh, mw) else cv2.resize(m, (mw, mh), interpolation=cv2.INTER_NEAREST)
-        if dilate > 0:
-            small = cv2.dilate(small, kernel, iterations=dilate)
-        big = small if (h, w) == (mh, mw) else cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        out[i] = (big > 0) | masks[i]
-    return out
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel, iterations=iterations) > 0 for m in masks])
 
 
 # ----------------------------------------------------------------------------------------------- windows
@@ -214,12 +211,12 @@ def run(args: argparse.Namespace) -> int:
     t, h, w = frames.shape[:3]
     masks = read_masks(args.masks, t, h, w)
     _, fn, model_hw = load_model(args.model)
-    holes = effective_holes(masks, model_hw, args.dilate)
+    holes = effective_holes(masks, args.dilate)
     result = inpaint_video(fn, frames, holes, args.neighbor_stride, args.ref_length, progress=not args.quiet)
     if _is_video_path(out):
         write_video(out, result, fps=args.fps or video.fps)
     else:
         write_png_folder(out, result, overwrite=args.overwrite)
-    print(f"{args.video}: {t} frames {w}x{h}, {int(holes.sum())} hole pixels filled at model size "
-          f"{model_hw[1]}x{model_hw[0]} -> {out}")
+    print(f"{args.video}: {t} frames {w}x{h}, {int(holes.sum())} hole pixels filled (model size "
+          f"{model_hw[1]}x{model_hw[0]}) -> {out}")
     return 0
