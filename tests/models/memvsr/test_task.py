@@ -1,0 +1,130 @@
+"""MemVSR's task: next-frame end-to-end (train, evaluate, PNG folders, export), VSR mode groups, flagfiles."""
+
+import ast
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfvr.config import check_overrides, expand_argv
+from tfvr.errors import ConfigError
+from tfvr.models.memvsr.config import MemVSRExperiment
+from tfvr.models.memvsr.task import MemVSRTask
+from tfvr.training.loop import Trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _trainer_cfg(cfg, steps=2):
+    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=steps, checkpoint_every=0, log_every=1, image_every=0,
+                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False)
+    cfg.runtime.strategy = "one_device"
+
+
+def _nextframe_cfg(tmp_path):
+    cfg = MemVSRExperiment()
+    cfg.nextframe = dataclasses.replace(cfg.nextframe, test_type="opticalflow", channels=(3, 4, 8), skip=(True, False))
+    cfg.memory = dataclasses.replace(cfg.memory, variant="pixwise", crop=3, embed_size=8, memory_size=2, hops=2)
+    cfg.nextframe_data = dataclasses.replace(
+        cfg.nextframe_data, input_size=2, frame_interval=1, width=16, height=16, video_width=16, video_height=16,
+        video_frames=6, num_train_videos=1, num_eval_videos=1, eval_clips_per_video=3, batch_size=2)
+    cfg.output.image_dir = str(tmp_path / "images")
+    cfg.output.num_images = 2
+    _trainer_cfg(cfg)
+    return cfg
+
+
+def test_nextframe_trains_evaluates_and_saves_pngs(tmp_path):
+    task = MemVSRTask(_nextframe_cfg(tmp_path))
+    trainer = Trainer(task, str(tmp_path / "run"))
+    trainer.train()
+    models = trainer.models
+    assert {g.name for g in task.optimizer_groups(models)} == {"encoder", "decoder", "memory"}
+    res = task.evaluate(models)
+    for k in ("psnr_model", "psnr_copy_last", "val_loss", "psnr_gain"):
+        assert np.isfinite(res[k]), k
+    for folder in ("best_loss", "last"):
+        root = tmp_path / "images" / folder
+        assert sorted(os.listdir(root / "out_image")) == ["0", "1"]
+        assert sorted(os.listdir(root / "out_image" / "0")) == ["input_last.png", "pred.png", "target.png"]
+        assert sorted(os.listdir(root / "weight_image" / "1")) == ["slot_0.png", "slot_1.png"]
+    assert json.loads((tmp_path / "images" / "best_loss" / "best.json").read_text())["val_loss"] == res["val_loss"]
+    images = task.image_summaries(models, task.summary_batch())
+    assert images["weight_image"].shape[1] == 16 and images["last|pred|target"].shape[0] == 3
+
+
+def test_nextframe_export_module_runs(tmp_path):
+    task = MemVSRTask(_nextframe_cfg(tmp_path))
+    models = task.build_models()
+    module = task.export_module(models)
+    (name, args), = task.export_examples(module).items()
+    out = task.export_signatures(module)[name](**args)
+    out = out if not isinstance(out, dict) else next(iter(out.values()))
+    assert out.dtype.name == "uint8" and tuple(out.shape)[1:] == args["frames"].shape[2:]
+
+
+@pytest.mark.parametrize("with_pcd", [True, False])
+def test_vsr_mode_groups_and_two_steps(tmp_path, with_pcd):
+    cfg = MemVSRExperiment(mode="vsr")
+    cfg.edvr = dataclasses.replace(cfg.edvr, num_feat=8, num_frame=3, deformable_groups=2, num_extract_block=1,
+                                   num_reconstruct_block=1, dcn_impl="reference")
+    cfg.vsr.with_pcd = with_pcd
+    cfg.memory = dataclasses.replace(cfg.memory, variant="pixwise", crop=3, embed_size=8, memory_size=2)
+    cfg.data = dataclasses.replace(cfg.data, num_frames=3, batch_size=2, crop_size=32)
+    cfg.data.synthetic = dataclasses.replace(cfg.data.synthetic, num_train_videos=1, num_eval_videos=1)
+    cfg.loss.reduction = "mean"
+    _trainer_cfg(cfg, steps=1)
+    task = MemVSRTask(cfg)
+    models = task.build_models()
+    names = {g.name for g in task.optimizer_groups(models)}
+    assert names == ({"main", "dcn", "memory"} if with_pcd else {"main", "memory"})
+    before = {v.path: v.numpy().copy() for v in models["edvr"].memory_variables()}
+    trainer = Trainer(task, str(tmp_path / "run"))
+    trainer.train()
+    after = {v.path: v.numpy() for v in trainer.models["edvr"].memory_variables()}
+    assert any(not np.allclose(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("field,value", [("memory.variant", "bogus"), ("memory.crop", 4),
+                                         ("nextframe.test_type", "nope"), ("nextframe.skip", (True,)),
+                                         ("nextframe_data.width", 30)])
+def test_bad_config_names_the_field(field, value):
+    cfg = MemVSRExperiment()
+    cfg.nextframe_data.video_frames = 0
+    group, name = field.split(".")
+    setattr(getattr(cfg, group), name, value)
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        cfg.validate()
+
+
+def _apply(cfg, argv):
+    for text, _, _ in expand_argv(argv):
+        if not text.startswith("--config."):
+            continue
+        path, value = text[len("--config."):].split("=", 1)
+        *parents, leaf = path.split(".")
+        holder = cfg
+        for p in parents:
+            holder = getattr(holder, p)
+        old = getattr(holder, leaf)
+        if isinstance(old, bool):
+            new = value.lower() == "true"
+        elif isinstance(old, str):
+            new = value
+        else:
+            new = ast.literal_eval(value)
+            new = tuple(new) if isinstance(old, tuple) else type(old)(new)
+        setattr(holder, leaf, new)
+    return cfg
+
+
+@pytest.mark.parametrize("flagfile", sorted(glob.glob(os.path.join(REPO, "train", "configs", "memvsr_*.flags"))))
+def test_flagfiles_parse_and_validate(flagfile, monkeypatch):
+    monkeypatch.chdir(REPO)
+    argv = [f"--flagfile={os.path.relpath(flagfile, REPO)}"]
+    check_overrides(MemVSRExperiment(), argv)
+    cfg = _apply(MemVSRExperiment(), argv)
+    cfg.validate()
