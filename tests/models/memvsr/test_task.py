@@ -27,7 +27,7 @@ def _trainer_cfg(cfg, steps=2):
 def _nextframe_cfg(tmp_path):
     cfg = MemVSRExperiment()
     cfg.nextframe = dataclasses.replace(cfg.nextframe, test_type="opticalflow", channels=(3, 4, 8), skip=(True, False))
-    cfg.memory = dataclasses.replace(cfg.memory, variant="pixwise", crop=3, embed_size=8, memory_size=2, hops=2)
+    cfg.memory = dataclasses.replace(cfg.memory, variant="pixwise", crop=3, embed_size=8, memory_size=2, hops=1)
     cfg.nextframe_data = dataclasses.replace(
         cfg.nextframe_data, input_size=2, frame_interval=1, width=16, height=16, video_width=16, video_height=16,
         video_frames=6, num_train_videos=1, num_eval_videos=1, eval_clips_per_video=3, batch_size=2)
@@ -54,11 +54,7 @@ def test_nextframe_trains_evaluates_and_saves_pngs(tmp_path):
     assert json.loads((tmp_path / "images" / "best_loss" / "best.json").read_text())["val_loss"] == res["val_loss"]
     images = task.image_summaries(models, task.summary_batch())
     assert images["weight_image"].shape[1] == 16 and images["last|pred|target"].shape[0] == 3
-
-
-def test_nextframe_export_module_runs(tmp_path):
-    task = MemVSRTask(_nextframe_cfg(tmp_path))
-    models = task.build_models()
+    # the serving module (uint8 in, uint8 out, odd sizes padded in the graph)
     module = task.export_module(models)
     (name, args), = task.export_examples(module).items()
     out = task.export_signatures(module)[name](**args)
@@ -66,8 +62,7 @@ def test_nextframe_export_module_runs(tmp_path):
     assert out.dtype.name == "uint8" and tuple(out.shape)[1:] == args["frames"].shape[2:]
 
 
-@pytest.mark.parametrize("with_pcd", [True, False])
-def test_vsr_mode_groups_and_two_steps(tmp_path, with_pcd):
+def _vsr_task(with_pcd):
     cfg = MemVSRExperiment(mode="vsr")
     cfg.edvr = dataclasses.replace(cfg.edvr, num_feat=8, num_frame=3, deformable_groups=2, num_extract_block=1,
                                    num_reconstruct_block=1, dcn_impl="reference")
@@ -77,10 +72,23 @@ def test_vsr_mode_groups_and_two_steps(tmp_path, with_pcd):
     cfg.data.synthetic = dataclasses.replace(cfg.data.synthetic, num_train_videos=1, num_eval_videos=1)
     cfg.loss.reduction = "mean"
     _trainer_cfg(cfg, steps=1)
-    task = MemVSRTask(cfg)
+    return MemVSRTask(cfg)
+
+
+@pytest.mark.parametrize("with_pcd", [True, False])
+def test_vsr_mode_optimizer_groups(with_pcd):
+    task = _vsr_task(with_pcd)
     models = task.build_models()
     names = {g.name for g in task.optimizer_groups(models)}
     assert names == ({"main", "dcn", "memory"} if with_pcd else {"main", "memory"})
+    assert any("pcd_align" in v.path for v in models["edvr"].trainable_variables) == with_pcd
+    assert bool(task.guards()) == with_pcd
+
+
+@pytest.mark.slow
+def test_vsr_mode_trains_the_memory(tmp_path):
+    task = _vsr_task(False)
+    models = task.build_models()
     before = {v.path: v.numpy().copy() for v in models["edvr"].memory_variables()}
     trainer = Trainer(task, str(tmp_path / "run"))
     trainer.train()
