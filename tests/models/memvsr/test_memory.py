@@ -138,3 +138,17 @@ def test_feature_channels_differ_from_embed_size():
     q, s = _inputs(4)
     fused, weights = mem(q, s)
     assert fused.shape == (B, H, W, E) and weights.shape == (B, H, W, M)
+
+
+def test_crop_search_in_float16_has_no_nan():
+    import keras
+
+    keras.mixed_precision.set_dtype_policy("mixed_float16")  # as the trainer does: every sub-layer in float16
+    try:
+        mem = MemoryModule(E, M, S, variant="pixwise", crop=5)
+        q, s = _inputs(5)
+        fused, weights = mem(q, s)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert fused.dtype == tf.float16
+    assert np.isfinite(fused.numpy()).all() and np.isfinite(weights.numpy()).all()

@@ -31,7 +31,6 @@ Seed → tfvr (flagfile `--config.<path>=value`):
 `tfvr.models.edvr`). No `from __future__ import annotations` (ml_collections reads the field types).
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from tfvr.config import Experiment
@@ -124,7 +123,7 @@ class NextFrameDataConfig:
         batch_size: global batch size.
         width, height: frames are resized to this size (the seed's 64 × 64).
         num_train_videos, num_eval_videos, video_frames, video_height, video_width, motion: synthetic videos
-            (`video_frames` 0 = just long enough: input_size × frame_interval + 16).
+            (`video_frames` 0 = just long enough: (input_size + 1) × frame_interval + 16).
         eval_clips_per_video: held-out clips per evaluation video (fixed positions).
         seed: data seed (the trainer replaces it per (re)start).
     """
@@ -147,13 +146,9 @@ class NextFrameDataConfig:
     seed: int = 0
 
     @property
-    def span(self) -> int:
-        """Frames a clip covers at the largest interval (inputs + the target)."""
-        return self.input_size * self.frame_interval + 1
-
-    @property
     def synthetic_frames(self) -> int:
-        return self.video_frames or self.span + 15
+        """Frames per synthetic video (`video_frames`, or room for a clip with or without qs_sep + 15)."""
+        return self.video_frames or (self.input_size + 1) * self.frame_interval + 16
 
 
 @dataclass
@@ -258,8 +253,8 @@ class MemVSRExperiment(Experiment):
                 bad("nextframe_data.dataset", f"{d.dataset!r} is not one of {DATASETS}")
             if d.dataset != "synthetic" and not d.root:
                 bad("nextframe_data.root", f"the {d.dataset} folder is required")
-            if d.input_size < 1 + int(n.qs_sep):
-                bad("nextframe_data.input_size", "must be >= 1 (>= 2 with nextframe.qs_sep)")
+            if d.input_size < 1:
+                bad("nextframe_data.input_size", "must be >= 1")
             if d.frame_interval < 1:
                 bad("nextframe_data.frame_interval", "must be >= 1")
             mult = 2 ** levels
@@ -267,13 +262,14 @@ class MemVSRExperiment(Experiment):
                 bad("nextframe_data.width", f"width and height must be multiples of {mult} ({levels} levels)")
             if d.batch_size < 1:
                 bad("nextframe_data.batch_size", "must be >= 1")
-            if d.dataset == "synthetic" and 0 < d.video_frames < d.input_size * d.frame_interval + 1:
+            span = (d.input_size + int(n.qs_sep)) * d.frame_interval + 1
+            if d.dataset == "synthetic" and 0 < d.video_frames < span:
                 bad("nextframe_data.video_frames", f"{d.video_frames} frames cannot hold a clip of "
-                    f"input_size × frame_interval + 1 = {d.input_size * d.frame_interval + 1}")
+                    f"(input_size + qs_sep) × frame_interval + 1 = {span} frames")
         else:
             if self.edvr.num_frame != self.data.num_frames:
                 bad("edvr.num_frame", f"{self.edvr.num_frame} differs from data.num_frames={self.data.num_frames}")
 
 
 __all__ = ["MemVSRExperiment", "MemoryConfig", "NextFrameConfig", "NextFrameDataConfig", "ModuleLRConfig",
-           "VSRConfig", "OutputConfig", "MODES", "TEST_TYPES", "ENCODERS", "DATASETS", "LOSSES", "dataclasses"]
+           "VSRConfig", "OutputConfig", "MODES", "TEST_TYPES", "ENCODERS", "DATASETS", "LOSSES"]

@@ -38,7 +38,6 @@ __all__ = ["MemoryModule", "VARIANTS", "FUSIONS", "neighbourhood_stack"]
 
 VARIANTS = ("pixsim", "pixwise", "pixsentence")
 FUSIONS = ("concat", "add")
-_NEG = -1e9
 
 
 def neighbourhood_stack(x, crop: int):
@@ -168,7 +167,9 @@ class MemoryModule(keras.layers.Layer):
         kc, valid = neighbourhood_stack(kn, self.crop)  # [B, h, w, c², M, E], [1, h, w, c²]
         vc, _ = neighbourhood_stack(values, self.crop)
         sim = tf.einsum("bhwe,bhwnme->bhwnm", q, kc) * scale
-        sim = sim + (1.0 - valid[..., None]) * tf.cast(_NEG, sim.dtype)
+        # tf.where, not an additive -1e9: that overflows to -inf in float16 and 0·inf gives NaN
+        outside = tf.fill(tf.shape(sim), tf.constant(sim.dtype.min / 2, sim.dtype))
+        sim = tf.where(tf.broadcast_to(valid[..., None] > 0, tf.shape(sim)), sim, outside)
         n = self.crop * self.crop
         p = tf.reshape(tf.nn.softmax(tf.reshape(sim, [b, h, w, n * m]), axis=-1), [b, h, w, n, m])
         o = tf.einsum("bhwnm,bhwnme->bhwe", p, vc)
@@ -183,6 +184,7 @@ class MemoryModule(keras.layers.Layer):
             keys, values = self._slots(sentence, k)
             o, weights = self.read(u, keys, values)
             u = u + o
+        o = tf.cast(o, query.dtype)
         if self.fusion == "concat":
             fused = self.fuse(tf.concat([query, o], axis=-1))
         else:
