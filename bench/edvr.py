@@ -224,16 +224,23 @@ def main() -> None:
             print(f"kernel: not available ({why}); skipped")
             impls.remove("kernel")
     peer = None if args.no_peer or not os.path.exists(args.peer_python) else args.peer_python
-    print(f"EDVR-M, repeats {args.repeats} (median after one warm-up); {load()}")
+    print(f"EDVR-M, repeats {args.repeats} (median after one warm-up); {load()}", flush=True)
     results: dict[tuple[str, str], dict] = {}
+    def show(name, case):
+        r = results[(name, case)]
+        done = f"{r['ms']:.1f} ms, peak RSS {r['peak_rss_mb']:.0f} MB" if "ms" in r else r.get("error")
+        print(f"  {case} {name}: {done}  ({load()})", flush=True)
+
     for case in cases:
         for impl in impls:
             results[(impl, case)] = run_child(sys.executable, ["--worker", "tf", "--impl", impl, "--case", case,
                                                                "--repeats", str(args.repeats)], args.timeout)
+            show(impl, case)
         if peer:
             reps = 1 if case == "fwd180" else args.repeats  # BasicSR takes tens of seconds there
             results[("basicsr", case)] = run_child(peer, ["--worker", "torch", "--case", case, "--repeats",
                                                           str(reps)], args.timeout)
+            show("basicsr", case)
     names = impls + (["basicsr"] if peer else [])
     print(f"\n{'case':<9} {'impl':<10} {'ms':>10} {'peak RSS MB':>12} {'GFLOP':>8} {'GFLOP/s':>8}  "
           f"{'BasicSR/this':>12}")
