@@ -136,3 +136,17 @@ def test_flagfiles_parse_and_validate(flagfile, monkeypatch):
     check_overrides(MemVSRExperiment(), argv)
     cfg = _apply(MemVSRExperiment(), argv)
     cfg.validate()
+
+
+def test_tfvr_export_cli_rebuilds_the_task(tmp_path):
+    from tfvr import cli
+    from tfvr.config import save_json
+
+    cfg = _nextframe_cfg(tmp_path)
+    cfg.trainer.num_steps = 1
+    workdir = tmp_path / "run"
+    save_json(cfg, workdir / "config.json", task=MemVSRTask.name, task_module=MemVSRTask.__module__)
+    Trainer(MemVSRTask(cfg), str(workdir)).train()
+    out = tmp_path / "export"
+    assert cli.main(["export", "--workdir", str(workdir), "--out", str(out)]) == 0
+    assert (out / "saved_model.pb").exists()
