@@ -5,7 +5,8 @@
 Random weights (speed does not depend on them), batch 1, the released 256 channels / 8 blocks / heads
 (108,60) (36,20) (18,10) (9,5), inside `tf.function`. Prints the median over `--repeats` runs after one warm-up,
 the split encoder / transformer / decoder, and with `--xla` the same under `jit_compile=True` and the ratio.
-Asserts nothing.
+Also prints the process CPU time per window: on a shared machine (load average above the core count) wall time
+measures the other jobs too. Asserts nothing.
 """
 
 import argparse
@@ -18,13 +19,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _median_ms(fn, repeats):
+def _median_ms(fn, repeats, cpu=None):
+    """Median wall ms; with `cpu` (a list) also appends the median process CPU ms (all threads), which other
+    processes on a shared machine do not inflate the way they inflate wall time."""
     fn()  # warm-up (tracing)
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
+    if cpu is not None:
+        cpu.append(statistics.median(cpu_times))
     return statistics.median(times)
 
 
@@ -62,8 +68,12 @@ def main():
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
     print(f"STTN-I generator, {t} frames {w}x{h}, {gen.count_params():,} parameters, {device}, "
           f"median of {args.repeats}")
-    ms = _median_ms(full, args.repeats)
+    cpu = []
+    ms = _median_ms(full, args.repeats, cpu)
+    cores = os.cpu_count() or 1
     print(f"  window (tf.function):          {ms:9.1f} ms   ({ms / t:.1f} ms per frame)")
+    print(f"    CPU time {cpu[0]:.0f} ms = {cpu[0] / cores:.0f} ms over {cores} cores (the wall time on an idle machine, "
+          f"if TensorFlow keeps every core busy); load average now {os.getloadavg()[0]:.1f}")
     parts = {"encoder": enc, "transformer": trans, "decoder": dec}
     part_ms = {k: _median_ms(f, args.repeats) for k, f in parts.items()}
     for k, v in part_ms.items():
