@@ -10,8 +10,9 @@ the DCN sampling is not trivial):
   train64   one training step: batch 4, input 5×64×64, target 256×256, Charbonnier (sum), Adam
 Every (implementation, case) runs in its own child process, so "peak RSS" is that process's max resident set
 (ru_maxrss, including TensorFlow itself, ≈0.6 GB). Times are wall-clock ms, median of --repeats after one warm-up
-call (tracing). GFLOP/s = the model's multiply-adds × 2 (convs and DCNs counted at their output resolution; bilinear
-sampling not counted; a training step counted as 3 × forward) / time.
+call (tracing). GFLOP/s = the model's multiply-adds × 2 (convs and DCNs counted at their output resolution, as
+BasicSR's network computes them - tfvr skips part of the reference-frame work in PCD, which is not subtracted;
+bilinear sampling not counted; a training step counted as 3 × forward) / time.
 
 BasicSR 1.4.2 (torch CPU, torchvision deform_conv2d) runs the same cases in a child process of --peer-python
 (default $TFVR_PEER_PYTHON or /tmp/tfvr-peers/venv/bin/python, built by ../shared/tools/peer_venv.sh), and the
@@ -71,10 +72,19 @@ def time_it(fn, repeats: int) -> list[float]:
 def count_flops(model, x) -> float:
     """2 × multiply-adds of every conv / DCN in one forward of `model` on `x` (recorded by wrapping their calls)."""
     import keras
+    import tensorflow as tf
 
     from tfvr.layers.deform_conv import ModulatedDeformConv2D
+    from tfvr.models.edvr import model as edvr_model
 
     total = [0.0]
+    split_conv = edvr_model._conv_cat_ref
+
+    def unsplit(conv, x, ref, num_frames):  # count the model's FLOPs (BasicSR's), not tfvr's shortcut
+        if num_frames is not None:
+            ref = tf.repeat(ref, num_frames, axis=0)
+        return split_conv(conv, x, ref, None)
+
     conv_call, dcn_call = keras.layers.Conv2D.call, ModulatedDeformConv2D.call
 
     def conv_rec(self, inputs):
@@ -91,10 +101,12 @@ def count_flops(model, x) -> float:
         return y
 
     keras.layers.Conv2D.call, ModulatedDeformConv2D.call = conv_rec, dcn_rec
+    edvr_model._conv_cat_ref = unsplit
     try:
         model(x[:1, :, :16, :16])  # flops scale with the area: count small, then scale
     finally:
         keras.layers.Conv2D.call, ModulatedDeformConv2D.call = conv_call, dcn_call
+        edvr_model._conv_cat_ref = split_conv
     return total[0] * x.shape[0] * (x.shape[2] * x.shape[3]) / (16 * 16)
 
 

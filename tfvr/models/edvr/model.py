@@ -14,7 +14,8 @@ in tests/models/edvr/), channels-last:
 Differences from BasicSR, all invisible at parity:
 * Any H, W: the input is padded at the bottom/right to a multiple of 4 (16 with `hr_in`) with `pad_mode` and the
   output cropped back (BasicSR asserts the multiple; xinntao/EDVR#12, #120).
-* PCD aligns all T frames in one batched pass (frames folded into the batch) instead of a Python loop.
+* PCD aligns all T frames in one batched pass (frames folded into the batch) instead of a Python loop, and the
+  reference-frame half of the convs over cat([neighbour, reference]) runs once per clip instead of once per frame.
 * PixelShuffle is `tf.nn.depth_to_space`; the converter permutes upconv1/upconv2 output channels
   (tfvr.layers.pixel_shuffle).
 * Convs that BasicSR leaves at PyTorch's default init use the same weight distribution (uniform ±1/√fan_in) but
@@ -114,6 +115,20 @@ def avg_pool_3s2p1(x):
     return tf.nn.avg_pool2d(x, 3, 2, "VALID")
 
 
+def _conv_cat_ref(conv, x, ref, num_frames):
+    """`conv(cat([x, ref], -1))` for a stride-1 "same" Conv2D; with `num_frames` = T, x is [B·T, h, w, c] and ref
+    [B, h, w, c'] (one reference per item, shared by its T frames): conv(x, K_x) + conv(ref, K_ref) broadcast."""
+    if num_frames is None:
+        return conv(tf.concat([x, ref], -1))
+    c = x.shape[-1]
+    kernel = tf.cast(conv.kernel, x.dtype)
+    y = tf.nn.conv2d(x, kernel[:, :, :c], 1, "SAME")
+    y_ref = tf.nn.conv2d(ref, kernel[:, :, c:], 1, "SAME") + tf.cast(conv.bias, x.dtype)
+    shape = tf.shape(y)
+    y = tf.reshape(y, [-1, num_frames, shape[1], shape[2], conv.filters]) + y_ref[:, None]
+    return tf.reshape(y, shape)
+
+
 def _feature_shape(channels):
     return (None, None, None, channels)
 
@@ -177,12 +192,16 @@ class PCDAlignment(keras.layers.Layer):
         _build_dcn(self.cas_dcnpack, nf)
         self.built = True
 
-    def call(self, nbr_feats, ref_feats):
+    def call(self, nbr_feats, ref_feats, num_frames=None):
+        # num_frames=None: BasicSR's interface (ref_feats have the batch of nbr_feats). num_frames=T: nbr_feats are
+        # [B·T, ...] (frame-major within each item) and ref_feats [B, ...], used for all T frames of an item. Then
+        # the convs over cat([x, ref]) split their kernel and convolve the reference part once per item, not T
+        # times - the same function, with less work and no repeated reference tensors.
         up_offset = up_feat = None
         feat = None
         for i in (3, 2, 1):
             nbr, ref = nbr_feats[i - 1], ref_feats[i - 1]
-            offset = lrelu(getattr(self, f"offset_conv1_l{i}")(tf.concat([nbr, ref], -1)))
+            offset = lrelu(_conv_cat_ref(getattr(self, f"offset_conv1_l{i}"), nbr, ref, num_frames))
             if i == 3:
                 offset = lrelu(getattr(self, f"offset_conv2_l{i}")(offset))
             else:
@@ -195,8 +214,8 @@ class PCDAlignment(keras.layers.Layer):
                 feat = lrelu(feat)
                 up_offset = upsample2x(offset) * 2.0  # offsets are in pixels: double them with the resolution
                 up_feat = upsample2x(feat)
-        offset = tf.concat([feat, ref_feats[0]], -1)
-        offset = lrelu(self.cas_offset_conv2(lrelu(self.cas_offset_conv1(offset))))
+        offset = lrelu(_conv_cat_ref(self.cas_offset_conv1, feat, ref_feats[0], num_frames))
+        offset = lrelu(self.cas_offset_conv2(offset))
         return lrelu(self.cas_dcnpack(feat, offset))
 
     def dcn_layers(self) -> dict:
@@ -532,14 +551,13 @@ class EDVR(keras.Model):
         feat_l2 = lrelu(self.conv_l2_2(lrelu(self.conv_l2_1(feat_l1))))
         feat_l3 = lrelu(self.conv_l3_2(lrelu(self.conv_l3_1(feat_l2))))
 
-        # Align every frame to the centre one in one batched pass: [B·T, ...] against the centre repeated T times.
+        # Align every frame to the centre one in one batched pass: [B·T, ...] against the B centre frames.
         nbr, ref = [], []
         for f in (feat_l1, feat_l2, feat_l3):
             fs = tf.shape(f)
-            f5 = tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])
             nbr.append(f)
-            ref.append(tf.reshape(tf.repeat(f5[:, self.center:self.center + 1], t, axis=1), fs))
-        aligned = self.pcd_align(nbr, ref)  # [B·T, h, w, nf]
+            ref.append(tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])[:, self.center])
+        aligned = self.pcd_align(nbr, ref, num_frames=t)  # [B·T, h, w, nf]
         aligned = tf.reshape(aligned, [b, t, h, w, self.num_feat])
 
         if self.with_tsa:
