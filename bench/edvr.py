@@ -10,7 +10,8 @@ the DCN sampling is not trivial):
   train64   one training step: batch 4, input 5×64×64, target 256×256, Charbonnier (sum), Adam
 Every (implementation, case) runs in its own child process, so "peak RSS" is that process's max resident set
 (ru_maxrss, including TensorFlow itself, ≈0.6 GB). Times are wall-clock ms, median of --repeats after one warm-up
-call (tracing). GFLOP/s = the model's multiply-adds × 2 (convs and DCNs counted at their output resolution, as
+call (tracing); "CPU ms" is the process's CPU time (all threads) of the median call, less sensitive to other load
+than wall time (but PyTorch's OpenMP threads spin while waiting, which counts). GFLOP/s = the model's multiply-adds × 2 (convs and DCNs counted at their output resolution, as
 BasicSR's network computes them - tfvr skips part of the reference-frame work in PCD, which is not subtracted;
 bilinear sampling not counted; a training step counted as 3 × forward) / time.
 
@@ -58,13 +59,17 @@ def inputs(case: dict, seed: int = 0):
     return x, gt
 
 
+CPU_MS: list[float] = []  # process CPU time (user + system, all threads) of each timed call
+
+
 def time_it(fn, repeats: int) -> list[float]:
     fn()  # warm-up: tracing
     out = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         out.append(1000 * (time.perf_counter() - t0))
+        CPU_MS.append(1000 * (time.process_time() - c0))
     return out
 
 
@@ -143,7 +148,8 @@ def tf_worker(impl: str, case_name: str, repeats: int) -> dict:
     else:
         fwd = tf.function(lambda x: model(x))
         times = time_it(lambda: fwd(x).numpy(), repeats)
-    return {"ms": float(np.median(times)), "all_ms": times, "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9}
+    return {"ms": float(np.median(times)), "all_ms": times, "cpu_ms": float(np.median(CPU_MS)),
+            "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9}
 
 
 # ------------------------------------------------------------------------------------------------ BasicSR worker
@@ -186,8 +192,8 @@ def torch_worker(case_name: str, repeats: int) -> dict:
                 return model(x)
 
         times = time_it(fwd, repeats)
-    return {"ms": float(np.median(times)), "all_ms": times, "peak_rss_mb": peak_rss_mb(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__}
+    return {"ms": float(np.median(times)), "all_ms": times, "cpu_ms": float(np.median(CPU_MS)),
+            "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 # ------------------------------------------------------------------------------------------------------- driver
@@ -254,7 +260,7 @@ def main() -> None:
                                                           str(reps)], args.timeout)
             show("basicsr", case)
     names = impls + (["basicsr"] if peer else [])
-    print(f"\n{'case':<9} {'impl':<10} {'ms':>10} {'peak RSS MB':>12} {'GFLOP':>8} {'GFLOP/s':>8}  "
+    print(f"\n{'case':<9} {'impl':<10} {'ms':>10} {'CPU ms':>10} {'peak RSS MB':>12} {'GFLOP':>8} {'GFLOP/s':>8}  "
           f"{'BasicSR/this':>12}")
     for case in cases:
         gflop = next((results[(i, case)].get("gflop") for i in impls if "gflop" in results.get((i, case), {})), None)
@@ -267,7 +273,8 @@ def main() -> None:
             rate = f"{gflop / (ms / 1000):8.1f}" if gflop else f"{'':>8}"
             base = results.get(("basicsr", case), {})
             ratio = f"{base['ms'] / ms:11.2f}x" if "ms" in base and name != "basicsr" else ""
-            print(f"{case:<9} {name:<10} {ms:10.1f} {r['peak_rss_mb']:12.0f} {gflop or 0:8.1f} {rate}  {ratio}")
+            print(f"{case:<9} {name:<10} {ms:10.1f} {r.get('cpu_ms', 0):10.0f} {r['peak_rss_mb']:12.0f} "
+                  f"{gflop or 0:8.1f} {rate}  {ratio}")
     print(f"\n{load()}")
     if peer is None and not args.no_peer:
         print(f"BasicSR not run: no peer python at {args.peer_python} (bash ../shared/tools/peer_venv.sh)")
