@@ -79,3 +79,15 @@ def test_pth_input(tmp_path):
     out = tmp_path / "m.weights.h5"
     assert main(["convert-weights", "--arch", "edvr", str(tmp_path / "m.pth"), "-o", str(out)]) == 0
     _check_output(out, g)
+
+
+@pytest.mark.parametrize("arch,name", [("sttn_inpaint", "sttn_inpaint_discriminator"), ("vid2vid", "vid2vid_generator")])
+def test_dispatches_to_the_other_families(arch, name, tmp_path, capsys):
+    pytest.importorskip(f"tfvr.models.{arch}.convert")
+    g = golden(name)
+    args = ["convert-weights", "--arch", arch, str(GOLDEN / f"{name}.npz"), "-o", str(tmp_path / "m.weights.h5")]
+    if "config" in g:
+        args[3:3] = ["--kwargs", json.dumps(ast.literal_eval(str(g["config"])))]
+    assert main(args) == 0, capsys.readouterr().err
+    meta = json.loads(config_path_for(tmp_path / "m.weights.h5").read_text())
+    assert meta["arch"] == arch and (tmp_path / "m.weights.h5").stat().st_size > 0
