@@ -33,10 +33,13 @@ def test_generator_matches_authors_code(gen_case):
 def test_mask_attention_variant_is_a_different_model(gen_case):
     weights, frames, masks, want = gen_case
     gen = from_authors(weights, mask_attention=True)
-    # Only the first 2 frames, to stay fast: the variant must load the same weights and change the output.
-    got = gen((frames[:, :2] * (1 - masks[:, :2]), masks[:, :2])).numpy()
-    assert got.shape == (1, 2, 240, 432, 3)
-    assert np.isfinite(got).all()
+    # 2 frames cropped to 96x192 (derived patch sizes), to stay fast: the variant loads the same weights and
+    # differs from the released behaviour only through the attention mask.
+    f, m = frames[:, :2, :96, :192], masks[:, :2, :96, :192]
+    got = gen((f * (1 - m), m)).numpy()
+    released = from_authors(weights)((f * (1 - m), m)).numpy()
+    assert got.shape == (1, 2, 96, 192, 3) and np.isfinite(got).all()
+    assert m.mean() > 0.05 and np.abs(got - released).max() > 1e-6
     assert gen.count_params() == from_authors(weights).count_params()
 
 
