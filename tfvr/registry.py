@@ -40,14 +40,17 @@ def get_task(name: str, module: Optional[str] = None) -> type:
         except ImportError as e:
             raise UserError(f"task {name!r}: cannot import its module {module!r} ({e})") from None
     if name not in _TASKS:
-        try:
-            importlib.import_module("tfvr.models")
-        except ImportError:
-            pass
+        from tfvr.models import register_all
+
+        register_all()
     if name not in _TASKS:
         raise UserError(f"unknown task {name!r}; registered: {sorted(_TASKS) or 'none'}")
     return _TASKS[name]
 
 
 def list_tasks() -> list[str]:
+    """Names of every family's Task (imports them all)."""
+    from tfvr.models import register_all
+
+    register_all()
     return sorted(_TASKS)
