@@ -90,3 +90,16 @@ def test_converter_rejects_state_dicts_of_another_layout():
         load_state_dict(build_generator(**dict(small, ngf=4)), sd)
     with pytest.raises(ValueError, match="lacks"):  # the fg model's weights are missing
         load_state_dict(build_generator(**small, use_fg_model=True), sd)
+
+
+def test_first_frame_skips_the_image_encoder():
+    gen = CompositeGenerator(**SMALL, use_fg_model=True)
+    labels, prev, mask = inputs()
+    gen(labels, prev, mask)
+    first = gen(labels, None, mask)
+    np.testing.assert_array_equal(first["img_final"], first["img_raw"])
+    # the same as zero image-encoder features
+    down = gen.model_down_seg(labels)
+    raw = gen.model_final_img(gen.model_up_img(gen.model_res_img(down)))
+    fg = gen.indv_final(gen.indv_up(gen.indv_res(gen.indv_down(labels))))
+    np.testing.assert_allclose(first["img_raw"], fg * mask + raw * (1 - mask), atol=1e-6)

@@ -8,9 +8,10 @@ A server keeps the last n_frames_G − 1 generated frames of each stream and cal
                     [instances int32 [B, n_frames_G, H, W]])  only when the model uses instance edges
       → {"frame": uint8 [B, H, W, 3], "flow": float32 [B, H, W, 2], "weight": float32 [B, H, W, 1]}
 
-Previous frames that do not exist yet (the first num_prev < n_frames_G − 1 steps) are replaced by zeros in the
-model's [−1, 1] range inside the graph, and the first frame uses the hallucinated image only, exactly as in
-training (`task.generate_sequence`). H and W are padded to the model's multiple in the graph (reflect) and the
+The first frame (num_prev = 0) is generated from its labels alone (hallucinated image, no previous frames);
+later previous frames that do not exist yet (num_prev < n_frames_G − 1) are zeros in the model's [−1, 1] range,
+exactly as in training (`task.generate_sequence`). A model without flow (the per-frame baseline) always
+generates from the labels alone. H and W are padded to the model's multiple in the graph (reflect) and the
 outputs cropped back, so any frame size works. `flow`/`weight` are zeros for a model without flow.
 
 What a client needs travels with the SavedModel, readable without TensorFlow: `assets/tfvr.json` =
@@ -70,13 +71,21 @@ class Vid2VidModule(tf.Module):
         prev = pad_to_multiple(prev, self._multiple, axes=(2, 3))
         if instances is not None:
             instances = pad_to_multiple(instances, self._multiple, axes=(2, 3))
-        out = self.generator(labels, prev, instances, training=False)
-        img = out["img_final"] if self._no_flow else tf.where(num_prev > 0, out["img_final"], out["img_raw"])
-        b = tf.shape(img)[0]
-        flow = out["flow"] if out["flow"] is not None else tf.zeros(tf.stack([b, h, w, 2]))
-        weight = out["weight"] if out["weight"] is not None else tf.zeros(tf.stack([b, h, w, 1]))
-        return {"frame": img[:, :h, :w], "flow": tf.cast(flow[:, :h, :w], tf.float32),
-                "weight": tf.cast(weight[:, :h, :w], tf.float32)}
+
+        def outputs(out):
+            b = tf.shape(out["img_final"])[0]
+            hp, wp = tf.shape(labels)[2], tf.shape(labels)[3]
+            flow = out["flow"] if out["flow"] is not None else tf.zeros(tf.stack([b, hp, wp, 2]))
+            weight = out["weight"] if out["weight"] is not None else tf.zeros(tf.stack([b, hp, wp, 1]))
+            return (tf.cast(out["img_final"], tf.float32), tf.cast(flow, tf.float32), tf.cast(weight, tf.float32))
+
+        first = lambda: outputs(self.generator(labels, None, instances, training=False))  # noqa: E731
+        if self._no_flow:  # the per-frame baseline never sees previous frames
+            img, flow, weight = first()
+        else:  # the first frame is generated from its labels alone, exactly as in training
+            img, flow, weight = tf.cond(
+                num_prev > 0, lambda: outputs(self.generator(labels, prev, instances, training=False)), first)
+        return {"frame": img[:, :h, :w], "flow": flow[:, :h, :w], "weight": weight[:, :h, :w]}
 
     def _serve_impl(self, labels, prev_frames, num_prev, instances):
         prev = tf.cast(prev_frames, tf.float32) / 127.5 - 1.0

@@ -94,6 +94,9 @@ class CompositeGenerator(LazyBuild, keras.Model):
     use_raw_only=False)` → dict with `img_final`, `img_raw` [B,H,W,output_nc], `flow` [B,H,W,2] (dx, dy in
     pixels), `weight` [B,H,W,1]; with `return_features=True` also `img_feat`, `flow_feat`, `img_fg_feat` (what a
     finer `CompositeLocalGenerator` adds to its own features). Images in [−1, 1].
+    `prev_frames=None` generates a first frame: the image encoder is skipped (as if its features were zero) and
+    only the hallucinated image is used. (vid2vid's `no_first_img` feeds zero frames instead; in training mode
+    BatchNorm then normalises constant feature maps, whose variance is rounding noise amplified by 1/√eps.)
     """
 
     # PyTorch's module registration order (the state dict's key order).
@@ -133,8 +136,12 @@ class CompositeGenerator(LazyBuild, keras.Model):
             self.model_final_flow = Sequence(_final(2, None), name="model_final_flow")
             self.model_final_w = Sequence(_final(1, "sigmoid"), name="model_final_w")
 
-    def call(self, labels, prev_frames, fg_mask=None, use_raw_only=False, return_features=False, training=None):
-        down = self.model_down_seg(labels, training=training) + self.model_down_img(prev_frames, training=training)
+    def call(self, labels, prev_frames=None, fg_mask=None, use_raw_only=False, return_features=False, training=None):
+        down = self.model_down_seg(labels, training=training)
+        if prev_frames is None:  # a first frame: no previous outputs, no image encoder, no warp
+            use_raw_only = True
+        else:
+            down = down + self.model_down_img(prev_frames, training=training)
         img_feat = self.model_up_img(self.model_res_img(down, training=training), training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -149,7 +156,7 @@ class CompositeGenerator(LazyBuild, keras.Model):
             img_fg = self.indv_final(img_fg_feat)
             if fg_mask is None:
                 raise ValueError("CompositeGenerator(use_fg_model=True) needs fg_mask")
-        prev_last = prev_frames[..., -self.output_nc:]
+        prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
         img_final, img_raw = composite(img_raw, prev_last, flow, weight, fg_mask, img_fg, use_raw_only)
         out = {"img_final": img_final, "img_raw": img_raw, "flow": flow, "weight": weight}
         if return_features:
@@ -203,9 +210,13 @@ class CompositeLocalGenerator(LazyBuild, keras.Model):
             self.model_final_flow = Sequence(_final(2, None), name="model_final_flow")
             self.model_final_w = Sequence(_final(1, "sigmoid"), name="model_final_w")
 
-    def call(self, labels, prev_frames, fg_mask=None, img_feat_coarse=None, flow_feat_coarse=None,
+    def call(self, labels, prev_frames=None, fg_mask=None, img_feat_coarse=None, flow_feat_coarse=None,
              img_fg_feat_coarse=None, use_raw_only=False, return_features=False, training=None):
-        down = self.model_down_seg(labels, training=training) + self.model_down_img(prev_frames, training=training)
+        down = self.model_down_seg(labels, training=training)
+        if prev_frames is None:
+            use_raw_only = True
+        else:
+            down = down + self.model_down_img(prev_frames, training=training)
         img_feat = self.model_up_img(down + img_feat_coarse, training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -218,7 +229,7 @@ class CompositeLocalGenerator(LazyBuild, keras.Model):
             img_fg_feat = self.indv_up(self.indv_down(labels, training=training) + img_fg_feat_coarse,
                                        training=training)
             img_fg = self.indv_final(img_fg_feat)
-        prev_last = prev_frames[..., -self.output_nc:]
+        prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
         img_final, img_raw = composite(img_raw, prev_last, flow, weight, fg_mask, img_fg, use_raw_only)
         out = {"img_final": img_final, "img_raw": img_raw, "flow": flow, "weight": weight}
         if return_features:
@@ -271,8 +282,8 @@ class Vid2VidGenerator(LazyBuild, keras.Model):
         resolution, ngf / 2**s) around a coarse generator that runs at 1/2**(k−1) resolution.
       n_blocks_local: ResNet blocks per branch of each local generator.
 
-    Call: `gen(labels int [B, n_frames_G, H, W], prev_frames [B, n_frames_G − 1, H, W, 3] in [−1, 1],
-    instances=None, use_raw_only=False)` → dict of `img_final`, `img_raw` [B, H, W, 3], `flow` [B, H, W, 2],
+    Call: `gen(labels int [B, n_frames_G, H, W], prev_frames [B, n_frames_G − 1, H, W, 3] in [−1, 1] or None for
+    the first frame, instances=None, use_raw_only=False)` → dict of `img_final`, `img_raw` [B, H, W, 3], `flow` [B, H, W, 2],
     `weight` [B, H, W, 1] (flow/weight None with no_flow). H, W multiples of 2**(n_downsampling + n_scales − 1).
     """
 
@@ -323,13 +334,13 @@ class Vid2VidGenerator(LazyBuild, keras.Model):
             mask = tf.cast(mask, self.compute_dtype)[..., None]
         return _stack_time(onehot), mask
 
-    def call(self, labels, prev_frames, instances=None, use_raw_only=False, training=None):
+    def call(self, labels, prev_frames=None, instances=None, use_raw_only=False, training=None):
         x, mask = self.encode_labels(labels, instances)
-        prev = _stack_time(tf.cast(prev_frames, self.compute_dtype))
+        prev = None if prev_frames is None else _stack_time(tf.cast(prev_frames, self.compute_dtype))
         pyr = [(x, prev, mask)]
         for _ in range(self.n_scales_spatial - 1):
             a, p, m = pyr[-1]
-            pyr.append((self.pool(a), self.pool(p), None if m is None else self.pool(m)))
+            pyr.append((self.pool(a), None if p is None else self.pool(p), None if m is None else self.pool(m)))
         a, p, m = pyr[-1]
         out = self.netG0(a, p, m, use_raw_only=use_raw_only, return_features=bool(self.local), training=training)
         for s, net in enumerate(self.local, start=1):

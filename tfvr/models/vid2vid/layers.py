@@ -232,11 +232,11 @@ class BatchNorm2d(keras.layers.Layer):
                 x=x, scale=gamma, offset=beta, mean=mm, variance=mv, epsilon=self.epsilon,
                 exponential_avg_factor=self.momentum, data_format="NHWC", is_training=True)
         else:
-            local = tf.stack([tf.reduce_sum(x, [0, 1, 2]), tf.reduce_sum(tf.square(x), [0, 1, 2])])
+            # two passes (sum, then squared deviations), as the fused op: E[x²] − E[x]² loses digits
             count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
-            total, n = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [local, count])
-            mean = total[0] / n
-            var = tf.maximum(total[1] / n - tf.square(mean), 0.0)
+            total, n = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, [0, 1, 2]), count])
+            mean = total / n
+            var = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x - mean), [0, 1, 2])) / n
             y = tf.nn.batch_normalization(x, mean, var, beta, gamma, self.epsilon)
             m = self.momentum
             new_mean = (1 - m) * mm + m * tf.stop_gradient(mean)

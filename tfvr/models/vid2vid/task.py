@@ -53,42 +53,38 @@ def label_windows(labels, t: int, n_frames_G: int):
 
 
 def generate_sequence(gen: Vid2VidGenerator, labels, instances=None, bptt_frames: int = 1, training=None):
-    """Generates a clip frame by frame inside the graph (one `tf.while_loop`, so the generator is traced once).
+    """Generates a clip frame by frame inside the graph (the T frames are unrolled: T is static).
 
-    labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from zero previous
-    frames with the hallucinated image only (vid2vid's `no_first_img`); frame t from the labels t−n+1..t (indices
-    before 0 repeat frame 0) and the outputs t−n+1..t−1 (zeros before frame 0). A previous output keeps its
-    gradient only when it lies in the same window of `bptt_frames` frames as t (truncated BPTT).
-    Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T, H, W, 2], "weight": [B, T, H, W, 1]}
-    (flow/weight of frame 0 are computed but unused).
+    labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from its labels alone
+    (no previous frames: hallucinated image only); frame t from the labels t−n+1..t (indices before 0 repeat
+    frame 0) and the outputs t−n+1..t−1 (zeros before frame 0). A previous output keeps its gradient only when it
+    lies in the same window of `bptt_frames` frames as t (truncated BPTT).
+    Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T − 1, H, W, 2], "weight": [B, T − 1, H, W, 1]}
+    (flow and weight of frames 1 … T − 1; both None without flow).
+
+    Unrolled rather than a `tf.while_loop`: synchronised BatchNorm all-reduces inside the generator, and
+    tf.distribute cannot synchronise replicas inside a while loop's body.
     """
     n = gen.n_frames_G
-    shape = tf.shape(labels)
-    b, t_len, h, w = shape[0], shape[1], shape[2], shape[3]
-    keys = ("img_final", "img_raw") if gen.no_flow else ("img_final", "img_raw", "flow", "weight")
-    arrays = tuple(tf.TensorArray(tf.float32, size=t_len) for _ in keys)
-    prev = tf.zeros(tf.stack([b, n - 1, h, w, gen.output_nc]))
-    prev_idx = -tf.ones([n - 1], tf.int32)  # frame index held by each previous slot (-1: zeros)
-    offsets = tf.range(n - 1, -1, -1)
-
-    def body(t, prev, prev_idx, arrays):
-        keep = tf.cast((prev_idx >= 0) & (prev_idx // bptt_frames == t // bptt_frames), tf.float32)
-        frozen = tf.stop_gradient(prev)
-        prev_in = frozen + (prev - frozen) * keep[None, :, None, None, None]
-        idx = tf.maximum(t - offsets, 0)
-        ins = None if instances is None else tf.gather(instances, idx, axis=1)
-        out = gen(tf.gather(labels, idx, axis=1), prev_in, ins, training=training)
-        first = tf.cast(tf.equal(t, 0), tf.float32)
-        out = dict(out, img_final=out["img_raw"] * first + out["img_final"] * (1.0 - first))
-        arrays = tuple(a.write(t, tf.cast(out[k], tf.float32)) for a, k in zip(arrays, keys))
-        prev = tf.concat([prev[:, 1:], out["img_final"][:, None]], axis=1)
-        prev_idx = tf.concat([prev_idx[1:], [t]], axis=0)
-        return t + 1, prev, prev_idx, arrays
-
-    _, _, _, arrays = tf.while_loop(lambda t, *_: t < t_len, body, (tf.constant(0), prev, prev_idx, arrays))
-    result = {k: tf.transpose(a.stack(), [1, 0, 2, 3, 4]) for k, a in zip(keys, arrays)}
-    if gen.no_flow:
-        result.update(flow=None, weight=None)
+    outs = []
+    for t in range(labels.shape[1]):
+        prev = None
+        if t > 0:
+            prev = []
+            for k in range(n - 1, 0, -1):
+                j = t - k
+                if j < 0:
+                    prev.append(tf.zeros_like(outs[0]["img_final"]))
+                elif j // bptt_frames == t // bptt_frames:
+                    prev.append(outs[j]["img_final"])
+                else:
+                    prev.append(tf.stop_gradient(outs[j]["img_final"]))
+            prev = tf.stack(prev, axis=1)
+        ins = None if instances is None else label_windows(instances, t, n)
+        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training))
+    result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
+    for k in ("flow", "weight"):
+        result[k] = None if gen.no_flow or len(outs) < 2 else tf.stack([o[k] for o in outs[1:]], axis=1)
     return result
 
 
@@ -214,9 +210,9 @@ class Vid2VidTask(Task):
         labels = tf.zeros([1, n, size, size], tf.int32)
         prev = tf.zeros([1, n - 1, size, size, mc.output_nc])
         inst = labels if mc.use_instance else None
-        for key in ("generator", "baseline_g"):
-            if key in models:
-                models[key](labels, prev, inst)
+        models["generator"](labels, prev, inst)
+        if "baseline_g" in models:
+            models["baseline_g"](labels, None, inst)  # never sees previous frames: no image encoder weights
         for key in ("image_d", "baseline_d"):
             if key in models:
                 models[key](tf.zeros([1, size, size, self._label_channels() + mc.output_nc]))
@@ -289,8 +285,8 @@ class Vid2VidTask(Task):
             d_loss += 0.5 * (self._gan(pred_real, True, True) + self._gan(pred_fake, False, True))
         return g_gan, g_fm, d_loss
 
-    # No autograph: the step has no tensor-dependent Python control flow (the frame loop is a tf.while_loop), and
-    # converting it and everything it calls took about a third of the step's tracing time.
+    # No autograph: the step has no tensor-dependent Python control flow, and converting it and everything it
+    # calls took about a third of the step's tracing time.
     @tf.autograph.experimental.do_not_convert
     def train_step(self, batch, models, ctx):
         c = self.config
@@ -333,8 +329,8 @@ class Vid2VidTask(Task):
                 g_loss += vgg
                 logs["loss/g_vgg"] = vgg
             if self.with_flow and L > 1:
-                flow = _merge_frames(seq["flow"][:, 1:])
-                weight = _merge_frames(seq["weight"][:, 1:])
+                flow = _merge_frames(seq["flow"])
+                weight = _merge_frames(seq["weight"])
                 flow_ref = _merge_frames(batch["flow1"][:, :L - 1])
                 conf = _merge_frames(batch["conf1"][:, :L - 1])
                 real_prev, real_cur = _merge_frames(real[:, :-1]), _merge_frames(real[:, 1:])
@@ -383,15 +379,14 @@ class Vid2VidTask(Task):
         return logs
 
     def _baseline_losses(self, models, labels, inst, cond_all, real_all):
-        """The per-frame baseline: every frame independently from its label window, image D only."""
+        """The per-frame baseline: every frame independently from its label window (no previous frames, so the
+        generator's image encoder is never used), image D only."""
         c = self.config
         gen = models["baseline_g"]
         n, L = c.model.n_frames_G, labels.shape[1]
         windows = _merge_frames(tf.stack([label_windows(labels, t, n) for t in range(L)], axis=1))
         iw = None if inst is None else _merge_frames(tf.stack([label_windows(inst, t, n) for t in range(L)], axis=1))
-        shape = tf.shape(windows)
-        prev = tf.zeros(tf.stack([shape[0], n - 1, shape[2], shape[3], c.model.output_nc]))
-        fake = gen(windows, prev, iw, use_raw_only=True, training=True)["img_final"]
+        fake = gen(windows, None, iw, training=True)["img_final"]
         g_gan, g_fm, d_loss = self._image_d_losses(models["baseline_d"], cond_all, real_all, [fake])
         g_loss = g_gan + g_fm
         if self._vgg is not None:
@@ -433,25 +428,30 @@ class Vid2VidTask(Task):
     def _step_fn(self, gen):
         key = id(gen)
         if key not in self._step_fns:
-            first = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, use_raw_only=True, training=False))
+            first = tf.function(lambda lab, ins: gen(lab, None, ins, training=False))
             later = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, training=False))
             self._step_fns[key] = (first, later)
         return self._step_fns[key]
 
     def synthesize(self, gen: Vid2VidGenerator, labels, instances=None, recurrent: bool = True) -> np.ndarray:
-        """Generates a whole video (eager loop over frames, one traced step function): uint8 [T, H, W, 3]."""
+        """Generates a whole video (eager loop over frames, traced step functions): uint8 [T, H, W, 3].
+
+        `recurrent=False` generates every frame as a first frame (the per-frame baseline).
+        """
         first, later = self._step_fn(gen)
         labels = tf.convert_to_tensor(labels, tf.int32)[None]
         instances = None if instances is None else tf.convert_to_tensor(instances, tf.int32)[None]
         n, t_len = gen.n_frames_G, labels.shape[1]
-        h, w = labels.shape[2], labels.shape[3]
-        zeros = tf.zeros([1, h, w, gen.output_nc])
+        zeros = tf.zeros([1, labels.shape[2], labels.shape[3], gen.output_nc])
         frames = []
         for t in range(t_len):
-            prev = [frames[t - k] if (recurrent and t - k >= 0) else zeros for k in range(n - 1, 0, -1)]
             ins = None if instances is None or not gen.use_instance else label_windows(instances, t, n)
-            fn = first if (t == 0 or not recurrent) else later
-            out = fn(label_windows(labels, t, n), tf.stack(prev, axis=1), ins)
+            lab = label_windows(labels, t, n)
+            if t == 0 or not recurrent:
+                out = first(lab, ins)
+            else:
+                prev = [frames[t - k] if t - k >= 0 else zeros for k in range(n - 1, 0, -1)]
+                out = later(lab, tf.stack(prev, axis=1), ins)
             frames.append(out["img_final"])
         video = tf.concat(frames, axis=0)
         return np.clip(np.rint((video.numpy() + 1.0) * 127.5), 0, 255).astype(np.uint8)

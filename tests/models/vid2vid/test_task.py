@@ -1,0 +1,153 @@
+"""vid2vid's training task: config ⇄ constructor, sequential generation = streaming inference, the GAN step on
+2 replicas = on 1 replica, and one short end-to-end run of train/vid2vid.py."""
+
+import dataclasses
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import REPO, one_cpu_strategy, two_cpu_strategy
+from tfvr.models.vid2vid.config import Vid2VidExperiment, Vid2VidGeneratorConfig
+from tfvr.models.vid2vid.generator import Vid2VidGenerator
+from tfvr.models.vid2vid.task import Vid2VidTask, generate_sequence
+
+
+def tiny_config(**over) -> Vid2VidExperiment:
+    cfg = Vid2VidExperiment()
+    m = cfg.model
+    m.ngf, m.n_downsampling, m.n_blocks, m.use_fg_model = 4, 1, 1, False
+    d = cfg.disc
+    d.ndf, d.n_layers_D, d.num_D, d.n_scales_temporal = 4, 1, 1, 1
+    s = cfg.sequence
+    s.start_frames = s.max_frames = 3
+    s.flow_preset = "fast"
+    cfg.data.num_frames, cfg.data.crop_size, cfg.data.batch_size = 3, 16, 2
+    cfg.train_baseline = False
+    cfg.trainer.log_grad_norm = False
+    for k, v in over.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def synthetic_batch(task, n=2, t=3, size=16):
+    from tfvr.data import synthetic
+
+    vids = [synthetic.generate(i, t, size, size, blur=False) for i in range(n)]
+    batch = {"frames": tf.constant(np.stack([v.frames for v in vids]).astype(np.float32) / 255.0),
+             "labels": tf.constant(np.stack([v.labels for v in vids])),
+             "instances": tf.constant(np.stack([v.instances for v in vids]))}
+    return {k: v.numpy() for k, v in task.add_reference_flows(batch).items()}
+
+
+def test_generator_config_fields_are_the_constructor_arguments():
+    fields = [f.name for f in dataclasses.fields(Vid2VidGeneratorConfig)]
+    params = [p for p in inspect.signature(Vid2VidGenerator.__init__).parameters if p not in ("self", "kwargs")]
+    assert fields == params
+    gen = Vid2VidGenerator(**dataclasses.asdict(Vid2VidGeneratorConfig()))
+    cfg = gen.get_config()
+    assert {k: cfg[k] for k in fields} == dataclasses.asdict(Vid2VidGeneratorConfig())
+
+
+def test_stages_grow_the_clip():
+    cfg = tiny_config()
+    cfg.data.num_frames = 9
+    cfg.sequence.start_frames, cfg.sequence.grow_frames, cfg.sequence.grow_every, cfg.sequence.max_frames = 4, 2, 10, 8
+    task = Vid2VidTask(cfg)
+    assert [task.stage(s) for s in (0, 9, 10, 25, 1000)] == ["seq4", "seq4", "seq6", "seq8", "seq8"]
+    assert task.temporal_steps() == [1] and task.flow_steps() == [1]
+
+
+def test_bad_configs_are_rejected():
+    from tfvr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="label2video"):
+        Vid2VidTask(tiny_config(data=dataclasses.replace(tiny_config().data, task="denoise")))
+    cfg = tiny_config()
+    cfg.sequence.max_frames = 5
+    with pytest.raises(ConfigError, match="max_frames"):
+        Vid2VidTask(cfg)
+    cfg = tiny_config()
+    cfg.data.crop_size = 15
+    with pytest.raises(ConfigError, match="multiple"):
+        Vid2VidTask(cfg)
+
+
+def test_in_graph_sequence_equals_streaming_generation():
+    """generate_sequence (the training loop) and synthesize (evaluation / serving order) give the same video."""
+    cfg = tiny_config()
+    task = Vid2VidTask(cfg)
+    gen = task.build_models()["generator"]
+    batch = synthetic_batch(task, n=1, t=4)
+    seq = tf.function(lambda lab: generate_sequence(gen, lab, training=False))(tf.constant(batch["labels"]))
+    video = task.synthesize(gen, batch["labels"][0])
+    want = np.clip(np.rint((seq["img_final"][0].numpy() + 1) * 127.5), 0, 255)
+    assert np.abs(video.astype(np.int32) - want).max() <= 1
+    # frame 0 is the hallucinated image alone
+    np.testing.assert_array_equal(seq["img_final"][0, 0], seq["img_raw"][0, 0])
+
+
+def _one_step(strategy, cfg, batch):
+    from tfvr.training.loop import Trainer
+
+    task = Vid2VidTask(cfg)
+    trainer = Trainer(task, "/nonexistent-unused", strategy=strategy)
+    tf.keras.utils.set_random_seed(0)
+    trainer.build()
+    logs = trainer.run_step(batch)
+    # in creation order: Keras' automatic layer names differ between the two builds in one process
+    weights = [(v.path, np.asarray(v)) for m in trainer.models.values() for v in m.variables]
+    return logs, weights
+
+
+def test_gan_step_on_two_replicas_equals_one_replica():
+    cfg = tiny_config()
+    # SGD: the weight change is lr × gradient, so equal weights mean equal gradients (Adam's first step is
+    # ±lr for any gradient, and would hide differences or magnify float noise near zero)
+    cfg.optim = dataclasses.replace(cfg.optim, optimizer="sgd", learning_rate=0.1, beta1=0.0)
+    cfg.d_optim = dataclasses.replace(cfg.d_optim, optimizer="sgd", learning_rate=0.1, beta1=0.0)
+    task = Vid2VidTask(cfg)
+    batch = synthetic_batch(task, n=2)
+    logs1, w1 = _one_step(one_cpu_strategy(), cfg, batch)
+    logs2, w2 = _one_step(two_cpu_strategy(), cfg, batch)
+    assert len(w1) == len(w2)
+    for k in ("loss", "loss/d", "loss/f_flow", "loss/gt0_gan"):
+        assert logs1[k] == pytest.approx(logs2[k], rel=1e-4, abs=1e-5), k
+    for (name, a), (_, b) in zip(w1, w2):  # updated weights and BN statistics of every model
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.slow
+def test_train_script_end_to_end(tmp_path):
+    flags = tmp_path / "tiny.flags"
+    flags.write_text("\n".join([
+        "--config.data.source=synthetic", "--config.data.task=label2video", "--config.data.num_frames=3",
+        "--config.data.crop_size=16", "--config.data.batch_size=2", "--config.data.synthetic.num_train_videos=2",
+        "--config.data.synthetic.num_eval_videos=1", "--config.data.synthetic.height=32",
+        "--config.data.synthetic.width=32", "--config.data.synthetic.num_frames=12",
+        "--config.data.synthetic.clip_len=4", f"--config.data.cache_dir={tmp_path / 'cache'}",
+        "--config.model.ngf=4", "--config.model.n_downsampling=1", "--config.model.n_blocks=1",
+        "--config.model.use_fg_model=false", "--config.disc.ndf=4", "--config.disc.n_layers_D=1",
+        "--config.disc.num_D=1", "--config.disc.n_scales_temporal=1", "--config.sequence.start_frames=2",
+        "--config.sequence.max_frames=2", "--config.sequence.flow_preset=fast", "--config.eval_videos=1",
+        "--config.eval_frames=3", "--config.trainer.num_steps=2", "--config.trainer.log_every=1",
+        "--config.trainer.image_every=2", "--config.trainer.checkpoint_every=2", "--config.runtime.strategy=one_device",
+    ]) + "\n")
+    work = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, str(REPO / "train" / "vid2vid.py"), f"--flagfile={flags}",
+                           f"--workdir={work}"], capture_output=True, text=True, env=env, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "config.json").exists()
+    assert any(p.name.startswith("ckpt-2") for p in (work / "checkpoints").iterdir())
+    assert any(p.name.startswith("events") for p in (work / "tb").rglob("*"))
+    metrics = json.loads((work / "eval.json").read_text())
+    for key in ("psnr_model", "psnr_baseline", "ewarp_model", "ewarp_baseline", "ewarp_gt"):
+        assert np.isfinite(metrics[key]), key
+    assert (work / "export" / "saved_model.pb").exists()
+    assert json.loads((work / "export" / "assets" / "tfvr.json").read_text())["format"] == "tfvr.vid2vid/1"
