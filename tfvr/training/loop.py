@@ -436,6 +436,9 @@ class Trainer:
                 except (tf.errors.OutOfRangeError, StopIteration):
                     raise RuntimeError(f"the training dataset ran out at step {self.step}: "
                                        "build_train_dataset must return an endless (repeated) dataset") from None
+                except tf.errors.DataLossError as e:
+                    # A corrupt shard: name the file (TF's message does not) instead of a bare traceback.
+                    raise self.task.data_error(e) from None
                 logs = {k: float(v.numpy()) for k, v in out.items()}
                 action = self.monitor.check(self.step, logs)
                 if action is not None:

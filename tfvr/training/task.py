@@ -69,6 +69,7 @@ The contract, method by method, is in each method's docstring below. In short:
 """
 
 import dataclasses
+import os
 from typing import Any, Callable, ClassVar, Iterable, Optional, Sequence
 
 import numpy as np
@@ -315,6 +316,36 @@ class Task:
         on every (re)start (see the data-position policy in `tfvr.training.loop`): use it for every random
         choice the pipeline makes (clip order, crops, flips, noise)."""
         raise NotImplementedError
+
+    def data_error(self, error: Exception) -> Exception:
+        """Turns a `tf.errors.DataLossError` met while reading training data into an error naming the file.
+
+        TensorFlow's message gives a byte offset but not the shard, so the default checks every shard of
+        `config.data.source` (a `tfvr prepare` folder) with `records.verify_shard(deep=True)` and returns a
+        `RecordError` for the first broken one. Tasks reading other files override this.
+        """
+        from tfvr.errors import RecordError
+
+        detail = str(getattr(error, "message", error)).splitlines()[0]
+        data = getattr(self.config, "data", None)
+        source = getattr(data, "source", None)
+        if source:
+            from tfvr.data import pipeline, records
+
+            root = pipeline.resolve_source(data)
+            for split in ("train", "val", "test"):
+                try:
+                    shards = records.list_shards(root, split)
+                except RecordError:  # no shards of this split
+                    continue
+                for path in shards:
+                    try:
+                        records.verify_shard(path, deep=True)
+                    except RecordError as bad:  # names the shard and the record
+                        return bad
+            return RecordError(f"{root}: unreadable training data ({detail}); every shard verified, so the "
+                               "error came from elsewhere in the input pipeline")
+        return RecordError(f"unreadable training data: {detail}")
 
     def summary_batch(self) -> Optional[dict]:
         """A fixed (non-distributed) batch for `image_summaries`; default None: the trainer keeps the first
