@@ -151,3 +151,18 @@ def test_train_script_end_to_end(tmp_path):
         assert np.isfinite(metrics[key]), key
     assert (work / "export" / "saved_model.pb").exists()
     assert json.loads((work / "export" / "assets" / "tfvr.json").read_text())["format"] == "tfvr.vid2vid/1"
+
+
+def test_sequence_folders_feed_the_task(tmp_path):
+    from tests.models.vid2vid.test_cityscapes import make_fake_cityscapes
+
+    root = make_fake_cityscapes(tmp_path)
+    cfg = tiny_config(sequence_root=str(root))
+    cfg.model.label_nc = 5
+    task = Vid2VidTask(cfg)
+    ic = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
+    batch = next(iter(task.build_train_dataset(ic, seed=3)))
+    assert batch["frames"].shape == (2, 3, 16, 16, 3)
+    assert batch["flow1"].shape == (2, 2, 16, 16, 2) and batch["conf1"].shape == (2, 2, 16, 16, 1)
+    videos = task.eval_videos()
+    assert len(videos) == 1 and videos[0][0].shape == (5, 24, 32, 3)

@@ -128,6 +128,11 @@ class Vid2VidExperiment(Experiment):
             training videos', data.synthetic.height × width, no cuts) the evaluation generates in full (0 = use
             the clips of the `val` split of `data` instead).
         eval_frames: frames per held-out evaluation video.
+        sequence_root: a folder laid out like NVIDIA/vid2vid's `datasets/Cityscapes` (`train_A/<seq>/` label maps,
+            `train_B/<seq>/` frames, optional `train_inst/<seq>/`; `tfvr.models.vid2vid.cityscapes`) to train on
+            instead of `data.source`; crops, batch size, frames per clip and seed still come from `data`. The
+            evaluation then generates the `val_A` sequences (their first `eval_frames` frames). Set model.label_nc
+            (and fg_labels, use_instance) to the data's classes: 35, (26,) and true for Cityscapes.
     """
 
     name: str = "vid2vid"
@@ -141,3 +146,4 @@ class Vid2VidExperiment(Experiment):
     train_baseline: bool = True
     eval_videos: int = 2
     eval_frames: int = 16
+    sequence_root: str = ""

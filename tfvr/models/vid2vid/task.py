@@ -253,10 +253,17 @@ class Vid2VidTask(Task):
         return out
 
     def build_train_dataset(self, input_context, seed):
-        from tfvr.data import pipeline
+        c = self.config
+        if c.sequence_root:
+            from tfvr.models.vid2vid import cityscapes
 
-        cfg = dataclasses.replace(self.config.data, seed=int(seed))
-        ds = pipeline.build_dataset(cfg, "train", input_context)
+            ds = cityscapes.build_dataset(c.sequence_root, "train", num_frames=c.data.num_frames,
+                                          crop_size=c.data.crop_size, batch_size=c.data.batch_size, seed=int(seed),
+                                          hflip=c.data.hflip, input_context=input_context)
+        else:
+            from tfvr.data import pipeline
+
+            ds = pipeline.build_dataset(dataclasses.replace(c.data, seed=int(seed)), "train", input_context)
         return ds.map(self.add_reference_flows, num_parallel_calls=tf.data.AUTOTUNE)
 
     # -- the step ----------------------------------------------------------------------------------------------------
@@ -399,7 +406,14 @@ class Vid2VidTask(Task):
         c = self.config
         mult = 2 ** (c.model.n_downsampling + c.model.n_scales_spatial - 1)
         vids = []
-        if c.eval_videos > 0:
+        if c.sequence_root:
+            from tfvr.models.vid2vid import cityscapes
+
+            for seq in cityscapes.list_sequences(c.sequence_root, "val"):
+                n = min(len(seq.labels), c.eval_frames)
+                f, lab, ins = cityscapes.load_sequence(seq, n)
+                vids.append((f, lab, ins))
+        elif c.eval_videos > 0:
             from tfvr.data import synthetic
             from tfvr.data.synthetic_records import EVAL_SEED_OFFSET
 
