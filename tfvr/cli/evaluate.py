@@ -24,8 +24,9 @@ Frame i is restored from frames i-N .. i+N; indices outside the clip follow `--p
 Scores: PSNR / SSIM on uint8 RGB (or BT.601 Y with `--y-channel`) after cropping `--crop-border` pixels, BasicSR's
 conventions (`tfvr.metrics`). Per clip: the average over all scored frames, over the centre frames and over the
 border frames (the first and last N frames of the clip, whose windows are padded), as the EDVR test scripts print
-them; then the average over clips. Defaults per layout: REDS4 RGB, Vid4 and Vimeo-90K-T Y channel (what BasicSR's
-EDVR test options use); padding reflection_circle.
+them; then the average over clips. Defaults per layout: REDS4 RGB, Vid4 and Vimeo-90K-T Y channel (the convention
+the video-SR tables use, e.g. mmagic's "RGB channels for REDS4 and Y channel for others"); padding
+reflection_circle (BasicSR's REDS4 test option).
 """
 
 from __future__ import annotations
