@@ -76,6 +76,10 @@ def test_bad_configs_are_rejected():
     cfg.data.crop_size = 15
     with pytest.raises(ConfigError, match="multiple"):
         Vid2VidTask(cfg)
+    cfg = tiny_config()
+    cfg.loss.vgg_weights = "/nonexistent/vgg19.weights.h5"
+    with pytest.raises(ConfigError, match="never downloaded"):
+        Vid2VidTask(cfg)
 
 
 def test_in_graph_sequence_equals_streaming_generation():

@@ -131,7 +131,7 @@ class Vid2VidTask(Task):
 
     name = "vid2vid"
     experiment_cls = Vid2VidExperiment
-    ema_models = ("generator", "baseline_g")
+    ema_models = ("generator",)  # and "baseline_g" when it is trained (set per instance)
 
     def __init__(self, config: Vid2VidExperiment):
         super().__init__(config)
@@ -155,6 +155,8 @@ class Vid2VidTask(Task):
         if c.loss.gan_mode not in KINDS:
             raise ConfigError(f"loss.gan_mode={c.loss.gan_mode!r}: expected one of {KINDS}")
         self._vgg = _VGGLoss(c.loss.vgg_weights) if c.loss.vgg_weights else None
+        if self.with_baseline:
+            self.ema_models = ("generator", "baseline_g")
         self._step_fns = {}
 
     # -- derived settings --------------------------------------------------------------------------------------------
