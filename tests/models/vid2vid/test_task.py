@@ -169,3 +169,27 @@ def test_sequence_folders_feed_the_task(tmp_path):
     assert batch["flow1"].shape == (2, 2, 16, 16, 2) and batch["conf1"].shape == (2, 2, 16, 16, 1)
     videos = task.eval_videos()
     assert len(videos) == 1 and videos[0][0].shape == (5, 24, 32, 3)
+
+
+@pytest.mark.parametrize("name", ["vid2vid_demo.flags", "vid2vid_cityscapes.flags"])
+def test_flagfiles_parse_and_make_a_valid_task(name):
+    import ast
+
+    from tfvr.config import check_overrides, read_flagfile_lines
+
+    path = REPO / "train" / "configs" / name
+    check_overrides(Vid2VidExperiment(), ["train", f"--flagfile={path}"])  # fields and value types
+    cfg = Vid2VidExperiment()
+    for text, _, _ in read_flagfile_lines(str(path)):  # apply them (types are checked above)
+        *parents, leaf = text[len("--config."):].split("=", 1)[0].split(".")
+        value = text.split("=", 1)[1]
+        holder = cfg
+        for p in parents:
+            holder = getattr(holder, p)
+        old = getattr(holder, leaf)
+        if isinstance(old, bool):
+            value = value.lower() == "true"
+        elif not isinstance(old, str):
+            value = type(old)(ast.literal_eval(value))
+        setattr(holder, leaf, value)
+    Vid2VidTask(cfg)  # and the combination passes the task's own checks
