@@ -77,16 +77,23 @@ def flow_confidence(current, previous, flow, threshold: float = CONF_THRESHOLD):
 
 
 def reference_flows(frames, step: int = 1, preset: str = "medium"):
-    """TF graph op: DIS flows and confidences of a clip [T, H, W, 3] float in [−1, 1].
+    """TF graph op: DIS flows and confidences of a clip [T, H, W, 3] or a batch of clips [B, T, H, W, 3], float in
+    [−1, 1].
 
-    Returns (flow [T − step, H, W, 2], conf [T − step, H, W, 1]), flow[i] mapping frame i + step to frame i.
-    Usable inside `tf.data.Dataset.map` (the flow runs in `tf.numpy_function`).
+    Returns (flow [..., T − step, H, W, 2], conf [..., T − step, H, W, 1]), flow[i] mapping frame i + step to
+    frame i. Usable inside `tf.data.Dataset.map` (the flow runs in `tf.numpy_function`).
     """
     frames = tf.convert_to_tensor(frames, tf.float32)
-    flow = tf.numpy_function(lambda f: dis_flows(f, step, preset), [frames], tf.float32, stateful=False)
-    flow = tf.ensure_shape(flow, [None if frames.shape[0] is None else max(frames.shape[0] - step, 0),
-                                  frames.shape[1], frames.shape[2], 2])
-    conf = flow_confidence(frames[step:], frames[:-step], flow)
+
+    def flows_np(x):
+        if x.ndim == 4:
+            return dis_flows(x, step, preset)
+        return np.stack([dis_flows(c, step, preset) for c in x]).astype(np.float32)
+
+    flow = tf.numpy_function(flows_np, [frames], tf.float32, stateful=False)
+    t = frames.shape[-4]
+    flow = tf.ensure_shape(flow, [*frames.shape[:-4], None if t is None else max(t - step, 0), *frames.shape[-3:-1], 2])
+    conf = flow_confidence(frames[..., step:, :, :, :], frames[..., :-step, :, :, :], flow)
     return flow, conf
 
 

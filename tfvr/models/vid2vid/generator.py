@@ -65,8 +65,27 @@ def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_onl
     return img_final, img_raw
 
 
+class _Composite(LazyBuild, keras.Model):
+    """What both scales of vid2vid's generator share: the summed label/image encoders and the composite."""
+
+    def _encode(self, labels, prev_frames, training):
+        """(label encoder + image encoder features, whether only the hallucinated image can be used)."""
+        down = self.model_down_seg(labels, training=training)
+        if prev_frames is None:  # a first frame: no previous outputs, no image encoder, no warp
+            return down, True
+        return down + self.model_down_img(prev_frames, training=training), False
+
+    def _finish(self, img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only, features):
+        prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
+        img_final, img_raw = composite(img_raw, prev_last, flow, weight, fg_mask, img_fg, use_raw_only)
+        out = {"img_final": img_final, "img_raw": img_raw, "flow": flow, "weight": weight}
+        if features is not None:
+            out.update(features)
+        return out
+
+
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class CompositeGenerator(LazyBuild, keras.Model):
+class CompositeGenerator(_Composite):
     """vid2vid's flow-warping generator for one spatial scale.
 
     Two encoders are summed: one over the label stack of the current and previous frames (n_frames_G label maps,
@@ -137,11 +156,7 @@ class CompositeGenerator(LazyBuild, keras.Model):
             self.model_final_w = Sequence(_final(1, "sigmoid"), name="model_final_w")
 
     def call(self, labels, prev_frames=None, fg_mask=None, use_raw_only=False, return_features=False, training=None):
-        down = self.model_down_seg(labels, training=training)
-        if prev_frames is None:  # a first frame: no previous outputs, no image encoder, no warp
-            use_raw_only = True
-        else:
-            down = down + self.model_down_img(prev_frames, training=training)
+        down, first = self._encode(labels, prev_frames, training)
         img_feat = self.model_up_img(self.model_res_img(down, training=training), training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -156,12 +171,8 @@ class CompositeGenerator(LazyBuild, keras.Model):
             img_fg = self.indv_final(img_fg_feat)
             if fg_mask is None:
                 raise ValueError("CompositeGenerator(use_fg_model=True) needs fg_mask")
-        prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
-        img_final, img_raw = composite(img_raw, prev_last, flow, weight, fg_mask, img_fg, use_raw_only)
-        out = {"img_final": img_final, "img_raw": img_raw, "flow": flow, "weight": weight}
-        if return_features:
-            out.update(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat)
-        return out
+        features = dict(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat) if return_features else None
+        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only or first, features)
 
     def get_config(self):
         return {**super().get_config(), "input_nc": self.input_nc, "output_nc": self.output_nc,
@@ -171,7 +182,7 @@ class CompositeGenerator(LazyBuild, keras.Model):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class CompositeLocalGenerator(LazyBuild, keras.Model):
+class CompositeLocalGenerator(_Composite):
     """vid2vid's `CompositeLocalGenerator`: the finer-scale generator of the coarse-to-fine cascade.
 
     Each branch down-samples its input once (stride-2 conv), adds the coarser scale's feature map of the same size,
@@ -212,11 +223,7 @@ class CompositeLocalGenerator(LazyBuild, keras.Model):
 
     def call(self, labels, prev_frames=None, fg_mask=None, img_feat_coarse=None, flow_feat_coarse=None,
              img_fg_feat_coarse=None, use_raw_only=False, return_features=False, training=None):
-        down = self.model_down_seg(labels, training=training)
-        if prev_frames is None:
-            use_raw_only = True
-        else:
-            down = down + self.model_down_img(prev_frames, training=training)
+        down, first = self._encode(labels, prev_frames, training)
         img_feat = self.model_up_img(down + img_feat_coarse, training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -229,12 +236,8 @@ class CompositeLocalGenerator(LazyBuild, keras.Model):
             img_fg_feat = self.indv_up(self.indv_down(labels, training=training) + img_fg_feat_coarse,
                                        training=training)
             img_fg = self.indv_final(img_fg_feat)
-        prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
-        img_final, img_raw = composite(img_raw, prev_last, flow, weight, fg_mask, img_fg, use_raw_only)
-        out = {"img_final": img_final, "img_raw": img_raw, "flow": flow, "weight": weight}
-        if return_features:
-            out.update(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat)
-        return out
+        features = dict(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat) if return_features else None
+        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only or first, features)
 
     def get_config(self):
         return {**super().get_config(), "input_nc": self.input_nc, "output_nc": self.output_nc,

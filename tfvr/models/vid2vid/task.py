@@ -238,20 +238,12 @@ class Vid2VidTask(Task):
     # -- data --------------------------------------------------------------------------------------------------------
     def add_reference_flows(self, batch: dict) -> dict:
         """Adds `flow<d>` [B, T−d, H, W, 2] and `conf<d>` [B, T−d, H, W, 1] for every needed distance d (DIS)."""
-        from tfvr.models.vid2vid.flow import dis_flows, flow_confidence
+        from tfvr.models.vid2vid.flow import reference_flows
 
         frames = tf.cast(batch["frames"], tf.float32) * 2.0 - 1.0
-        preset = self.config.sequence.flow_preset
         out = dict(batch)
         for d in self.flow_steps():
-            def flows_np(clips, d=d):
-                return np.stack([dis_flows(c, d, preset) for c in clips]).astype(np.float32)
-
-            flow = tf.numpy_function(flows_np, [frames], tf.float32, stateful=False)
-            b, t, h, w = frames.shape[0], frames.shape[1], frames.shape[2], frames.shape[3]
-            flow = tf.ensure_shape(flow, [b, None if t is None else t - d, h, w, 2])
-            out[f"flow{d}"] = flow
-            out[f"conf{d}"] = flow_confidence(frames[:, d:], frames[:, :-d], flow)
+            out[f"flow{d}"], out[f"conf{d}"] = reference_flows(frames, d, self.config.sequence.flow_preset)
         return out
 
     def build_train_dataset(self, input_context, seed):
