@@ -7,8 +7,8 @@ previous frames) with its own "baseline_d". Optimizer groups: "g", "d" (image + 
 "baseline_d"; the baseline sees the same batches at the same steps.
 
 One step = one clip per sample, generated frame by frame (`generate_sequence`): frame 0 from its labels alone
-(zero previous frames, hallucinated image only), frame t from the labels t−2..t and the model's own outputs
-t−2, t−1. Gradients flow through previous outputs only within windows of `sequence.bptt_frames` frames
+(no previous frames: the image encoder is skipped and only the hallucinated image is used), frame t from the
+labels t−2..t and the model's own outputs t−2, t−1 (zeros before frame 0). Gradients flow through previous outputs only within windows of `sequence.bptt_frames` frames
 (truncated BPTT). The clip length grows with the step (`stage` = "seq<L>", each length traced once).
 
 Losses (NVIDIA/vid2vid `vid2vid_model_D.py`, per-frame terms averaged over the clip's frames):
