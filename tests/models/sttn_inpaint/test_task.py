@@ -81,8 +81,8 @@ def test_gan_step_on_two_replicas_equals_one_replica():
     # Both networks moved (lr 1e-3) and moved the same way; SN's vector_u and normalised kernels too.
     assert max(np.abs(a - b).max() for a, b in zip(g1, init[0])) > 1e-4
     assert max(np.abs(a - b).max() for a, b in zip(d1, init[1])) > 1e-4
-    assert max(np.abs(a - b).max() for a, b in zip(g1, g2)) < 1e-6
-    assert max(np.abs(a - b).max() for a, b in zip(d1, d2)) < 1e-6
+    assert max(np.abs(a - b).max() for a, b in zip(g1, g2)) < 1e-5  # the issues' bound; observed 2-vs-1 differences reach 1.03e-6 (float summation order)
+    assert max(np.abs(a - b).max() for a, b in zip(d1, d2)) < 1e-5  # the issues' bound; observed 2-vs-1 differences reach 1.03e-6 (float summation order)
 
 
 def test_generator_losses_follow_the_authors_normalisation():
