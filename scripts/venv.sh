@@ -14,5 +14,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 if [ -f tfvr/ops/build.py ]; then
-  .venv/bin/python -m tfvr.ops.build --quiet || echo "note: deformable-conv kernel not built; tfvr uses the pure-TF path"
+  if ! .venv/bin/python -m tfvr.ops.build --quiet; then
+    # Under CI a failed kernel build is a failure (its tests would otherwise be skipped and hide it).
+    if [ "${CI:-}" = "true" ]; then echo "error: the deformable-conv kernel did not build" >&2; exit 1; fi
+    echo "note: deformable-conv kernel not built; tfvr uses the pure-TF path"
+  fi
 fi

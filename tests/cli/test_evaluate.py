@@ -137,7 +137,6 @@ def test_vimeo90k_scores_the_centre_frame_only(model_path, tmp_path):
 
 
 def test_lr_is_made_with_matlab_bicubic_when_absent(model_path, vid4, tmp_path):
-    pytest.importorskip("tfvr.data.degrade")
     root = tmp_path / "gt_only"
     for p in (vid4 / "GT" / "city").glob("*.png"):
         _png(root / "GT" / "city" / p.name, _load(p))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import SHARED
+from tests.helpers import SHARED, unavailable
 from tfvr.cli import main
 from tfvr.cli.inpaint import effective_holes, read_masks, windows
 from tfvr.data.video_io import read_video
@@ -27,7 +27,7 @@ def _saved_model(path, height, width):
 @pytest.fixture(scope="module")
 def clip():
     if not (CLIP / "video.mp4").exists():
-        pytest.skip(f"{CLIP} not found")
+        unavailable(f"{CLIP} not found")
     frames = read_video(CLIP / "video.mp4", max_frames=N).frames
     return frames
 

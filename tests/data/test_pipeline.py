@@ -165,7 +165,6 @@ def test_downscale_is_matlab_bicubic():
 
 
 def test_polygon_masks():
-    pytest.importorskip("tfvr.data.masks")
     e, m = both_ways(lambda s: pipeline.polygon_masks(5, 32, 40, s), SEED)
     same(e, m)
     assert e.shape == (5, 32, 40, 1) and set(np.unique(e)) <= {0.0, 1.0} and e.max() == 1.0
@@ -279,7 +278,6 @@ def test_label2video_needs_labels(plain_dir):
 
 
 def test_inpaint(plain_dir):
-    pytest.importorskip("tfvr.data.masks")
     (b,) = _take(pipeline.build_dataset(_cfg(task="inpaint"), records_dir=plain_dir), 1)
     assert b["frames"].shape == (2, 3, 16, 16, 3) and b["masks"].shape == (2, 3, 16, 16, 1)
 

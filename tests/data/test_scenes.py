@@ -126,11 +126,11 @@ def test_broken_video_raises_naming_the_file(tmp_path):
 def test_real_camera_video(tmp_path):
     """The real clip in ../shared/data (432x240, 24 fps): no false cuts or drops on real footage; a cut to other
     content is found."""
-    from tests.helpers import SHARED
+    from tests.helpers import SHARED, unavailable
 
     path = SHARED / "data" / "schoolgirls" / "video.mp4"
     if not path.exists():
-        pytest.skip(f"{path} not found")
+        unavailable(f"{path} not found")
     report = scenes.VideoReport(path=str(path))
     clips = list(scenes.video_clips(path, scenes.SceneSettings(clip_len=10, interval=0.1), report))
     assert report.scenes == [[0, 80]] and report.fps == pytest.approx(24.0)

@@ -148,11 +148,11 @@ def test_write_errors_leave_nothing(tmp_path):
 
 
 def test_real_camera_clip():
-    from tests.helpers import SHARED
+    from tests.helpers import SHARED, unavailable
 
     path = SHARED / "data" / "schoolgirls" / "video.mp4"
     if not path.exists():
-        pytest.skip(f"{path} not found")
+        unavailable(f"{path} not found")
     info = video_io.probe(path)
     assert (info.num_frames, info.width, info.height) == (80, 432, 240)
     video = video_io.read_video(path, max_frames=4)

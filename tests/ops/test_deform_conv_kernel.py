@@ -15,7 +15,10 @@ from tfvr.ops import deform_conv as dc
 from tfvr.ops.deform_conv import deform_conv2d
 
 LOADED, REASON = dc.kernel_status()
-needs_kernel = pytest.mark.skipif(not LOADED, reason=f"compiled kernel unavailable: {REASON}")
+from tests.helpers import STRICT, unavailable  # noqa: E402
+
+# Under CI a kernel that failed to build fails these tests (they run and the kernel call raises).
+needs_kernel = pytest.mark.skipif(not LOADED and not STRICT, reason=f"compiled kernel unavailable: {REASON}")
 
 
 @needs_kernel
@@ -114,7 +117,7 @@ def test_kernel_rejects_mismatched_inputs():
 
 def test_build_is_a_no_op_when_up_to_date():
     if not LOADED:
-        pytest.skip(f"compiled kernel unavailable: {REASON}")
+        unavailable(f"compiled kernel unavailable: {REASON}")
     if not build.up_to_date(build._signature(False), False):
         pytest.skip("the library on disk is older than its sources (rebuild with python -m tfvr.ops.build)")
     before = build.LIBRARY.stat().st_mtime_ns

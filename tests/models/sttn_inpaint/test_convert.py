@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.helpers import GOLDEN
+from tests.helpers import GOLDEN, unavailable
 from tfvr.cli import main
 from tfvr.cli.convert_weights import load_converted
 from tfvr.models.sttn_inpaint import STTNInpaintGenerator, TPatchGANDiscriminator
@@ -12,7 +12,7 @@ from tfvr.models.sttn_inpaint import STTNInpaintGenerator, TPatchGANDiscriminato
 def _need(name):
     path = GOLDEN / f"{name}.npz"
     if not path.exists():
-        pytest.skip(f"{path} not found")
+        unavailable(f"{path} not found")
     return path
 
 
