@@ -508,16 +508,20 @@ class EDVR(keras.Model):
         return [getattr(self, f"reconstruction_{i}") for i in range(self.num_reconstruct_block)]
 
     def build(self, input_shape=None):
+        self._build_trunk()
+        self._build_alignment()
+        self.built = True
+
+    def _build_trunk(self):
+        """Weights of every stage but the alignment: feature extraction, fusion, reconstruction."""
         nf = _feature_shape(self.num_feat)
         if self.with_predeblur:
             self.predeblur.build(_feature_shape(self.num_in_ch))
             self.conv_1x1.build(nf)
         else:
             self.conv_first.build(_feature_shape(self.num_in_ch))
-        for layer in (*self.feature_extraction, self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2,
-                      *self.reconstruction, self.upconv1):
+        for layer in (*self.feature_extraction, *self.reconstruction, self.upconv1):
             layer.build(nf)
-        self.pcd_align.build()
         if self.with_tsa:
             self.fusion.build()
         else:
@@ -525,46 +529,78 @@ class EDVR(keras.Model):
         self.upconv2.build(nf)
         self.conv_hr.build(_feature_shape(64))
         self.conv_last.build(_feature_shape(64))
-        self.built = True
 
+    def _build_alignment(self):
+        """Weights of the alignment stage: the L2/L3 pyramid convs and PCD."""
+        nf = _feature_shape(self.num_feat)
+        for layer in (self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2):
+            layer.build(nf)
+        self.pcd_align.build()
+
+    # ------------------------------------------------------------------------------------------------ stages
+    # call() = pad -> extract -> align -> memory_read (identity here) -> fuse -> reconstruct -> crop. Subclasses
+    # override one stage (MemEDVR: align without PCD, and the memory read) instead of copying the forward pass.
     def call(self, x):
+        return self.run_stages(x)[0]
+
+    def run_stages(self, x):
+        """The forward pass; returns (output [B, s·H, s·W, C], the extra value `memory_read` returned)."""
         x = tf.convert_to_tensor(x)
         if x.dtype != self.compute_dtype:
             x = tf.cast(x, self.compute_dtype)
         shape = tf.shape(x)
         b, h0, w0 = shape[0], shape[2], shape[3]
-        t, c = self.num_frame, self.num_in_ch
         x = pad_to_multiple(x, self.size_multiple, self.pad_mode)
-        shape = tf.shape(x)
-        h, w = shape[2], shape[3]
-        x_center = x[:, self.center]
+        feat_l1 = self.extract(x)
+        aligned = self.align(feat_l1, b)
+        aligned, extra = self.memory_read(aligned)
+        out = self.reconstruct(self.fuse(aligned), x[:, self.center])
+        return out[:, : self.scale * h0, : self.scale * w0], extra
 
-        frames = tf.reshape(x, [b * t, h, w, c])
+    def extract(self, x):
+        """Padded frames [B, T, H, W, C] -> per-frame L1 features [B·T, h, w, nf] (h = H/4 with hr_in)."""
+        shape = tf.shape(x)
+        frames = tf.reshape(x, [shape[0] * self.num_frame, shape[2], shape[3], self.num_in_ch])
         if self.with_predeblur:
             feat_l1 = self.conv_1x1(self.predeblur(frames))
-            if self.hr_in:
-                h, w = h // 4, w // 4
         else:
             feat_l1 = lrelu(self.conv_first(frames))
         for block in self.feature_extraction:
             feat_l1 = block(feat_l1)
+        return feat_l1
+
+    def align(self, feat_l1, b):
+        """L1 features [B·T, h, w, nf] -> every frame aligned to the centre one by PCD, [B, T, h, w, nf]."""
+        t = self.num_frame
         feat_l2 = lrelu(self.conv_l2_2(lrelu(self.conv_l2_1(feat_l1))))
         feat_l3 = lrelu(self.conv_l3_2(lrelu(self.conv_l3_1(feat_l2))))
-
         # Align every frame to the centre one in one batched pass: [B·T, ...] against the B centre frames.
         nbr, ref = [], []
         for f in (feat_l1, feat_l2, feat_l3):
             fs = tf.shape(f)
             nbr.append(f)
             ref.append(tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])[:, self.center])
-        aligned = self.pcd_align(nbr, ref, num_frames=t)  # [B·T, h, w, nf]
-        aligned = tf.reshape(aligned, [b, t, h, w, self.num_feat])
+        return self.per_clip(self.pcd_align(nbr, ref, num_frames=t), b)
 
+    def per_clip(self, feat, b):
+        """[B·T, h, w, nf] -> [B, T, h, w, nf]."""
+        fs = tf.shape(feat)
+        return tf.reshape(feat, [b, self.num_frame, fs[1], fs[2], self.num_feat])
+
+    def memory_read(self, aligned):
+        """Hook between alignment and fusion: returns (features, extra). EDVR: (aligned, None)."""
+        return aligned, None
+
+    def fuse(self, aligned):
+        """Aligned features [B, T, h, w, nf] -> fused [B, h, w, nf] (TSA or a 1x1 conv)."""
         if self.with_tsa:
-            feat = self.fusion(aligned)
-        else:
-            feat = self.fusion(tf.reshape(tf.transpose(aligned, [0, 2, 3, 1, 4]), [b, h, w, t * self.num_feat]))
+            return self.fusion(aligned)
+        s = tf.shape(aligned)
+        return self.fusion(tf.reshape(tf.transpose(aligned, [0, 2, 3, 1, 4]),
+                                      [s[0], s[2], s[3], self.num_frame * self.num_feat]))
 
+    def reconstruct(self, feat, x_center):
+        """Fused features [B, h, w, nf] + the padded centre frame -> the restored frame (x4 up unless hr_in)."""
         out = feat
         for block in self.reconstruction:
             out = block(out)
@@ -575,9 +611,9 @@ class EDVR(keras.Model):
         if self.hr_in:
             base = x_center
         else:
-            base = tf.cast(tf.image.resize(x_center, [4 * h, 4 * w], method="bilinear"), out.dtype)
-        out = out + base
-        return out[:, : self.scale * h0, : self.scale * w0]
+            fs = tf.shape(feat)
+            base = tf.cast(tf.image.resize(x_center, [4 * fs[1], 4 * fs[2]], method="bilinear"), out.dtype)
+        return out + base
 
     def build_for_weights(self):
         """Creates every weight (they do not depend on H, W); returns self."""

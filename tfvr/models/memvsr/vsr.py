@@ -8,7 +8,7 @@ memory-fused map replaces the centre frame's features before the TSA / 1×1 fusi
 
 import tensorflow as tf
 
-from tfvr.models.edvr.model import EDVR, _feature_shape, lrelu, pad_to_multiple
+from tfvr.models.edvr.model import EDVR
 from tfvr.models.memvsr.memory import MemoryModule
 
 __all__ = ["MemEDVR"]
@@ -42,25 +42,9 @@ class MemEDVR(EDVR):
             self.memory = None
 
     def build(self, input_shape=None):
+        self._build_trunk()
         if self.with_pcd:
-            super().build(input_shape)
-        else:
-            nf = _feature_shape(self.num_feat)
-            if self.with_predeblur:
-                self.predeblur.build(_feature_shape(self.num_in_ch))
-                self.conv_1x1.build(nf)
-            else:
-                self.conv_first.build(_feature_shape(self.num_in_ch))
-            for layer in (*self.feature_extraction, *self.reconstruction, self.upconv1):
-                layer.build(nf)
-            # conv_l2/l3 only feed PCD: left unbuilt (no weights) without it
-            if self.with_tsa:
-                self.fusion.build()
-            else:
-                self.fusion.build(_feature_shape(self.num_frame * self.num_feat))
-            self.upconv2.build(nf)
-            self.conv_hr.build(_feature_shape(64))
-            self.conv_last.build(_feature_shape(64))
+            self._build_alignment()  # without PCD conv_l2/l3 and the DCNs are never built (no weights)
         if self.memory is not None:
             self.memory.build()
         self.built = True
@@ -74,65 +58,20 @@ class MemEDVR(EDVR):
             m = {k: v for k, v in m.items() if not k.startswith(("pcd_align.", "conv_l2", "conv_l3"))}
         return m
 
-    def call(self, x):
-        return self.call_with_weights(x)[0]
+    def align(self, feat_l1, b):
+        # with_pcd=False (the seed's Table 3): the per-frame features go on unaligned.
+        return super().align(feat_l1, b) if self.with_pcd else self.per_clip(feat_l1, b)
+
+    def memory_read(self, aligned):
+        """The centre frame's aligned features query the memory written by all T; the fused map replaces them."""
+        if self.memory is None:
+            return aligned, None
+        fused, weights = self.memory(aligned[:, self.center], aligned)
+        aligned = tf.concat([aligned[:, :self.center], fused[:, None], aligned[:, self.center + 1:]], axis=1)
+        return aligned, weights
 
     def call_with_weights(self, x):
-        x = tf.convert_to_tensor(x)
-        if x.dtype != self.compute_dtype:
-            x = tf.cast(x, self.compute_dtype)
-        shape = tf.shape(x)
-        b, h0, w0 = shape[0], shape[2], shape[3]
-        t, c, nf = self.num_frame, self.num_in_ch, self.num_feat
-        x = pad_to_multiple(x, self.size_multiple, self.pad_mode)
-        shape = tf.shape(x)
-        h, w = shape[2], shape[3]
-        x_center = x[:, self.center]
-        frames = tf.reshape(x, [b * t, h, w, c])
-        if self.with_predeblur:
-            feat_l1 = self.conv_1x1(self.predeblur(frames))
-            if self.hr_in:
-                h, w = h // 4, w // 4
-        else:
-            feat_l1 = lrelu(self.conv_first(frames))
-        for block in self.feature_extraction:
-            feat_l1 = block(feat_l1)
-        if self.with_pcd:
-            feat_l2 = lrelu(self.conv_l2_2(lrelu(self.conv_l2_1(feat_l1))))
-            feat_l3 = lrelu(self.conv_l3_2(lrelu(self.conv_l3_1(feat_l2))))
-            nbr, ref = [], []
-            for f in (feat_l1, feat_l2, feat_l3):
-                fs = tf.shape(f)
-                f5 = tf.reshape(f, [b, t, fs[1], fs[2], nf])
-                nbr.append(f)
-                ref.append(tf.reshape(tf.repeat(f5[:, self.center:self.center + 1], t, axis=1), fs))
-            aligned = self.pcd_align(nbr, ref)
-        else:
-            aligned = feat_l1
-        aligned = tf.reshape(aligned, [b, t, h, w, nf])
-
-        weights = None
-        if self.memory is not None:
-            fused, weights = self.memory(aligned[:, self.center], aligned)
-            aligned = tf.concat([aligned[:, :self.center], fused[:, None], aligned[:, self.center + 1:]], axis=1)
-
-        if self.with_tsa:
-            feat = self.fusion(aligned)
-        else:
-            feat = self.fusion(tf.reshape(tf.transpose(aligned, [0, 2, 3, 1, 4]), [b, h, w, t * nf]))
-        out = feat
-        for block in self.reconstruction:
-            out = block(out)
-        out = lrelu(self.pixel_shuffle(self.upconv1(out)))
-        out = lrelu(self.pixel_shuffle(self.upconv2(out)))
-        out = lrelu(self.conv_hr(out))
-        out = self.conv_last(out)
-        if self.hr_in:
-            base = x_center
-        else:
-            base = tf.cast(tf.image.resize(x_center, [4 * h, 4 * w], method="bilinear"), out.dtype)
-        out = out + base
-        return out[:, : self.scale * h0, : self.scale * w0], weights
+        return self.run_stages(x)
 
     def memory_variables(self) -> list:
         return list(self.memory.trainable_variables) if self.memory is not None else []
