@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tfvr.errors import UserError
-from tfvr.export.restoration import RestorationModule, pad_to_multiple, read_metadata
+from tfvr.export.restoration import RestorationModule, read_metadata
+from tfvr.ops.padding import pad_to_multiple
 from tfvr.export.saved_model import export
 from tfvr.models.sttn_restore import STTNRestore
 

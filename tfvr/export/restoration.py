@@ -22,31 +22,10 @@ import tempfile
 
 import tensorflow as tf
 
+from tfvr.ops.padding import pad_to_multiple  # noqa: F401  (re-exported: the serving graphs' padding)
+
 METADATA_FILE = "tfvr.json"
 FORMAT = "tfvr.restoration/1"
-
-
-def pad_to_multiple(x, multiple: int, axes=(1, 2), mode: str = "reflect"):
-    """Pads `x` at the end of each axis in `axes` so its length becomes a multiple of `multiple`.
-
-    mode "reflect" mirrors without repeating the edge (numpy "reflect"); where the pad is longer than the axis allows,
-    the index is clamped, i.e. the edge pixel repeats ("edge" does that everywhere). Works with dynamic shapes and
-    any dtype (it is a gather); crop the result with `[:h, :w]` afterwards.
-    """
-    if mode not in ("reflect", "edge"):
-        raise ValueError(f"mode must be 'reflect' or 'edge', got {mode!r}")
-    multiple = int(multiple)
-    if multiple <= 1:
-        return x
-    for ax in axes:
-        n = tf.shape(x)[ax]
-        target = (n + multiple - 1) // multiple * multiple
-        idx = tf.range(target)
-        if mode == "reflect":
-            idx = tf.where(idx < n, idx, 2 * (n - 1) - idx)
-        idx = tf.clip_by_value(idx, 0, n - 1)
-        x = tf.gather(x, idx, axis=ax)
-    return x
 
 
 class RestorationModule(tf.Module):

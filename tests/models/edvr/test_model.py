@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from tfvr.models.edvr import EDVR, EDVRConfig, PRESETS, TSAFusion, get_preset
-from tfvr.models.edvr.model import avg_pool_3s2p1, max_pool_3s2p1, pad_to_multiple, upsample2x
+from tfvr.models.edvr.model import _PAD_MODES, avg_pool_3s2p1, max_pool_3s2p1, upsample2x
+from tfvr.ops.padding import pad_to_multiple
 
 TINY = dict(num_feat=8, num_frame=3, deformable_groups=2, num_extract_block=1, num_reconstruct_block=1,
             dcn_impl="reference")
@@ -56,7 +57,7 @@ def test_any_size_pads_and_crops_like_explicit_padding():
     x = rng.uniform(size=(1, 3, 13, 18, 3)).astype(np.float32)
     y = model(x).numpy()
     assert y.shape == (1, 52, 72, 3)
-    xp = pad_to_multiple(x, 4, "reflect").numpy()
+    xp = pad_to_multiple(x, 4, axes=(2, 3), mode="reflect_fold").numpy()
     assert xp.shape == (1, 3, 16, 20, 3)
     np.testing.assert_allclose(y, model(xp).numpy()[:, :52, :72], atol=1e-5)
 
@@ -72,13 +73,13 @@ def test_hr_in_pads_to_16_and_keeps_the_size():
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "zeros"])
 def test_pad_to_multiple_modes(mode):
     x = np.arange(3 * 5, dtype=np.float32).reshape(1, 1, 3, 5, 1)
-    y = pad_to_multiple(x, 4, mode).numpy()[0, 0, ..., 0]
+    y = pad_to_multiple(x, 4, axes=(2, 3), mode=_PAD_MODES[mode]).numpy()[0, 0, ..., 0]
     assert y.shape == (4, 8)
     want = np.pad(x[0, 0, ..., 0], ((0, 1), (0, 3)), {"reflect": "reflect", "replicate": "edge",
                                                      "zeros": "constant"}[mode])
     np.testing.assert_array_equal(y, want)
     # Pads larger than the image fold back (reflect) instead of failing.
-    assert pad_to_multiple(np.ones((1, 1, 2, 2, 1), np.float32), 16, mode).shape == (1, 1, 16, 16, 1)
+    assert pad_to_multiple(np.ones((1, 1, 2, 2, 1), np.float32), 16, axes=(2, 3), mode=_PAD_MODES[mode]).shape == (1, 1, 16, 16, 1)
 
 
 def test_pooling_and_upsampling_follow_pytorch():

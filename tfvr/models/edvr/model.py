@@ -34,6 +34,10 @@ import tensorflow as tf
 
 from tfvr.layers.pixel_shuffle import PixelShuffle
 from tfvr.layers.residual import ResidualBlockNoBN
+from tfvr.ops.padding import pad_to_multiple
+
+# EDVR's `pad_mode` values -> tfvr.ops.padding modes (its "reflect" folds back for pads longer than the frame).
+_PAD_MODES = {"reflect": "reflect_fold", "replicate": "replicate", "zeros": "zeros"}
 
 LRELU_SLOPE = 0.1
 
@@ -401,32 +405,6 @@ class PredeblurModule(keras.layers.Layer):
         return config
 
 
-def pad_to_multiple(x, multiple: int, mode: str = "reflect"):
-    """Pads `[B, T, H, W, C]` at the bottom/right so H and W are multiples of `multiple` (any sizes, dynamic too).
-
-    mode: "reflect" (mirror without repeating the edge; folds back again for pads larger than the image),
-    "replicate" (repeat the edge) or "zeros".
-    """
-    shape = tf.shape(x)
-    h, w = shape[2], shape[3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if mode == "zeros":
-        return tf.pad(x, [[0, 0], [0, 0], [0, ph], [0, pw], [0, 0]])
-
-    def indices(n, p):
-        i = tf.range(n + p)
-        if mode == "reflect":
-            period = tf.maximum(2 * (n - 1), 1)
-            i = i % period
-            i = tf.where(i >= n, period - i, i)
-        return tf.clip_by_value(i, 0, n - 1)
-
-    if mode not in ("reflect", "replicate"):
-        raise ValueError(f"pad_mode must be 'reflect', 'replicate' or 'zeros', got {mode!r}")
-    x = tf.gather(x, indices(h, ph), axis=2)
-    return tf.gather(x, indices(w, pw), axis=3)
-
-
 @keras.saving.register_keras_serializable(package="tfvr")
 class EDVR(keras.Model):
     """EDVR video restoration network (×4 super-resolution, or same-size deblurring with `hr_in`).
@@ -550,7 +528,7 @@ class EDVR(keras.Model):
             x = tf.cast(x, self.compute_dtype)
         shape = tf.shape(x)
         b, h0, w0 = shape[0], shape[2], shape[3]
-        x = pad_to_multiple(x, self.size_multiple, self.pad_mode)
+        x = pad_to_multiple(x, self.size_multiple, axes=(2, 3), mode=_PAD_MODES[self.pad_mode])
         feat_l1 = self.extract(x)
         aligned = self.align(feat_l1, b)
         aligned, extra = self.memory_read(aligned)

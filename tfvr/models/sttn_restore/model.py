@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvr.export.restoration import pad_to_multiple
+from tfvr.ops.padding import pad_to_multiple
 from tfvr.layers.residual import ResidualBlockNoBN
 from tfvr.ops.warp import spatio_temporal_sample
 

@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfvr.export.restoration import pad_to_multiple
+from tfvr.ops.padding import pad_to_multiple
 
 METADATA_FILE = "tfvr.json"
 FORMAT = "tfvr.vid2vid/1"
