@@ -1,0 +1,175 @@
+"""A quiet console for tfvr's entry points: `quiet.setup()` before TensorFlow is imported.
+
+TensorFlow 2.21 prints C++/absl start-up lines that `TF_CPP_MIN_LOG_LEVEL=2` does not hide (measured here):
+`WARNING: All log messages before absl::InitializeLog() is called are written to STDERR` and
+`I0000 ... cudart_stub.cc:31] Could not find cuda drivers ...` come from libraries that log before TensorFlow's
+own log settings are read, twice per `import tensorflow`, whatever TF_CPP_MIN_LOG_LEVEL, TF_CPP_MAX_VLOG_LEVEL,
+GLOG_minloglevel or ABSL_MIN_LOG_LEVEL say. Later lines (`E0000 ... cuda_platform.cc] failed call to cuInit`,
+`E0000 ... oneDNN supports DT_UINT8 only ...`, `meta_optimizer.cc ... remapper failed`) are ERROR-level absl
+logs that only `TF_CPP_MIN_LOG_LEVEL=3` hides. Python libraries add INFO lines (PySceneDetect's
+`Detecting scenes...`, absl).
+
+`setup(argv=None, verbose=None)`, unless verbose (`--verbose` in `argv`, `verbose=True`, or env `TFVR_VERBOSE=1`):
+1. sets `TF_CPP_MIN_LOG_LEVEL=3` (kept as it is when the user set it to 0 or 1: they asked for TF's logs), so the
+   ERROR-level noise after the import is not written; TensorFlow's real errors still surface as Python
+   exceptions with their message;
+2. installs an import hook: while `import tensorflow` runs (the first time, in this process), file descriptor 2
+   goes to a temporary file; afterwards every line that is not known start-up noise (`is_noise`) is written back
+   to stderr, so a real error printed during the import is kept (and if the import fails, everything is);
+3. lowers the Python loggers `pyscenedetect` and `absl` to WARNING (again after `import scenedetect`, which sets
+   its logger to INFO).
+tfvr's own `tfvr.*` loggers are untouched. Verbose: nothing is changed (and `TFVR_VERBOSE=1` is exported, so
+child processes are verbose too). Importing this module is cheap (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import logging
+import os
+import re
+import sys
+import tempfile
+from typing import Optional, Sequence
+
+__all__ = ["setup", "is_verbose", "is_noise", "filter_noise", "NOISY_LOGGERS"]
+
+NOISY_LOGGERS = ("pyscenedetect", "absl")
+
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ ([\w.\-]+):\d+\] (.*)$")
+# ERROR-level lines known to be harmless start-up / graph-optimizer noise (file, message start)
+_NOISY_ERRORS = (
+    ("cuda_platform.cc", "failed call to cuInit"),
+    ("cuda_dnn.cc", "Unable to register"),
+    ("cuda_fft.cc", "Unable to register"),
+    ("cuda_blas.cc", "Unable to register"),
+    ("computation_placer.cc", ""),
+    ("meta_optimizer.cc", ""),
+    ("mkl_util.h", ""),
+    ("onednn", ""),
+)
+_NOISY_TEXT = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "To enable the following instructions:",
+    "oneDNN supports DT_",
+)
+
+_state = {"installed": False, "verbose": None}
+
+
+def is_verbose(argv: Optional[Sequence[str]] = None) -> bool:
+    """`--verbose` (or `--verbose=true`) in argv, or env TFVR_VERBOSE set to something other than 0/false/no."""
+    if argv is not None:
+        for a in argv:
+            if a in ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1"):
+                return True
+    return os.environ.get("TFVR_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def is_noise(line: str) -> bool:
+    """True for a TensorFlow / absl start-up line tfvr hides by default (INFO/WARNING absl lines, known ERROR
+    noise). FATAL lines and anything else are never noise."""
+    s = line.rstrip("\r\n")
+    if not s.strip():
+        return False
+    if any(s.startswith(t) or t in s for t in _NOISY_TEXT):
+        return True
+    m = _ABSL_LINE.match(s)
+    if not m:
+        return False
+    level, src, msg = m.groups()
+    if level in ("I", "W"):
+        return True
+    if level == "E":
+        return any(src.startswith(f) or (f == "onednn" and "oneDNN" in msg) for f, start in _NOISY_ERRORS
+                   if msg.startswith(start))
+    return False
+
+
+def filter_noise(text: str) -> str:
+    """`text` without its noise lines (line endings kept)."""
+    return "".join(ln for ln in text.splitlines(keepends=True) if not is_noise(ln))
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader, redirect: bool = True):
+        self._loader = loader
+        self._redirect = redirect
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        if not self._redirect:
+            self._loader.exec_module(module)
+            _lower_loggers()  # scenedetect's import calls its init_logger(INFO)
+            return
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        saved = os.dup(2)
+        buf = tempfile.TemporaryFile()
+        ok = False
+        try:
+            os.dup2(buf.fileno(), 2)
+            self._loader.exec_module(module)
+            ok = True
+        finally:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            text = buf.read().decode("utf-8", "replace")
+            buf.close()
+            keep = filter_noise(text) if ok else text
+            if keep:
+                os.write(2, keep.encode("utf-8"))
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Wraps the loader of the top-level `tensorflow` package (fd 2 redirected while it runs) and of `scenedetect`
+    (its loggers lowered afterwards)."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in ("tensorflow", "scenedetect") or fullname in sys.modules:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader, redirect=fullname == "tensorflow")
+        return spec
+
+
+def _lower_loggers() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def setup(argv: Optional[Sequence[str]] = None, verbose: Optional[bool] = None) -> bool:
+    """Makes the console quiet unless verbose (module docstring). Returns whether it is verbose. Idempotent;
+    call it before anything imports TensorFlow (a later call still sets the log levels)."""
+    verbose = is_verbose(argv) if verbose is None else bool(verbose)
+    _state["verbose"] = verbose
+    if verbose:
+        os.environ["TFVR_VERBOSE"] = "1"
+        return True
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "") not in ("0", "1"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    _lower_loggers()
+    if not _state["installed"]:
+        sys.meta_path.insert(0, _QuietFinder())
+        _state["installed"] = True
+    return False
