@@ -16,7 +16,7 @@ logs that only `TF_CPP_MIN_LOG_LEVEL=3` hides. Python libraries add INFO lines (
 2. installs an import hook: while `import tensorflow` runs (the first time, in this process), file descriptor 2
    goes to a temporary file; afterwards every line that is not known start-up noise (`is_noise`) is written back
    to stderr, so a real error printed during the import is kept (and if the import fails, everything is);
-3. lowers the Python loggers `pyscenedetect` and `absl` to WARNING (again after `import scenedetect`, which sets
+3. lowers the Python loggers `pyscenedetect`, `absl` and `apache_beam` to WARNING (again after `import scenedetect`, which sets
    its logger to INFO).
 tfvr's own `tfvr.*` loggers are untouched. Verbose: nothing is changed (and `TFVR_VERBOSE=1` is exported, so
 child processes are verbose too). Importing this module is cheap (no TensorFlow).
@@ -32,9 +32,9 @@ import sys
 import tempfile
 from typing import Optional, Sequence
 
-__all__ = ["setup", "is_verbose", "is_noise", "filter_noise", "NOISY_LOGGERS"]
+__all__ = ["setup", "is_verbose", "is_noise", "filter_noise", "filtered_stderr", "NOISY_LOGGERS"]
 
-NOISY_LOGGERS = ("pyscenedetect", "absl")
+NOISY_LOGGERS = ("pyscenedetect", "absl", "apache_beam")
 
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ ([\w.\-]+):\d+\] (.*)$")
 # ERROR-level lines known to be harmless start-up / graph-optimizer noise (file, message start)
@@ -53,6 +53,12 @@ _NOISY_TEXT = (
     "To enable the following instructions:",
     "oneDNN supports DT_",
 )
+
+# Apache Beam's worker processes (`tfvr prepare --runner beam`) log with Python's default format to the inherited
+# stderr: their INFO lines and these start-up warnings are noise too (inside `filtered_stderr` only).
+_BEAM_NOISE = re.compile(r"^(INFO|DEBUG):|^WARNING:root:apitools not found|^WARNING:__main__:No semi_persistent|"
+                         r"^WARNING:apache_beam\.options\.pipeline_options:Discarding unparseable|"
+                         r"^WARNING:apache_beam\.runners\.portability\.local_job_service:Worker: severity: WARN")
 
 _state = {"installed": False, "verbose": None}
 
@@ -84,6 +90,50 @@ def is_noise(line: str) -> bool:
         return any(src.startswith(f) or (f == "onednn" and "oneDNN" in msg) for f, start in _NOISY_ERRORS
                    if msg.startswith(start))
     return False
+
+
+def filtered_stderr():
+    """Context manager: while it is open, file descriptor 2 (this process's and its children's) goes through a
+    filter thread that drops `is_noise` lines and Beam workers' INFO / start-up lines and passes everything else
+    (tracebacks, errors) on. A no-op when verbose."""
+    import contextlib
+    import threading
+
+    @contextlib.contextmanager
+    def cm():
+        if is_verbose():
+            yield
+            return
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        saved = os.dup(2)
+        r, w = os.pipe()
+        os.dup2(w, 2)
+        os.close(w)
+
+        def pump():
+            with os.fdopen(r, "rb") as src:
+                for raw in src:
+                    line = raw.decode("utf-8", "replace")
+                    if not (is_noise(line) or _BEAM_NOISE.match(line)):
+                        os.write(saved, raw)
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os.dup2(saved, 2)  # closes the pipe's last write end held by this process
+            t.join(timeout=10)
+            os.close(saved)
+
+    return cm()
 
 
 def filter_noise(text: str) -> str:
