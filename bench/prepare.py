@@ -63,8 +63,10 @@ def main() -> int:
         out = root / f"out-{name.replace(' ', '')}"
         cmd = [sys.executable, "-m", "tfvr.cli", "prepare", str(src), str(out), "--clip-len", "5", "--num-shards",
                "4", "--val-fraction", "0.2", "--overwrite", "--quiet", *extra]
+        trace = root / f"trace-{name.replace(' ', '')}.txt"
+        trace.unlink(missing_ok=True)
         t = time.perf_counter()
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        r = subprocess.run(cmd, env=dict(env, TFVR_BEAM_TRACE=str(trace)), capture_output=True, text=True)
         dt = time.perf_counter() - t
         if r.returncode != 0:
             print(f"{name}: failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
@@ -75,6 +77,15 @@ def main() -> int:
         outs.append(out)
         print(f"{name:>8}: {dt:7.1f} s  {frames / dt:8.1f} frames/s  ({m['counts']['clips']} clips)  load {_load()}",
               flush=True)
+        if trace.exists():  # beam: sources per worker process and how much of the time two ran at once
+            rows_t = [ln.split() for ln in trace.read_text().splitlines()]
+            per = {}
+            for pid, _i, a, b in rows_t:
+                per.setdefault(pid, []).append((float(a), float(b)))
+            busy = sum(b - a for v in per.values() for a, b in v)
+            span = max(b for v in per.values() for _, b in v) - min(a for v in per.values() for a, _ in v)
+            print(f"          {len(per)} worker processes ran {[len(v) for v in per.values()]} sources; "
+                  f"source work {busy:.1f} s in a {span:.1f} s window (mean parallelism {busy / span:.2f})")
     same = all(filecmp.cmp(outs[0] / n, o / n, shallow=False) for o in outs[1:]
                for n in os.listdir(outs[0]) if n.endswith(".tfrecord"))
     print(f"shards identical across runs: {same}")

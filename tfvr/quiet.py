@@ -13,9 +13,10 @@ logs that only `TF_CPP_MIN_LOG_LEVEL=3` hides. Python libraries add INFO lines (
 1. sets `TF_CPP_MIN_LOG_LEVEL=3` (kept as it is when the user set it to 0 or 1: they asked for TF's logs), so the
    ERROR-level noise after the import is not written; TensorFlow's real errors still surface as Python
    exceptions with their message;
-2. installs an import hook: while `import tensorflow` runs (the first time, in this process), file descriptor 2
-   goes to a temporary file; afterwards every line that is not known start-up noise (`is_noise`) is written back
-   to stderr, so a real error printed during the import is kept (and if the import fails, everything is);
+2. installs an import hook: when `import tensorflow` runs (the first time, in this process), file descriptor 2
+   (where TensorFlow's C++ code and child processes write) is routed through a small filter process that drops
+   the lines `is_noise` recognises and passes everything else at once, so real errors, tracebacks and a dying
+   process's last words still come out; Python's own `sys.stderr` keeps writing to the terminal directly;
 3. lowers the Python loggers `pyscenedetect`, `absl` and `apache_beam` to WARNING (again after `import scenedetect`, which sets
    its logger to INFO).
 tfvr's own `tfvr.*` loggers are untouched. Verbose: nothing is changed (and `TFVR_VERBOSE=1` is exported, so
@@ -29,7 +30,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from typing import Optional, Sequence
 
 __all__ = ["setup", "is_verbose", "is_noise", "filter_noise", "filtered_stderr", "NOISY_LOGGERS"]
@@ -153,34 +153,96 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        if not self._redirect:
-            self._loader.exec_module(module)
-            _lower_loggers()  # scenedetect's import calls its init_logger(INFO)
-            return
+        if self._redirect:
+            _install_fd2_filter()
+        self._loader.exec_module(module)
+        _lower_loggers()  # scenedetect's import calls its init_logger(INFO)
+
+
+# The filter process: reads what the C++ side (and child processes) write to fd 2, drops noise lines, passes the
+# rest at once (a partial line, e.g. a progress bar, after 0.1 s). It ignores SIGINT / SIGTERM (a Ctrl-C of the
+# process group must not cut the main process's stderr) and exits when every writer has closed the pipe, so
+# whatever a crashing process wrote last still comes out.
+_FILTER_SRC = r"""
+import os, re, select, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+sys.path.insert(0, sys.argv[1])
+from tfvr.quiet import is_noise, _BEAM_NOISE
+def out(b):
+    t = b.decode("utf-8", "replace")
+    if not (is_noise(t) or _BEAM_NOISE.match(t)):
+        try:
+            os.write(1, b)
+        except OSError:
+            pass
+buf = b""
+while True:
+    ready = select.select([0], [], [], 0.1 if buf else None)[0]
+    if not ready:
+        out(buf)
+        buf = b""
+        continue
+    chunk = os.read(0, 65536)
+    if not chunk:
+        if buf:
+            out(buf)
+        break
+    parts = re.split(rb"(?<=[\n\r])", buf + chunk)
+    buf = parts.pop()
+    for ln in parts:
+        out(ln)
+"""
+
+
+def _install_fd2_filter() -> None:
+    """Routes fd 2 through the filter process (once per process). Python's own `sys.stderr` keeps writing to
+    the original stream directly (tfvr's log lines, tracebacks, progress bars on a terminal)."""
+    if _state.get("filter") is not None:
+        return
+    import atexit
+    import io
+    import subprocess
+
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    orig = os.dup(2)
+    r, w = os.pipe()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _FILTER_SRC, root], stdin=r, stdout=orig,
+                                close_fds=True, pass_fds=())
+    except OSError:
+        os.close(r)
+        os.close(w)
+        os.close(orig)
+        return
+    os.close(r)
+    os.dup2(w, 2)
+    os.close(w)
+    _state["filter"] = proc
+    if getattr(sys.stderr, "fileno", None) is not None:
+        try:
+            if sys.stderr.fileno() == 2:
+                sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(orig), "w"), encoding=sys.stderr.encoding,
+                                              errors="backslashreplace", line_buffering=True)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def close():
         try:
             sys.stderr.flush()
         except Exception:
             pass
-        saved = os.dup(2)
-        buf = tempfile.TemporaryFile()
-        ok = False
+        os.dup2(orig, 2)  # closes this process's end of the pipe: the filter drains and exits
         try:
-            os.dup2(buf.fileno(), 2)
-            self._loader.exec_module(module)
-            ok = True
-        finally:
-            try:
-                sys.stderr.flush()
-            except Exception:
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            buf.seek(0)
-            text = buf.read().decode("utf-8", "replace")
-            buf.close()
-            keep = filter_noise(text) if ok else text
-            if keep:
-                os.write(2, keep.encode("utf-8"))
+            proc.wait(timeout=5)
+        except Exception:
+            pass
+
+    atexit.register(close)
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):

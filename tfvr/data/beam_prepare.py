@@ -30,6 +30,7 @@ import math
 import os
 import pickle
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -102,7 +103,12 @@ class _ProcessSource:
         quiet.setup()  # in a Beam worker process: before TensorFlow / scenedetect are imported
         i, source, report = item
         scratch = os.path.join(self.tmp, _SCRATCH, f"{i:08d}.tfrecord")
+        t0 = time.time()
         report, stats, refs = process_source(source, report, self.settings, self.extras, scratch)
+        trace = os.environ.get("TFVR_BEAM_TRACE")  # bench/prepare.py: which worker ran which source, when
+        if trace:
+            with open(trace, "a") as f:
+                f.write(f"{os.getpid()} {i} {t0:.3f} {time.time():.3f}\n")
         path = os.path.join(self.tmp, _REPORTS, f"{i:08d}.pkl")
         part = f"{path}.{uuid.uuid4().hex[:8]}.part"
         with open(part, "wb") as f:
