@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tfvr import quiet  # noqa: E402
+
+quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REFERENCE_64 = 2500.0  # clips/s, platform-notes

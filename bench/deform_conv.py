@@ -26,6 +26,11 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfvr import quiet  # noqa: E402
+
+quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
+
 GROUPS = 8
 
 

@@ -33,6 +33,11 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfvr import quiet  # noqa: E402
+
+quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
     "fwd64": dict(batch=1, h=64, w=64, train=False),

@@ -18,6 +18,11 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfvr import quiet  # noqa: E402
+
+quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PRESETS = {

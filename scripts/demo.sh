@@ -8,6 +8,6 @@ bash scripts/venv.sh
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 W=runs/demo
 .venv/bin/python train/sttn.py --flagfile=train/configs/sttn_denoise_demo.flags --workdir="$W/sttn_denoise"
-.venv/bin/tfvr synth-video --seed 7 --frames 24 --size 203x157 --noise 25 "$W/noisy.mp4"
+.venv/bin/tfvr make-synthetic --seed 7 --frames 24 --size 203x157 --noise 25 "$W/noisy.mp4"
 .venv/bin/tfvr restore --overwrite --model "$W/sttn_denoise/export" "$W/noisy.mp4" "$W/restored.mp4"
 echo "restored video: $W/restored.mp4"

@@ -16,8 +16,8 @@ import sys
 # name -> (module, one-line help). Order is the order `tfvr --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("tfvr.cli.prepare", "split real videos into scenes and write TFRecord training clips"),
-    "synth-video": ("tfvr.cli.synth_video", "write a synthetic (procedural) video, optionally degraded, as .mp4"),
-    "eval": ("tfvr.cli.eval", "PSNR/SSIM of predicted frame folders against ground-truth folders"),
+    "make-synthetic": ("tfvr.cli.synth_video", "write a synthetic (procedural) video, optionally degraded, as .mp4"),
+    "score": ("tfvr.cli.eval", "PSNR/SSIM of predicted frame folders against ground-truth folders"),
     "evaluate": ("tfvr.cli.evaluate", "run a model over a benchmark layout (Vid4, REDS4, Vimeo-90K) and score it"),
     "export": ("tfvr.cli.export", "export a training run as a TF Serving SavedModel (uint8 in/out)"),
     "restore": ("tfvr.cli.restore", "restore (denoise, deblur, super-resolve) a video file with a SavedModel"),
@@ -25,6 +25,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synthesize": ("tfvr.cli.synthesize", "generate a photoreal video from a label video with a vid2vid SavedModel"),
     "convert-weights": ("tfvr.cli.convert_weights", "convert PyTorch (BasicSR / authors') weights to Keras .weights.h5"),
 }
+
+# Renamed commands: old name -> new name. The old names work for one more release (0.2) with a one-line notice.
+ALIASES: dict[str, str] = {
+    "eval": "score",
+    "synth-video": "make-synthetic",
+}
+
+
+def _resolve_alias(argv: list[str]) -> list[str]:
+    """Replaces a deprecated command name (the first non-option argument) by its new name, with a notice."""
+    i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is None or argv[i] not in ALIASES:
+        return argv
+    old, new = argv[i], ALIASES[argv[i]]
+    print(f"tfvr: '{old}' is deprecated and will be removed in tfvr 0.2; use 'tfvr {new}'", file=sys.stderr)
+    return argv[:i] + [new] + argv[i + 1:]
 
 
 def _available() -> dict[str, tuple[str, str]]:
@@ -38,14 +54,23 @@ def _available() -> dict[str, tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     from tfvr.errors import UserError
 
+    from tfvr import quiet
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet.setup(argv)  # before any command module imports TensorFlow; `--verbose` is accepted anywhere
+    argv = _resolve_alias([a for a in argv if a != "--verbose"])
     commands = _available()
-    parser = argparse.ArgumentParser(prog="tfvr", description="tfvr: video restoration models for TensorFlow 2 / Keras 3.")
+    renamed = ", ".join(f"{old} -> {new}" for old, new in ALIASES.items())
+    parser = argparse.ArgumentParser(
+        prog="tfvr", description="tfvr: video restoration models for TensorFlow 2 / Keras 3.",
+        epilog=f"Renamed commands (old names still work until tfvr 0.2, with a notice): {renamed}.")
     from tfvr import __version__
 
     parser.add_argument("--version", action="version", version=f"tfvr {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's C++ start-up logs and third-party INFO logs (or env TFVR_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    argv = sys.argv[1:] if argv is None else argv
     # Build only the chosen command's parser fully (its module may import TensorFlow); list the others by name.
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_) in commands.items():

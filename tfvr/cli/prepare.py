@@ -44,6 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction choice")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--runner", choices=["direct", "beam"], default="direct",
+                   help="direct: this process (no extra packages); beam: an Apache Beam pipeline (pip install "
+                        "'tfvr[beam]'), on Beam's DirectRunner with --workers processes unless --beam-options names "
+                        "another runner; the output is the same")
+    p.add_argument("--workers", type=int, default=2, help="--runner beam: local worker processes")
+    p.add_argument("--beam-options", default="", metavar="'--runner=... ...'",
+                   help="--runner beam: Beam pipeline options, one shell-quoted string (e.g. '--runner=FlinkRunner "
+                        "--flink_master=host:8081 --environment_type=LOOPBACK')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,9 +64,18 @@ def run(args: argparse.Namespace) -> int:
                              clip_stride=args.clip_stride, min_scene_len=args.min_scene_len,
                              fade_rate=args.fade_rate, uniform_max=args.uniform_max,
                              filter_frames=not args.no_filter)
-    result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
-                     val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
-                     progress=not args.quiet)
+    if args.runner == "beam":
+        import shlex
+
+        from tfvr.data.beam_prepare import prepare_beam
+
+        result = prepare_beam(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
+                              val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
+                              workers=args.workers, beam_options=shlex.split(args.beam_options))
+    else:
+        result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
+                         val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
+                         progress=not args.quiet)
     m = result.manifest
     splits = ", ".join(f"{name}: {s['clips']} clips in {len(s['shards'])} shards" for name, s in m["splits"].items())
     c = m["counts"]

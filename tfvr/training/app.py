@@ -124,6 +124,7 @@ def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "tra
         return payload
     if config.trainer.eval_at_end:
         metrics = trainer.evaluate()
+        trainer.log_eval(metrics)  # the final eval/* values: what TensorBoard's HParams table shows per run
         payload = {**metrics, "steps": result.step, "seconds": round(result.seconds, 2)}
         write_json_atomic(os.path.join(workdir, "eval.json"), payload)
         print(format_table(payload), flush=True)
@@ -139,6 +140,9 @@ def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "tra
 
 def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[str]] = None) -> None:
     """Parses flags (checking every `--config.*` line), then trains, evaluates and exports (module docstring)."""
+    from tfvr import quiet
+
+    verbose = quiet.setup(sys.argv if argv is None else argv)  # a no-op for TF when the script already called it
     from absl import app as absl_app
     from absl import flags
     from ml_collections import config_flags
@@ -155,6 +159,9 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
         config_flags.DEFINE_config_dataclass("config", experiment, "the experiment config (see the task)")
     if "workdir" not in FLAGS:
         flags.DEFINE_string("workdir", None, "run folder: checkpoints, TensorBoard, config.json, eval.json, export")
+    if "verbose" not in FLAGS:
+        flags.DEFINE_boolean("verbose", False, "show TensorFlow's C++ logs and third-party INFO logs "
+                             "(or env TFVR_VERBOSE=1); by default only tfvr's own lines are printed")
 
     def parse(args: list[str]) -> list[str]:
         try:
@@ -172,7 +179,7 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
     def main(_):
         from absl import logging as absl_logging
 
-        absl_logging.set_verbosity(absl_logging.WARNING)
+        absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
         _setup_logging()
         try:
             train_and_export(task_cls, FLAGS.config, FLAGS.workdir, prog)

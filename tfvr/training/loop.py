@@ -31,7 +31,9 @@ Randomness inside the step uses `ctx.seed(...)` (stateless, a function of seed, 
 reproducible on resume.
 
 Output in the workdir: `checkpoints/`, `tb/` (TensorBoard: `train/<log key>`, `lr/<group>`,
-`eval/<metric>`, `images/<name>`), `metrics.jsonl` (one JSON object per logged step: `step`, logs, `lr/<group>`,
+`eval/<metric>` (every `trainer.eval_every` steps and once more from `log_eval` after training), `images/<name>`,
+and the HParams plugin's session: the flattened experiment config (`hparams_dict`) written when training starts,
+so the final `eval/*` values of several runs in one log folder compare in TensorBoard's HParams table), `metrics.jsonl` (one JSON object per logged step: `step`, logs, `lr/<group>`,
 `steps_per_sec`).
 """
 
@@ -61,7 +63,7 @@ from tfvr.training.task import StepContext, Task, _ref
 
 log = logging.getLogger("tfvr.training")
 
-__all__ = ["Trainer", "TrainResult", "TrainingInterrupted", "TrainingDiverged", "data_seed"]
+__all__ = ["Trainer", "TrainResult", "TrainingInterrupted", "TrainingDiverged", "data_seed", "hparams_dict"]
 
 
 class TrainingInterrupted(Exception):
@@ -125,6 +127,7 @@ class Trainer:
         self._writer = None
         self._stop_signal: Optional[int] = None
         self._rollbacks_here = 0
+        self._eval_cache: Optional[tuple[int, dict]] = None  # (step, metrics) while the weights are unchanged
 
     # ------------------------------------------------------------------------------------------------------------
     # building
@@ -202,6 +205,7 @@ class Trainer:
         if path is None:
             return None
         self.step = int(self._step_var.numpy())
+        self._eval_cache = None
         log.info("restored %s (step %d)", path, self.step)
         return self.step
 
@@ -209,6 +213,7 @@ class Trainer:
         self.build()
         self.checkpointer.restore(path)
         self.step = int(self._step_var.numpy())
+        self._eval_cache = None
         return self.step
 
     def save(self) -> str:
@@ -300,6 +305,7 @@ class Trainer:
         else:
             logs = self._get_step_fn(stage, False)(self.distribute_batch(batch), step_t)
         self.step += 1
+        self._eval_cache = None
         return {k: float(v.numpy()) for k, v in logs.items()}
 
     # ------------------------------------------------------------------------------------------------------------
@@ -336,14 +342,45 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def evaluate(self) -> dict[str, float]:
-        """`task.evaluate` with the EMA weights when EMA is on."""
+        """`task.evaluate` with the EMA weights when EMA is on. Evaluating twice at the same step with unchanged
+        weights (the last `eval_every` step, then `eval_at_end`) runs the task once."""
         self.build()
+        if self._eval_cache is not None and self._eval_cache[0] == self.step:
+            return dict(self._eval_cache[1])
         if self.ema is not None:
             with self.ema.swapped():
                 res = self.task.evaluate(self.models)
         else:
             res = self.task.evaluate(self.models)
-        return {k: float(v) for k, v in (res or {}).items()}
+        out = {k: float(v) for k, v in (res or {}).items()}
+        self._eval_cache = (self.step, dict(out))
+        return out
+
+    def log_eval(self, metrics: dict[str, float]) -> None:
+        """Writes `eval/<metric>` scalars at the current step (TensorBoard and metrics.jsonl), chief only."""
+        if not metrics or not self.is_chief:
+            return
+        key = (self.step, tuple(sorted(metrics.items())))
+        if getattr(self, "_eval_logged", None) == key:  # already written at this step (eval_every, then at end)
+            return
+        self._eval_logged = key
+        writer = self._writer_or_none()
+        scalars = {f"eval/{k}": v for k, v in metrics.items()}
+        write_scalars(writer, self.step, scalars)
+        writer.flush()
+        self._append_metrics({"step": self.step, **scalars})
+
+    def write_hparams(self) -> None:
+        """The HParams plugin's session start: `hparams_dict(config)` plus the task name, trial id = run folder."""
+        writer = self._writer_or_none()
+        if writer is None:
+            return
+        from tensorboard.plugins.hparams import api as hp
+
+        values = {"task": str(getattr(self.task, "name", type(self.task).__name__)), **hparams_dict(self.config)}
+        with writer.as_default():
+            hp.hparams(values, trial_id=os.path.basename(self.workdir.rstrip(os.sep)) or "run")
+        writer.flush()
 
     def write_images(self, batch) -> None:
         writer = self._writer_or_none()
@@ -392,6 +429,7 @@ class Trainer:
         self.guard_state.load(new)
         self.step = int(self._step_var.numpy())
         self._rollbacks_here += 1
+        self._eval_cache = None
         lrs = ", ".join(f"{g} x{new['lr_scale'][g]:.3g}" for g in action.groups)
         log.warning("guard: %s -> restored %s (step %d), learning rate now %s", action.reason,
                     os.path.basename(path), self.step, lrs)
@@ -416,6 +454,7 @@ class Trainer:
             log.info("already trained: step %d >= num_steps %d", self.step, num_steps)
             return TrainResult(self.step, start_step, 0.0, logs, 0)
         writer = self._writer_or_none()
+        self.write_hparams()
         summary_batch = None
         if self.tcfg.image_every and self.is_chief:
             summary_batch = self._summary_batch()
@@ -440,6 +479,7 @@ class Trainer:
                     # A corrupt shard: name the file (TF's message does not) instead of a bare traceback.
                     raise self.task.data_error(e) from None
                 logs = {k: float(v.numpy()) for k, v in out.items()}
+                self._eval_cache = None
                 action = self.monitor.check(self.step, logs)
                 if action is not None:
                     self._rollback(action)
@@ -475,10 +515,10 @@ class Trainer:
                     self.write_images(summary_batch)
                 if self.tcfg.eval_every and self.step % self.tcfg.eval_every == 0 and self.is_chief:
                     metrics = self.evaluate()
-                    if metrics and writer is not None:
-                        write_scalars(writer, self.step, {f"eval/{k}": v for k, v in metrics.items()})
+                    self.log_eval(metrics)
                     if metrics:
-                        self._append_metrics({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+                        log.info("eval at step %d: %s", self.step,
+                                 " ".join(f"{k} {v:.4g}" for k, v in list(metrics.items())[:6]))
                 if self._stop_signal is not None:
                     self.save()
                     raise TrainingInterrupted(self._stop_signal, self.step)
@@ -509,6 +549,26 @@ class Trainer:
         if self.ema is not None:
             self.ema.copy_to_model()
         return self.task.export_module(self.models)
+
+
+def hparams_dict(config: Any) -> dict[str, Any]:
+    """The experiment config flattened for the HParams plugin: `{"optim.learning_rate": 1e-3, ...}`; values are
+    bool / int / float / str (tuples and None become their str)."""
+    from tfvr.config import to_dict
+
+    out: dict[str, Any] = {}
+
+    def walk(d: dict, prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            elif isinstance(v, (bool, int, float, str)):
+                out[f"{prefix}{k}"] = v
+            else:
+                out[f"{prefix}{k}"] = str(tuple(v) if isinstance(v, list) else v)
+
+    walk(to_dict(config) if dataclasses.is_dataclass(config) else dict(config), "")
+    return out
 
 
 def checkpoint_step_of(trainer: Trainer) -> Optional[int]:

@@ -34,6 +34,8 @@ import tensorflow as tf
 
 from tfvr.layers.pixel_shuffle import PixelShuffle
 from tfvr.layers.residual import ResidualBlockNoBN
+from tfvr.models.edvr.presets import PRESETS as _PRESETS
+from tfvr.models.saving import PresetMixin
 from tfvr.ops.padding import pad_to_multiple
 
 # EDVR's `pad_mode` values -> tfvr.ops.padding modes (its "reflect" folds back for pads longer than the frame).
@@ -406,7 +408,7 @@ class PredeblurModule(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
-class EDVR(keras.Model):
+class EDVR(PresetMixin, keras.Model):
     """EDVR video restoration network (×4 super-resolution, or same-size deblurring with `hr_in`).
 
     Args: exactly the fields of `tfvr.models.edvr.config.EDVRConfig` (BasicSR's `EDVR(...)` kwargs + `dcn_impl`,
@@ -418,6 +420,11 @@ class EDVR(keras.Model):
     Reference: Wang, Chan, Yu, Dong, Loy, "EDVR: Video Restoration with Enhanced Deformable Convolutional
     Networks", CVPR Workshops 2019; code: XPixelGroup/BasicSR `basicsr/archs/edvr_arch.py`.
     """
+
+    # `EDVR.from_preset("edvr_m")` ...: BasicSR's configurations (tfvr/models/edvr/presets.py), and the released
+    # checkpoints of `tfvr.presets` (family "edvr"; their kwargs are BasicSR's, i.e. this constructor's).
+    presets = _PRESETS
+    preset_family = "edvr"
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_frame=5, deformable_groups=8,
                  num_extract_block=5, num_reconstruct_block=10, center_frame_idx=None, hr_in=False,

@@ -17,6 +17,8 @@ import tensorflow as tf
 
 from tfvr.models.memvsr.encoders import build_encoder_decoder
 from tfvr.models.memvsr.memory import MemoryModule
+from tfvr.models.memvsr.config import MemoryConfig
+from tfvr.models.saving import PresetMixin
 from tfvr.ops.warp import backward_warp
 
 __all__ = ["NextFramePredictor"]
@@ -24,7 +26,8 @@ __all__ = ["NextFramePredictor"]
 TEST_TYPES = ("nextframe", "subtract", "opticalflow")
 
 
-class NextFramePredictor(keras.Model):
+@keras.saving.register_keras_serializable(package="tfvr")
+class NextFramePredictor(PresetMixin, keras.Model):
     """Encoder/decoder next-frame predictor with a memory on the deepest features.
 
     Args:
@@ -44,6 +47,18 @@ class NextFramePredictor(keras.Model):
     Reference: seed 004 (memory-network next-frame prediction on HumanEva / Charades); Sukhbaatar et al.,
     "End-To-End Memory Networks", NeurIPS 2015.
     """
+
+    # `NextFramePredictor.from_preset(name)`: the next-frame demo (train/configs/memvsr_nextframe_demo.flags:
+    # optical-flow head, U-Net 16/32/64, pixwise memory over 4 input frames) and the same without memory.
+    _DEMO_MEMORY = {k: v for k, v in MemoryConfig(variant="pixwise", crop=3, hops=1, embed_size=64, memory_size=4)
+                    .module_kwargs(0, 0).items() if k not in ("input_size", "channels")}
+    presets = {
+        "memvsr_nextframe_demo": dict(test_type="opticalflow", encoder="unet", channels=(3, 16, 32, 64),
+                                      skip=(True, True, True), input_size=4, memory=_DEMO_MEMORY),
+        "memvsr_nextframe_demo_nomem": dict(test_type="opticalflow", encoder="unet", channels=(3, 16, 32, 64),
+                                            skip=(True, True, True), input_size=4, memory=None),
+    }
+    preset_family = "memvsr"
 
     def __init__(self, test_type="nextframe", encoder="unet", channels=(3, 32, 64, 128), skip=(True, True, True),
                  res_blocks=1, input_size=10, qs_sep=False, memory=None, **kwargs):

@@ -6,14 +6,22 @@ Table 3) are the sentence that writes the memory, the centre frame's aligned fea
 memory-fused map replaces the centre frame's features before the TSA / 1×1 fusion. Everything else is EDVR's.
 """
 
+import keras
 import tensorflow as tf
 
 from tfvr.models.edvr.model import EDVR
+from tfvr.models.memvsr.config import MemoryConfig
 from tfvr.models.memvsr.memory import MemoryModule
 
 __all__ = ["MemEDVR"]
 
 
+def _memory(**fields) -> dict:
+    kw = MemoryConfig(**fields).module_kwargs(0, 0)
+    return {k: v for k, v in kw.items() if k not in ("input_size", "channels")}
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
 class MemEDVR(EDVR):
     """EDVR + memory on the aligned features.
 
@@ -30,6 +38,22 @@ class MemEDVR(EDVR):
     Reference: Wang et al., "EDVR", CVPRW 2019; Sukhbaatar et al., "End-To-End Memory Networks", NeurIPS 2015;
     seed 004's memory-augmented EDVR study (REDS).
     """
+
+    # `MemEDVR.from_preset(name)`: the REDS recipe's EDVR-M body (train/configs/memvsr_vsr_reds_base.flags, memory
+    # as MemoryConfig's defaults; the memvsr_t* flagfiles vary the memory) and the demo's
+    # (train/configs/memvsr_vsr_demo.flags), each also without the memory (the ablation baseline).
+    _REDS = dict(num_feat=64, num_frame=5, deformable_groups=8, num_extract_block=5, num_reconstruct_block=10,
+                 with_tsa=True, with_pcd=True)
+    _DEMO = dict(num_feat=32, num_frame=5, deformable_groups=4, num_extract_block=2, num_reconstruct_block=4,
+                 with_tsa=True, with_pcd=True)
+    presets = {
+        "memvsr_reds": dict(_REDS, memory=_memory()),
+        "memvsr_reds_nomem": dict(_REDS, memory=None),
+        "memvsr_demo": dict(_DEMO, memory=_memory(variant="pixwise", crop=3, embed_size=32, memory_size=4,
+                                                  fusion="concat")),
+        "memvsr_demo_nomem": dict(_DEMO, memory=None),
+    }
+    preset_family = "memvsr"
 
     def __init__(self, with_pcd=True, memory=None, **edvr_kwargs):
         super().__init__(**edvr_kwargs)

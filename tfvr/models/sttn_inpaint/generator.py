@@ -11,6 +11,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tfvr.models.saving import PresetMixin
+
 _INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
 
 
@@ -131,7 +133,7 @@ class TransformerBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
-class STTNInpaintGenerator(keras.Model):
+class STTNInpaintGenerator(PresetMixin, keras.Model):
     """STTN-I inpainting generator (Zeng, Fu, Chao, ECCV 2020), as the authors' `model/sttn.py` computes it.
 
     Input `(masked_frames, masks)`: `masked_frames` [B, T, H, W, 3] in [-1, 1] with holes zeroed
@@ -154,6 +156,20 @@ class STTNInpaintGenerator(keras.Model):
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
         mask_attention: bool, see above.
     """
+
+    # `STTNInpaintGenerator.from_preset(name)`: the authors' generator (256 channels, 8 blocks, patch divisors
+    # 1/3/6/12: the class defaults) and the demo's (train/configs/sttn_inpaint_demo.flags); the released
+    # checkpoint of `tfvr.presets` (family "sttn_inpaint") is the authors' architecture.
+    presets = {
+        "sttn_inpaint": dict(),
+        "sttn_inpaint_demo": dict(channels=32, num_blocks=2),
+    }
+    preset_family = "sttn_inpaint"
+
+    def example_inputs(self):
+        """One call on zeros (frames and masks, sides a multiple of 4 x lcm(patch divisors)) creating every variable."""
+        size = 4 * math.lcm(*self.patch_divisors)
+        return [(((tf.zeros([1, 2, size, size, 3]), tf.zeros([1, 2, size, size, 1])),), {})]
 
     def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False, **kwargs):
         super().__init__(**kwargs)

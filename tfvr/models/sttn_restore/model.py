@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvr.models.saving import PresetMixin
 from tfvr.ops.padding import pad_to_multiple
 from tfvr.layers.residual import ResidualBlockNoBN
 from tfvr.ops.warp import spatio_temporal_sample
@@ -179,7 +180,7 @@ class ResNetHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
-class STTNRestore(keras.Model):
+class STTNRestore(PresetMixin, keras.Model):
     """STTN-R (Kim et al., "Spatio-temporal Transformer Network for Video Restoration", ECCV 2018).
 
     Args:
@@ -200,6 +201,23 @@ class STTNRestore(keras.Model):
     multiple of 2**unet_depth, then cropped). Returns a dict: ``output`` ỹ `[B, H, W, C]` float32; with
     `use_flow`, also ``warped`` x̃ `[B, H, W, C·K]` and ``flow`` `[B, H, W, 3·K]` ((u, v, z) per flow, float32).
     """
+
+    # `STTNRestore.from_preset(name)`: the paper's configuration (the class defaults: U-Net 32..128, ResNet-9 with
+    # 64 channels; train/configs/sttn_denoise.flags), the demo's (train/configs/sttn_denoise_demo.flags) and the
+    # single-frame ablation of each (use_flow=False: same head, no flow / sampler).
+    presets = {
+        "sttn_r": dict(),
+        "sttn_r_single_frame": dict(use_flow=False),
+        "sttn_r_demo": dict(unet_feat=16, unet_depth=3, unet_max_feat=64, num_feat=32, num_blocks=5, num_flows=4,
+                            z_init="spread"),
+        "sttn_r_demo_single_frame": dict(num_feat=32, num_blocks=5, use_flow=False),
+    }
+    preset_family = "sttn_restore"
+
+    def example_inputs(self):
+        """One call on zeros that creates every variable (`from_preset`)."""
+        size = 2 ** self.unet_depth * 2 if self.use_flow else 8
+        return [((tf.zeros([1, self.num_frames, size, size, self.num_channels]),), {})]
 
     def __init__(self, num_frames=5, num_channels=3, use_flow=True, unet_feat=32, unet_depth=3, unet_max_feat=128,
                  num_flows=1, z_param="tanh", flow_scale=1.0, z_init="centre", padding="border", num_feat=64,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfvr.models.saving import ExampleBuild
 from tfvr.models.vid2vid.layers import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer
 
 _NDF_MAX = 64
@@ -43,7 +44,7 @@ class NLayerDiscriminator(LazyBuild, keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class MultiscaleDiscriminator(LazyBuild, keras.Model):
+class MultiscaleDiscriminator(ExampleBuild, LazyBuild, keras.Model):
     """Multi-scale conditional PatchGAN (pix2pixHD; vid2vid's image and temporal discriminators).
 
     num_D PatchGANs see the input at full, ½, ¼ … resolution (AvgPool 3×3/2, padding not counted). The network
@@ -97,13 +98,18 @@ class MultiscaleDiscriminator(LazyBuild, keras.Model):
                 x = self.downsample(x)
         return result
 
+    def example_inputs(self):
+        """One call on zeros (large enough for every scale's stride-2 convs): creates every variable."""
+        s = 2 ** (self.num_D - 1 + self.n_layers) * 4
+        return [((tf.zeros([1, s, s, self.input_nc]),), {})]
+
     def get_config(self):
         return {**super().get_config(), "input_nc": self.input_nc, "ndf": self.ndf, "n_layers": self.n_layers,
                 "num_D": self.num_D, "norm": self.norm, "get_interm_feat": self.get_interm_feat}
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class VideoDiscriminator(LazyBuild, keras.Model):
+class VideoDiscriminator(ExampleBuild, LazyBuild, keras.Model):
     """vid2vid's temporal discriminators: one `MultiscaleDiscriminator` per temporal scale.
 
     Temporal scale s looks at `n_frames_D` frames taken every `t_step**s` frames (s = 0: consecutive frames), with
@@ -136,6 +142,12 @@ class VideoDiscriminator(LazyBuild, keras.Model):
 
     def call(self, x, scale: int = 0, training=None):
         return self.nets[scale](x, training=training)
+
+    def example_inputs(self):
+        """One call per temporal scale on zeros: creates every variable."""
+        s = 2 ** (self.num_D - 1 + self.n_layers) * 4
+        x = tf.zeros([1, s, s, self.output_nc * self.n_frames_D + 2 * (self.n_frames_D - 1)])
+        return [((x,), dict(scale=k)) for k in range(self.n_scales_temporal)]
 
     def get_config(self):
         return {**super().get_config(), "n_frames_D": self.n_frames_D, "n_scales_temporal": self.n_scales_temporal,

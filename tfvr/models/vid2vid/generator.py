@@ -20,6 +20,7 @@ from tfvr.models.vid2vid.layers import (
     Sequence,
     norm_layer,
 )
+from tfvr.models.saving import ExampleBuild, PresetMixin
 from tfvr.ops.warp import backward_warp
 
 FLOW_SCALE = 20.0  # flow = conv(flow_feat) * 20 (the network predicts flow / 20)
@@ -85,7 +86,7 @@ class _Composite(LazyBuild, keras.Model):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class CompositeGenerator(_Composite):
+class CompositeGenerator(ExampleBuild, _Composite):
     """vid2vid's flow-warping generator for one spatial scale.
 
     Two encoders are summed: one over the label stack of the current and previous frames (n_frames_G label maps,
@@ -173,6 +174,13 @@ class CompositeGenerator(_Composite):
                 raise ValueError("CompositeGenerator(use_fg_model=True) needs fg_mask")
         features = dict(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat) if return_features else None
         return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only or first, features)
+
+    def example_inputs(self):
+        """A later frame and a first frame on zeros: creates every variable (`.keras` load)."""
+        s = 2 ** (self.n_downsampling + 1)
+        labels, prev = tf.zeros([1, s, s, self.input_nc]), tf.zeros([1, s, s, self.prev_output_nc])
+        mask = tf.zeros([1, s, s, 1]) if self.use_fg_model else None
+        return [((labels, prev, mask), {}), ((labels, None, mask), {})]
 
     def get_config(self):
         return {**super().get_config(), "input_nc": self.input_nc, "output_nc": self.output_nc,
@@ -266,7 +274,7 @@ def _stack_time(x):
 
 
 @keras.saving.register_keras_serializable("tfvr.vid2vid")
-class Vid2VidGenerator(LazyBuild, keras.Model):
+class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
     """One step of vid2vid's sequential generation: the next frame from a label window and previous frames.
 
     Wraps `CompositeGenerator` (and, with `n_scales_spatial > 1`, the coarse-to-fine `CompositeLocalGenerator`s):
@@ -289,6 +297,25 @@ class Vid2VidGenerator(LazyBuild, keras.Model):
     the first frame, instances=None, use_raw_only=False)` → dict of `img_final`, `img_raw` [B, H, W, 3], `flow` [B, H, W, 2],
     `weight` [B, H, W, 1] (flow/weight None with no_flow). H, W multiples of 2**(n_downsampling + n_scales − 1).
     """
+
+    # `Vid2VidGenerator.from_preset(name)`: NVIDIA/vid2vid's label2city_512 generator (scripts/street/train_512.sh,
+    # train/configs/vid2vid_cityscapes.flags) and the demo's (train/configs/vid2vid_demo.flags, the config's
+    # default 5 classes); released checkpoints of `tfvr.presets` (family "vid2vid") carry these kwargs as `generator`.
+    presets = {
+        "vid2vid_label2city_512": dict(label_nc=35, use_instance=True, n_frames_G=3, ngf=128, n_downsampling=3,
+                                       n_blocks=9, use_fg_model=True, fg_labels=(26,)),
+        "vid2vid_demo": dict(label_nc=5, n_frames_G=3, ngf=16, n_downsampling=2, n_blocks=4, use_fg_model=True,
+                             fg_labels=(2, 3, 4)),
+    }
+    preset_family = "vid2vid"
+
+    @classmethod
+    def kwargs_from_released(cls, released):
+        gen = getattr(released, "generator", None) or (released.get("generator") if isinstance(released, dict)
+                                                         else None)
+        if not gen:
+            raise ValueError(f"released vid2vid preset {getattr(released, 'name', released)!r} has no generator kwargs")
+        return dict(gen)
 
     def __init__(self, label_nc: int, use_instance: bool = False, n_frames_G: int = 3, output_nc: int = 3,
                  ngf: int = 128, n_downsampling: int = 3, n_blocks: int = 9, use_fg_model: bool = False,
@@ -319,6 +346,14 @@ class Vid2VidGenerator(LazyBuild, keras.Model):
     @property
     def size_multiple(self) -> int:
         return 2 ** (self.n_downsampling + self.n_scales_spatial - 1)
+
+    def example_inputs(self):
+        """A first frame and a later frame on zeros: creates every variable (`.keras` load, `from_preset`)."""
+        s = 2 * self.size_multiple
+        labels = tf.zeros([1, self.n_frames_G, s, s], tf.int32)
+        prev = tf.zeros([1, self.n_frames_G - 1, s, s, self.output_nc])
+        inst = dict(instances=labels) if self.use_instance else {}
+        return [((labels, prev), inst), ((labels, None), inst)]
 
     def encode_labels(self, labels, instances=None):
         """[B, T, H, W] class ids (+ instances) → [B, H, W, T·(label_nc [+1])] and the fg mask [B, H, W, 1]."""

@@ -1,0 +1,103 @@
+"""Frames/s of `tfvr prepare` on the same generated videos: --runner direct (one process) and --runner beam with 1
+and 2 DirectRunner worker processes (multi_processing), in one run; checks that every run wrote the same shards.
+
+    PYTHONPATH=. python bench/prepare.py [--videos 20 --frames 80 --size 320x180]
+
+Needs apache-beam for the beam rows (pip install 'tfvr[beam]'). Each configuration runs `python -m tfvr.cli prepare`
+in a fresh process (so TensorFlow / Beam start-up is included, as a user sees it); frames/s counts the source
+frames decoded (manifest `videos[].num_frames`). Prints the machine load: the figure is only meaningful when the
+cores are not shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfvr import quiet  # noqa: E402
+
+quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=80, help="frames per video (a scene cut in the middle)")
+    ap.add_argument("--size", default="320x180", help="WxH of the videos")
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--workers", default="1,2", help="beam worker counts to time")
+    ap.add_argument("--keep", default="", help="folder to keep the videos and outputs in (default: a temp dir)")
+    args = ap.parse_args()
+    from tfvr.data import synthetic
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    root = Path(args.keep or tempfile.mkdtemp(prefix="tfvr-bench-prepare-"))
+    src = root / "videos"
+    if not src.exists():
+        src.mkdir(parents=True)
+        for i in range(args.videos):
+            v = synthetic.generate(100 + i, args.frames, h, w, cuts=[args.frames // 2], fps=args.fps)
+            synthetic.write_mp4(v, src / f"video{i:03d}.mp4", fps=args.fps)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p]))
+    configs = [("direct", ["--runner", "direct"])]
+    configs += [(f"beam x{n}", ["--runner", "beam", "--workers", str(n)]) for n in args.workers.split(",")]
+    print(f"{args.videos} videos of {args.frames} frames {w}x{h}; {os.cpu_count()} CPUs; load before {_load()}")
+    rows, outs = [], []
+    for name, extra in configs:
+        out = root / f"out-{name.replace(' ', '')}"
+        cmd = [sys.executable, "-m", "tfvr.cli", "prepare", str(src), str(out), "--clip-len", "5", "--num-shards",
+               "4", "--val-fraction", "0.2", "--overwrite", "--quiet", *extra]
+        trace = root / f"trace-{name.replace(' ', '')}.txt"
+        trace.unlink(missing_ok=True)
+        t = time.perf_counter()
+        r = subprocess.run(cmd, env=dict(env, TFVR_BEAM_TRACE=str(trace)), capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            print(f"{name}: failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+            return 1
+        m = json.loads((out / "manifest.json").read_text())
+        frames = sum(v["num_frames"] for v in m["videos"])
+        rows.append((name, dt, frames / dt, m["counts"]["clips"]))
+        outs.append(out)
+        print(f"{name:>8}: {dt:7.1f} s  {frames / dt:8.1f} frames/s  ({m['counts']['clips']} clips)  load {_load()}",
+              flush=True)
+        if trace.exists():  # beam: sources per worker process and how much of the time two ran at once
+            rows_t = [ln.split() for ln in trace.read_text().splitlines()]
+            per = {}
+            for pid, _i, a, b in rows_t:
+                per.setdefault(pid, []).append((float(a), float(b)))
+            busy = sum(b - a for v in per.values() for a, b in v)
+            span = max(b for v in per.values() for _, b in v) - min(a for v in per.values() for a, _ in v)
+            print(f"          {len(per)} worker processes ran {[len(v) for v in per.values()]} sources; "
+                  f"source work {busy:.1f} s in a {span:.1f} s window (mean parallelism {busy / span:.2f})")
+    same = all(filecmp.cmp(outs[0] / n, o / n, shallow=False) for o in outs[1:]
+               for n in os.listdir(outs[0]) if n.endswith(".tfrecord"))
+    print(f"shards identical across runs: {same}")
+    base = rows[0][2]
+    for name, _, fps, _ in rows[1:]:
+        print(f"{name} / direct: {fps / base:.2f}x")
+    beams = [r for r in rows if r[0].startswith("beam")]
+    if len(beams) >= 2:
+        print(f"{beams[-1][0]} / {beams[0][0]}: {beams[-1][2] / beams[0][2]:.2f}x (target >= 1.7x on 2 free cores)")
+    print(f"load after {_load()}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

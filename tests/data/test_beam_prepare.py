@@ -1,0 +1,87 @@
+"""`tfvr prepare --runner beam` (issue 16, item 5): the Beam pipeline writes the single-process path's shards and
+manifest (same clips, same split). The pipeline tests need the optional extra (`pip install 'tfvr[beam]'`)."""
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfvr.data import synthetic
+from tfvr.data.beam_prepare import beam_available
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+needs_beam = pytest.mark.skipif(not beam_available(), reason="apache-beam is not installed (pip install 'tfvr[beam]')")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("beam_src")
+    for i in range(3):
+        synthetic.write_mp4(synthetic.generate(30 + i, 30, 40, 56, cuts=[15], fps=10.0), d / f"v{i}.mp4", fps=10.0)
+    (d / "sub").mkdir()
+    synthetic.write_mp4(synthetic.generate(40, 20, 40, 56, fps=10.0), d / "sub" / "w.mp4", fps=10.0)
+    (d / "broken.mp4").write_bytes(b"not a video")
+    return d
+
+
+def _cli(*args, env_extra=None):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p]), OPENCV_FFMPEG_LOGLEVEL="-8")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "tfvr.cli", "prepare", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=600)
+
+
+@needs_beam
+def test_beam_runner_writes_the_same_shards_and_manifest(videos, tmp_path):
+    common = ["--clip-len", "5", "--num-shards", "3", "--val-fraction", "0.3", "--quiet"]
+    a = _cli(str(videos), str(tmp_path / "direct"), *common)
+    b = _cli(str(videos), str(tmp_path / "beam"), *common, "--runner", "beam", "--workers", "2")
+    assert a.returncode == b.returncode == 1, (a.stderr, b.stderr)  # broken.mp4 is listed, the others prepared
+    assert "broken.mp4" in b.stderr
+    names = sorted(os.listdir(tmp_path / "direct"))
+    assert names == sorted(os.listdir(tmp_path / "beam"))  # no scratch / report files left
+    shards = [n for n in names if n.endswith(".tfrecord")]
+    assert len(shards) == 6 and any(n.startswith("val-") for n in shards)
+    for n in shards:
+        assert filecmp.cmp(tmp_path / "direct" / n, tmp_path / "beam" / n, shallow=False), n
+    ma = json.loads((tmp_path / "direct" / "manifest.json").read_text())
+    mb = json.loads((tmp_path / "beam" / "manifest.json").read_text())
+    assert mb["settings"].pop("runner") == "beam" and mb["settings"].pop("workers") == 2
+    assert ma == mb
+    assert ma["counts"]["clips"] > 0 and {v["split"] for v in ma["videos"]} == {"train", "val"}
+    # the console stays quiet: no Beam worker INFO lines, no TensorFlow start-up lines
+    assert "INFO:" not in b.stderr and "absl::InitializeLog" not in b.stderr and "Detecting scenes" not in b.stderr
+
+
+@needs_beam
+def test_pipeline_options_default_to_multiprocess_direct_runner():
+    from tfvr.data.beam_prepare import pipeline_options
+
+    opts = pipeline_options(3).get_all_options()
+    assert opts["runner"] == "DirectRunner" and opts["direct_num_workers"] == 3
+    assert opts["direct_running_mode"] == "multi_processing"
+    opts = pipeline_options(3, ["--runner=FlinkRunner", "--flink_master=h:8081"]).get_all_options()
+    assert opts["runner"] == "FlinkRunner" and opts["flink_master"] == "h:8081"
+
+
+def test_beam_runner_without_beam_is_a_one_line_error(videos, tmp_path):
+    if beam_available():
+        # hide apache_beam from the child process: a finder that refuses it
+        block = tmp_path / "block"
+        block.mkdir()
+        (block / "sitecustomize.py").write_text(
+            "import sys\nclass _B:\n    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'apache_beam' or name.startswith('apache_beam.'):\n"
+            "            raise ImportError('blocked')\nsys.meta_path.insert(0, _B())\n")
+        extra = {"PYTHONPATH": os.pathsep.join([str(block), REPO])}
+    else:
+        extra = None
+    r = _cli(str(videos), str(tmp_path / "out"), "--runner", "beam", env_extra=extra)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "tfvr prepare: error: --runner beam needs Apache Beam: pip install 'tfvr[beam]' (or use --runner direct)"]
+    assert not (tmp_path / "out").exists()
