@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inpaint": ("tfvr.cli.inpaint", "remove masked objects from a video file with an STTN-I SavedModel"),
     "synthesize": ("tfvr.cli.synthesize", "generate a photoreal video from a label video with a vid2vid SavedModel"),
     "convert-weights": ("tfvr.cli.convert_weights", "convert PyTorch (BasicSR / authors') weights to Keras .weights.h5"),
+    "presets": ("tfvr.cli.presets", "list the released checkpoints tfvr converts by file name, with published scores"),
 }
 
 # Renamed commands: old name -> new name. The old names work for one more release (0.2) with a one-line notice.

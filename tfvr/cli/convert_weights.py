@@ -2,8 +2,8 @@
 
     tfvr convert-weights --arch edvr|sttn_inpaint|vid2vid [--preset NAME] [--kwargs JSON] IN.(pth|npz) -o OUT.weights.h5
 
-Reads the state dict with `tfvr.export.torch_state.load_state_dict` (`.npz` needs nothing; `.pth` needs the
-optional torch extra), builds the Keras model with the family's converter, and writes
+Reads the state dict with `tfvr.export.torch_state.load_state_dict` (`.npz` and `.pth` alike, no torch
+needed: a restricted unpickler, see `tfvr.export.pth`), builds the Keras model with the family's converter, and writes
 
 * `OUT.weights.h5`: `model.save_weights` (Keras 3 requires the `.weights.h5` suffix), and
 * `OUT.config.json` beside it: `{"arch", "class", "config": model.get_config(), "source", "num_params"}` — what is
@@ -38,7 +38,7 @@ SUFFIX = ".weights.h5"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="PyTorch state dict: .pth/.pt (needs torch) or .npz")
+    parser.add_argument("input", type=Path, help="PyTorch state dict: .pth/.pt (read without torch) or .npz")
     parser.add_argument("-o", "--output", type=Path, required=True, help=f"output file, must end with {SUFFIX}")
     parser.add_argument("--arch", required=True, choices=ARCHS, help="model family")
     parser.add_argument("--preset", default=None, help="named configuration of the family (e.g. edvr_l)")

@@ -7,12 +7,13 @@ Loading
 
     * ``.npz``: ``np.savez(path, **{name: tensor.numpy()})``. If the archive holds ``w/<name>`` keys (the layout of
       ``../shared/golden/*.npz``), only those are returned, with the ``w/`` prefix removed.
-    * ``.pth`` / ``.pt`` / ``.ckpt``: needs ``torch`` (optional extra ``tfvr[torch]``; imported lazily, only here).
-      Loaded with ``weights_only=True`` on the CPU. Common wrappers are unwrapped: BasicSR's ``{"params": ...}`` /
+    * ``.pth`` / ``.pt`` / ``.ckpt`` / ``.bin``: read WITHOUT torch by ``tfvr.export.pth.read_pth`` (a restricted
+      unpickler for the zip and the legacy ``torch.save`` formats: tensors become NumPy arrays, bfloat16 is widened
+      to float32, every other global is refused, nothing in the file executes). Common wrappers are unwrapped: BasicSR's ``{"params": ...}`` /
       ``{"params_ema": ...}`` (``params_ema`` preferred when both exist, as BasicSR's test configs do), and
       ``{"state_dict": ...}`` / ``{"model": ...}``/ ``{"netG": ...}``; a leading ``module.`` (DataParallel) is
       stripped.
-    * Any problem (missing file, not a state dict, torch absent for ``.pth``) raises ``tfvr.errors.UserError`` naming
+    * Any problem (missing file, not a state dict, a refused global) raises ``tfvr.errors.UserError`` naming
       the file.
 
     ``save_npz(state_dict, path)`` writes the NumPy form (atomically) so a machine without torch can convert later.
@@ -78,27 +79,10 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _load_torch(path: Path, key: str | None) -> dict[str, np.ndarray]:
-    try:
-        import torch  # noqa: PLC0415 - optional dependency, imported only for .pth files
-    except ImportError:
-        raise UserError(
-            f"{path}: reading PyTorch checkpoints needs torch (pip install 'tfvr[torch]'); or, where torch is "
-            "installed, save the state dict as .npz: np.savez(out, **{k: v.numpy() for k, v in sd.items()})"
-        ) from None
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"{path}: torch.load failed ({type(e).__name__}: {e})") from None
-    obj = _unwrap(obj, key, path)
-    out = {}
-    for name, value in obj.items():
-        if hasattr(value, "detach"):
-            value = value.detach().cpu()
-            if value.dtype == torch.bfloat16:
-                value = value.float()
-            out[str(name)] = value.numpy()
-        elif isinstance(value, np.ndarray):
-            out[str(name)] = value
+    from tfvr.export.pth import read_pth  # noqa: PLC0415 - restricted unpickler, no torch needed
+
+    obj = _unwrap(read_pth(path), key, path)
+    out = {str(name): value for name, value in obj.items() if isinstance(value, np.ndarray)}
     if not out:
         raise UserError(f"{path}: no tensors found in the state dict")
     return _strip_module_prefix(out)

@@ -164,9 +164,35 @@ PRESETS = {
 
 
 def convert_cli(state_dict_, preset: str | None, kwargs: dict):
-    """Entry point for `tfvr convert-weights --family vid2vid`: returns the Keras generator."""
+    """Entry point for `tfvr convert-weights --arch vid2vid`: returns the Keras generator.
+
+    With `CompositeGenerator` kwargs (input_nc, ...) the result is that network (NVIDIA's netG0). With
+    `Vid2VidGenerator` kwargs (`label_nc` given: label_nc, n_frames_G, use_instance, fg_labels, ngf, ...) it is a
+    `Vid2VidGenerator` (one spatial scale) whose netG0 holds the weights: the whole streaming generator, with the
+    label encoding and foreground classes a SavedModel export needs."""
     config = dict(PRESETS[preset]) if preset else {}
     config.update(kwargs or {})
     if not config:
         raise ValueError(f"vid2vid conversion needs a preset ({', '.join(PRESETS)}) or generator kwargs")
+    if "label_nc" in config:
+        return vid2vid_generator_from_nvidia(state_dict_, **config)
     return from_nvidia(state_dict_, **config)
+
+
+def vid2vid_generator_from_nvidia(state_dict_, **config):
+    """A `Vid2VidGenerator` (one spatial scale) holding NVIDIA's netG0 weights (`latest_net_G0.pth`)."""
+    import tensorflow as tf
+
+    from tfvr.models.vid2vid.generator import Vid2VidGenerator
+
+    if int(config.get("n_scales_spatial", 1)) != 1:
+        raise ValueError("only one spatial scale converts (netG0); the coarse-to-fine netG1/netG2 of the released "
+                         "1024/2048 models are separate files this converter does not read")
+    gen = Vid2VidGenerator(**config)
+    size = gen.size_multiple * 4
+    n = gen.n_frames_G
+    labels = tf.zeros([1, n, size, size], tf.int32)
+    inst = tf.zeros([1, n, size, size], tf.int32) if gen.use_instance else None
+    gen(labels, tf.zeros([1, n - 1, size, size, gen.output_nc]), inst, training=False)
+    load_state_dict(gen.netG0, state_dict_)
+    return gen
