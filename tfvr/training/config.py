@@ -17,8 +17,9 @@ class OptimConfig:
     """One optimizer and its learning-rate schedule.
 
     The learning rate at step s (s = number of updates already applied, 0 for the first update) is
-    `schedule(s) * multiplier * guard_scale`, where `schedule` is one of (formulas are BasicSR's, see
-    `tfvr.training.schedules`):
+    `schedule(s) * guard_scale`, where `schedule` starts from the group's initial LR `learning_rate * multiplier`
+    and is one of (formulas are BasicSR's, see `tfvr.training.schedules`; `learning_rate` below stands for that
+    initial LR, `eta_min` is not multiplied):
 
     - "constant": `learning_rate`.
     - "step": `learning_rate * gamma ** (number of milestones <= s)` (BasicSR MultiStepRestartLR, with optional
@@ -32,10 +33,13 @@ class OptimConfig:
     lowered by the NaN / metric guards.
 
     Attributes:
-        optimizer: "adam", "adamw" or "sgd".
+        optimizer: "adam" (Keras Adam), "torch_adam" (exactly PyTorch's `torch.optim.Adam`: epsilon added after
+            the bias correction, per-variable step counts; what BasicSR and the authors' trainers use, see
+            `tfvr.training.torch_adam`), "adamw" or "sgd".
         learning_rate: base learning rate.
         beta1, beta2, epsilon: Adam(W) parameters (SGD uses `beta1` as momentum).
-        weight_decay: decoupled weight decay (AdamW only).
+        weight_decay: decoupled weight decay (AdamW); for "torch_adam" PyTorch Adam's L2 `weight_decay` (added
+            to the gradient); unused by "adam".
         clip_norm: clip the *global* (all-replica) gradient norm to this value; 0 disables.
         schedule: "constant", "step" or "cosine_restart".
         milestones: steps at which the "step" schedule multiplies the LR by `gamma`.

@@ -10,7 +10,7 @@ What it does, in order:
 3. Restores the newest readable checkpoint in `<workdir>/checkpoints` (step counter, models, optimizer slots
    and iterations, EMA, guard state), or writes `ckpt-0` so a rollback always has a target.
 4. Steps until `trainer.num_steps`: each step sets every group's learning rate on the host
-   (`schedules.learning_rate(group.optim, step) * group.lr_multiplier * guard scale`), runs one step in a
+   (`schedules.learning_rate(group.optim, step, group.lr_multiplier) * guard scale`), runs one step in a
    `tf.function` (traced once per `task.stage(step)`), averages the logged scalars over replicas, runs the
    guards (NaN/Inf and metric guards: restore the last good checkpoint and lower the LR, `guards.py`), then at
    intervals writes TensorBoard scalars / images / eval metrics, a line to `<workdir>/metrics.jsonl`, and a
@@ -228,8 +228,9 @@ class Trainer:
         step = self.step if step is None else step
         out = {}
         for name, g in self.groups.items():
-            base = schedules.learning_rate(g.optim, step)
-            out[name] = base * float(g.lr_multiplier) * float(self.guard_state.lr_scale[name].numpy())
+            # the multiplier scales the group's initial LR, not eta_min (BasicSR's per-group schedules)
+            base = schedules.learning_rate(g.optim, step, g.lr_multiplier)
+            out[name] = base * float(self.guard_state.lr_scale[name].numpy())
         return out
 
     def _set_learning_rates(self, lrs: dict[str, float]) -> None:

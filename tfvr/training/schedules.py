@@ -16,7 +16,10 @@ BasicSR's `last_epoch`.
 - `warmup`: BasicSR's linear warm-up: while `step + 1 < warmup_steps` the LR is `base * (step + 1) / warmup_steps`
   (it overrides the schedule, like `BaseModel.update_learning_rate(current_iter, warmup_iter)`).
 
-`learning_rate(cfg, step)` applies an `OptimConfig`.
+`learning_rate(cfg, step, multiplier)` applies an `OptimConfig` to an optimizer group whose initial LR is
+`cfg.learning_rate * multiplier` (BasicSR's per-group `lr`, e.g. EDVR's `dcn_lr_mul` group): the schedule runs on
+that base, and `eta_min` is *not* multiplied (BasicSR's schedulers anneal every group's own `initial_lr` to the
+same `eta_min`).
 """
 
 from __future__ import annotations
@@ -73,20 +76,23 @@ def warmup(base: float, step: int, warmup_steps: int) -> float | None:
     return None
 
 
-def learning_rate(cfg: OptimConfig, step: int) -> float:
-    """The scheduled LR of `cfg` at `step` (before group multipliers and guard scales)."""
-    w = warmup(cfg.learning_rate, step, cfg.warmup_steps)
+def learning_rate(cfg: OptimConfig, step: int, multiplier: float = 1.0) -> float:
+    """The scheduled LR of `cfg` at `step` for a group with LR multiplier `multiplier` (before guard scales)."""
+    if multiplier == 0:
+        return 0.0  # a group with multiplier 0 stays frozen (a cosine schedule would otherwise give it eta_min)
+    base = float(cfg.learning_rate) * float(multiplier)
+    w = warmup(base, step, cfg.warmup_steps)
     if w is not None:
         return w
     kind = cfg.schedule
     if kind == "constant":
-        return constant_lr(cfg.learning_rate, step)
+        return constant_lr(base, step)
     if kind == "step":
         restarts = tuple(cfg.restarts) or (0,)
         weights = tuple(cfg.restart_weights) or (1.0,) * len(restarts)
-        return step_decay_lr(cfg.learning_rate, step, cfg.milestones, cfg.gamma, restarts, weights)
+        return step_decay_lr(base, step, cfg.milestones, cfg.gamma, restarts, weights)
     if kind in ("cosine_restart", "cosine"):
-        return cosine_restart_lr(cfg.learning_rate, step, cfg.periods, cfg.restart_weights, cfg.eta_min)
+        return cosine_restart_lr(base, step, cfg.periods, cfg.restart_weights, cfg.eta_min)
     raise ConfigError(f"optim.schedule: unknown schedule {kind!r} (expected constant, step or cosine_restart)")
 
 

@@ -89,7 +89,8 @@ class OptimizerGroup:
         name: group name; `ctx.minimize(..., groups=name)`, `MetricGuard.groups`, TensorBoard `lr/<name>`.
         variables: the group's trainable variables (a variable belongs to at most one group).
         optim: optimizer + LR schedule config of the group.
-        lr_multiplier: the group's LR is `schedule(step) * lr_multiplier * guard scale`.
+        lr_multiplier: the group's initial LR is `optim.learning_rate * lr_multiplier` and its schedule runs from
+            there (`eta_min` is not multiplied, as in BasicSR's per-group `lr`); the guards' scale multiplies it.
     """
 
     name: str
@@ -128,6 +129,11 @@ def make_optimizer(cfg: OptimConfig, name: Optional[str] = None):
 
     kind = cfg.optimizer.lower()
     lr = float(cfg.learning_rate)
+    if kind == "torch_adam":
+        from tfvr.training.torch_adam import TorchAdam
+
+        return TorchAdam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=cfg.epsilon,
+                         torch_weight_decay=cfg.weight_decay, name=name)
     if kind == "adam":
         return keras.optimizers.Adam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=cfg.epsilon, name=name)
     if kind == "adamw":
@@ -137,7 +143,7 @@ def make_optimizer(cfg: OptimConfig, name: Optional[str] = None):
         return keras.optimizers.SGD(lr, momentum=cfg.beta1, name=name)
     from tfvr.errors import ConfigError
 
-    raise ConfigError(f"optim.optimizer: unknown optimizer {cfg.optimizer!r} (expected adam, adamw or sgd)")
+    raise ConfigError(f"optim.optimizer: unknown optimizer {cfg.optimizer!r} (expected adam, torch_adam, adamw or sgd)")
 
 
 class StepContext:

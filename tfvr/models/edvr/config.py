@@ -95,8 +95,12 @@ class EDVRStabilizerConfig:
         dcn_lr_scope: which parameters it applies to: "dcn" (BasicSR: every parameter of the DCN packs, i.e. the
             deformable kernels and their offset/mask convs), "offset" (only the offset/mask convs inside the DCN
             packs) or "pcd" (the whole PCD alignment module, including the offset-feature convs).
-        tsa_warmup_steps: BasicSR `tsa_iter`: for the first N steps only the fusion (TSA) module trains (stage
-            "tsa_warmup"), then everything. Use it when initialising a TSA model from a model trained without TSA.
+        tsa_warmup_steps: for the first N steps only the fusion (TSA) module trains (stage "tsa_warmup"), then
+            everything. Use it when initialising a TSA model from a model trained without TSA. BasicSR's
+            `tsa_iter: K` is `tsa_warmup_steps = K - 1`: `EDVRModel.optimize_parameters` freezes all but the fusion at
+            iteration 1 and unfreezes everything at iteration K *before* that iteration's update, so iterations
+            1..K-1 train only the fusion (checked by tests/models/edvr/test_train_parity.py). The parameters frozen
+            during the warm-up start their Adam bias correction at their first update ("torch_adam").
         init_from: initialise the model before step 0 (a fresh run only; a resumed run restores its checkpoint)
             from a tfvr workdir (its newest checkpoint), a `.weights.h5` written by `tfvr convert-weights`, or a
             BasicSR state dict (`.pth` / `.npz`). Weights are copied by BasicSR name where the shapes agree; the
@@ -128,8 +132,9 @@ def _default_data() -> DataConfig:
 
 
 def _default_optim() -> OptimConfig:
-    # BasicSR train_EDVR_M_x4_SR_REDS(_woTSA).yml: Adam 4e-4, betas (0.9, 0.99), CosineAnnealingRestartLR.
-    return OptimConfig(optimizer="adam", learning_rate=4e-4, beta1=0.9, beta2=0.99, schedule="cosine_restart",
+    # BasicSR train_EDVR_M_x4_SR_REDS(_woTSA).yml: torch Adam 4e-4, betas (0.9, 0.99), eps 1e-8,
+    # CosineAnnealingRestartLR.
+    return OptimConfig(optimizer="torch_adam", learning_rate=4e-4, epsilon=1e-8, beta1=0.9, beta2=0.99, schedule="cosine_restart",
                        periods=(50000, 100000, 150000, 150000, 150000), restart_weights=(1.0, 1.0, 1.0, 1.0, 1.0),
                        eta_min=1e-7)
 

@@ -1,14 +1,16 @@
 """EDVR's training task (`tfvr.training.task.Task`): ×4 video super-resolution (or deblurring with `hr_in`).
 
 Models: {"edvr": EDVR(**config.model)}. Step: Charbonnier loss between the output and the ground-truth centre frame
-(`config.loss`: BasicSR's eps 1e-12 and sum reduction by default), Adam (β = 0.9, 0.99) with BasicSR's
-cosine-annealing-with-restarts schedule (`config.optim`), flips / rot90 augmentation (`config.data`).
+(`config.loss`: BasicSR's eps 1e-12 and sum reduction by default), PyTorch's Adam (`torch_adam`, β = 0.9, 0.99) with
+BasicSR's cosine-annealing-with-restarts schedule (`config.optim`), flips / rot90 augmentation (`config.data`).
+`tests/models/edvr/test_train_parity.py` checks 3 steps against BasicSR's `EDVRModel`.
 
 The stabilisers (`config.stabilizers`, see `EDVRStabilizerConfig`):
 * **DCN learning-rate multiplier**: the deformable-conv parameters (`dcn_lr_scope`) are their own optimizer group
   "dcn" with `lr_multiplier = dcn_lr_mul` (always a separate group, so the offset guard can lower its LR alone).
 * **TSA warm-up**: stage "tsa_warmup" for the first `tsa_warmup_steps` steps updates only `model.fusion`
-  (BasicSR `tsa_iter`); Adam's slots of the frozen weights do not move.
+  (BasicSR `tsa_iter` − 1, see `EDVRStabilizerConfig`); Adam's slots (and, with "torch_adam", the per-variable step
+  counts) of the frozen weights do not move.
 * **Init deep from shallow**: `init_from` copies weights by BasicSR name from a workdir / converted weights /
   BasicSR state dict into the fresh model before step 0 (`init_mode` "prefix": the 10 blocks of a trained M-depth
   model into the first 10 of 40, the others keep their near-identity init; or "repeat").

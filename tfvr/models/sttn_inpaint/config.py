@@ -31,12 +31,15 @@ class DiscriminatorConfig:
     fold_batch_into_time: the authors read each device's batch of clips as one long clip. Training defaults to
       False here (clips kept apart) so that a step does not depend on the number of replicas; set True to train
       as the authors did on one device.
+    spectral_norm_impl: "torch" (PyTorch's spectral_norm: what the authors train with) or "keras" (Keras'
+      SpectralNormalization, a different training; see `TPatchGANDiscriminator`).
     """
 
     channels: int = 64
     use_spectral_norm: bool = True
     use_sigmoid: bool = False
     fold_batch_into_time: bool = False
+    spectral_norm_impl: str = "torch"
 
 
 @dataclass

@@ -10,8 +10,10 @@ reads .pth or .npz and unwraps `{"netG": ...}`). On the command line:
 Name map (generator): encoder.{0,2,4,6} -> enc0..enc3; transformer.i.attention.{query,key,value}_embedding ->
 block{i}.attention.{query,key,value}; .output_linear.0 -> .output; transformer.i.feed_forward.conv.{0,2} ->
 block{i}.ffn{1,2}; decoder.{0.conv,2,4.conv,6} -> dec0..dec3. Discriminator: conv.{0,2,4,6,8,10} -> conv0..conv5;
-a spectrally normalised conv (`weight_orig`, `weight_u`, `weight_v`) is stored as PyTorch evaluates it,
-`weight_orig / sigma` with sigma = u·(W v), and its `weight_u` becomes Keras's `vector_u`.
+a spectrally normalised conv (`weight_orig`, `weight_u`, `weight_v`) keeps that state in a "torch"
+`SpectralNormConv3D` (kernel = weight_orig, u, v: training continues exactly as the authors'), or, for
+`spectral_norm_impl="keras"`, is stored as PyTorch evaluates it, `weight_orig / sigma` with sigma = u·(W v), with
+`weight_u` as Keras's `vector_u`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from tfvr.export.torch_state import StateDict, conv3d_kernel, set_layer_weights
 
 from .config import GeneratorConfig, as_kwargs
-from .discriminator import TPatchGANDiscriminator
+from .discriminator import SpectralNormConv3D, TPatchGANDiscriminator
 from .generator import STTNInpaintGenerator
 
 _DISC_TORCH_INDEX = (0, 2, 4, 6, 8, 10)
@@ -94,8 +96,25 @@ def discriminator_from_authors(state_dict, source: str = "state dict", use_spect
     disc = TPatchGANDiscriminator(channels=kwargs.pop("channels", channels),
                                   use_spectral_norm=use_spectral_norm, **kwargs)
     disc.build()
+    load_discriminator_weights(disc, sd)
+    return disc
+
+
+def load_discriminator_weights(disc: TPatchGANDiscriminator, state_dict, source: str = "state dict") -> None:
+    """Loads the authors' `Discriminator` state dict into a built `disc` (see `discriminator_from_authors`)."""
+    sd = _as_state(state_dict, source)
     for i, idx in enumerate(_DISC_TORCH_INDEX):
         p = f"conv.{idx}"
+        layer = disc.conv_layer(i)
+        if f"{p}.weight_orig" in sd and isinstance(layer, SpectralNormConv3D):
+            # PyTorch's spectral norm, state as torch keeps it: weight_orig, u, v
+            w = sd.take(f"{p}.weight_orig")
+            layer.kernel.assign(conv3d_kernel(w).astype(np.float32))
+            layer.u.assign(sd.take(f"{p}.weight_u").astype(np.float32))
+            layer.v.assign(sd.take(f"{p}.weight_v").astype(np.float32))
+            if sd.take_optional(f"{p}.bias") is not None:
+                raise ValueError(f"{source}: {p}.bias: a spectrally normalised conv has no bias")
+            continue
         if f"{p}.weight_orig" in sd:
             w = sd.take(f"{p}.weight_orig")
             u, v = sd.take(f"{p}.weight_u"), sd.take(f"{p}.weight_v")
@@ -104,7 +123,6 @@ def discriminator_from_authors(state_dict, source: str = "state dict", use_spect
             u = None
             kernel = conv3d_kernel(sd.take(f"{p}.weight"))
         bias = sd.take_optional(f"{p}.bias")
-        layer = disc.conv_layer(i)
         if layer.use_bias:
             if bias is None:
                 bias = np.zeros([kernel.shape[-1]], np.float32)
@@ -118,7 +136,6 @@ def discriminator_from_authors(state_dict, source: str = "state dict", use_spect
         if u is not None and wrapper is not layer:
             wrapper.vector_u.assign(u.reshape(1, -1).astype(np.float32))
     sd.assert_all_used()
-    return disc
 
 
 def convert_cli(state_dict, preset=None, kwargs=None, source: str = "state dict"):

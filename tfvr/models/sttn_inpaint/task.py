@@ -7,8 +7,10 @@ The step follows the authors' `core/trainer.py`:
     G step:  g_loss = hole_w * L1(pred*m, f*m) / mean(m) + valid_w * L1(pred*(1-m), f*(1-m)) / mean(1-m)
                       + adv_w * (-mean(D(comp)))       (D already updated, as the authors do)  -> update G
 
-Frames are in [-1, 1] (the pipeline's [0, 1] mapped by x*2-1). Adam lr 1e-4, beta=(0, 0.99) for both networks,
-step decay 0.1 ** (min(step, 300k) // 150k) (`step` schedule, milestones (150000, 300000), gamma 0.1).
+Frames are in [-1, 1] (the pipeline's [0, 1] mapped by x*2-1). PyTorch's Adam (`torch_adam`) lr 1e-4, beta=(0, 0.99)
+for both networks, the discriminator with PyTorch-style spectral norm (`spectral_norm_impl="torch"`),
+step decay 0.1 ** (min(step, 300k) // 150k) (`step` schedule, milestones (150000, 300000), gamma 0.1). One step
+equals the authors' (tests/models/sttn_inpaint/test_train_parity.py).
 
 Distributed correctness: every mean above is taken over the *global* batch. Each replica computes its share as
 `sum over its elements / (all-replica element or mask count)` (one all-reduce of a few scalars) and the
@@ -36,7 +38,8 @@ from .generator import STTNInpaintGenerator
 
 
 def _authors_optim() -> OptimConfig:
-    return OptimConfig(optimizer="adam", learning_rate=1e-4, beta1=0.0, beta2=0.99, schedule="step",
+    # the authors' torch.optim.Adam (epsilon 1e-8 after the bias correction: "torch_adam")
+    return OptimConfig(optimizer="torch_adam", learning_rate=1e-4, beta1=0.0, beta2=0.99, epsilon=1e-8, schedule="step",
                        milestones=(150_000, 300_000), gamma=0.1)
 
 
