@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,13 +51,16 @@ def tfvr(*args, cwd=None, env=None, timeout=300):
 
 
 def one_error_line(stderr: str, prog: str) -> str:
-    """The stderr of a refused command: exactly one non-empty line, `<prog>: error: ...`, no traceback."""
+    """The stderr of a refused command: no traceback, and besides tfvr's own log lines ("HH:MM:SS W ...") and
+    TensorFlow's start-up chatter exactly one line, the last, `<prog>: error: ...`."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip() and not _noise(ln)]
     assert "Traceback" not in stderr, stderr[-3000:]
     assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == lines[0], stderr[-3000:]
     return lines[0]
 
 
 def _noise(line: str) -> bool:
     # TensorFlow / absl start-up chatter that is not tfvr's (C++ logs go to stderr before Python runs)
-    return line.startswith(("I0000", "W0000", "WARNING: All log messages", "To enable the following", "oneDNN"))
+    return line.startswith(("I0000", "W0000", "WARNING: All log messages", "To enable the following", "oneDNN")) \
+        or re.match(r"^\d\d:\d\d:\d\d [IWE] ", line) is not None

@@ -15,8 +15,9 @@
    run with one line `<script>: error: <flagfile>:<line>: --config.x.y: ...`, exit code 2, no traceback.
 2. The whole config is validated, ranges included (`tfvr.config.validate_experiment`): a bad value stops the
    run with one line before the workdir is created. Then the workdir lock is taken (`workdir_lock`: a second
-   trainer on the same workdir stops with one line naming the holder, exit code 2) and the resolved config is
-   written to `<workdir>/config.json` (with the task's registry name).
+   trainer on the same workdir stops with one line naming the holder, exit code 2), the checkpoints are
+   restored, and only then is the resolved config written to `<workdir>/config.json` (with the task's registry
+   name).
 3. `Trainer(task, workdir).train()`: resumes from the newest checkpoint if there is one (checkpoints that exist
    but are all unreadable stop the run, see `trainer.restart_from_scratch`).
    SIGTERM/SIGINT: checkpoint, message, exit code 128 + signal. Divergence (too many rollbacks): one line,
@@ -118,7 +119,10 @@ def _train_and_export(trainer, task, task_cls, config, workdir: str, prog: str) 
     from tfvr.training.loop import TrainingInterrupted
 
     cfg_path = os.path.join(workdir, "config.json")
-    if trainer.is_chief:
+
+    def write_config():  # once the run can start: valid config, lock held, checkpoints readable (or none)
+        if not trainer.is_chief:
+            return
         if os.path.exists(cfg_path):
             try:
                 changed = _changed_keys(read_json(cfg_path), to_dict(config))
@@ -127,8 +131,9 @@ def _train_and_export(trainer, task, task_cls, config, workdir: str, prog: str) 
             if changed:
                 log.warning("config differs from the one in %s: %s", cfg_path, ", ".join(changed[:10]))
         save_json(config, cfg_path, task=task_cls.name, task_module=task_cls.__module__)
+
     try:
-        result = trainer.train()
+        result = trainer.train(on_start=write_config)
     except TrainingInterrupted as e:
         print(f"{prog}: {e}", file=sys.stderr, flush=True)
         sys.exit(128 + int(e.signum))

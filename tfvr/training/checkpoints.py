@@ -83,7 +83,21 @@ class Checkpointer:
 
     # -- saving -------------------------------------------------------------------------------------------------
     def save(self, step: int) -> str:
-        path = self.manager.save(checkpoint_number=int(step))
+        """Writes ckpt-<step>. A save that fails (disk full ...) leaves nothing half-written behind: TF's
+        `ckpt-<step>_temp/` folder and the new, unlisted ckpt-<step> files are removed before the error goes on."""
+        prefix = os.path.join(self._save_dir, f"ckpt-{int(step)}")
+        listed_before = prefix in self.checkpoints() if self.is_chief else False
+        try:
+            path = self.manager.save(checkpoint_number=int(step))
+        except BaseException:
+            shutil.rmtree(prefix + "_temp", ignore_errors=True)
+            if not listed_before:
+                for f in glob.glob(glob.escape(prefix) + ".*"):
+                    try:
+                        os.unlink(f)
+                    except OSError:
+                        pass
+            raise
         if not self.is_chief:
             shutil.rmtree(self._save_dir, ignore_errors=True)
         return path

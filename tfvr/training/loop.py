@@ -469,23 +469,28 @@ class Trainer:
         self._append_metrics({"step": self.step, "event": "rollback", "reason": action.reason,
                               "lr_scale": new["lr_scale"]})
 
-    def train(self) -> TrainResult:
+    def train(self, on_start=None) -> TrainResult:
+        """Trains to `trainer.num_steps`. `on_start()` runs once the run is known to be able to start (config
+        valid, workdir locked, checkpoints restored or none there) and before the first write into the workdir
+        (the train script writes config.json there)."""
         from tfvr.config import validate_experiment
 
         validate_experiment(self.config)  # before anything is written into the workdir
         locked_here = self._lock is None
         self.lock()
         try:
-            return self._train()
+            return self._train(on_start)
         finally:
             if locked_here:
                 self.unlock()
 
-    def _train(self) -> TrainResult:
+    def _train(self, on_start=None) -> TrainResult:
         self.build()
         os.makedirs(self.workdir, exist_ok=True)
         num_steps = int(self.tcfg.num_steps)
         restored = self.restore()
+        if on_start is not None:
+            on_start()
         if restored is None:
             self.step = 0
             metrics = os.path.join(self.workdir, "metrics.jsonl")
