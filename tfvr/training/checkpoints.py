@@ -137,11 +137,12 @@ class Checkpointer:
                 found.add(os.path.join(self.directory, prefix))
         return sorted(found, key=checkpoint_step)
 
-    def restore_latest(self) -> Optional[str]:
+    def restore_latest(self, set_aside: bool = True) -> Optional[str]:
         """Restores the newest readable checkpoint and returns its path (None if there is none at all).
 
-        Unreadable listed checkpoints newer than the one restored are moved aside (module docstring). Raises
-        `UnreadableCheckpoints` when checkpoints exist but none is readable."""
+        Unreadable listed checkpoints newer than the one restored are moved aside (module docstring) when
+        `set_aside` (the training loop; readers pass False and change nothing). Raises `UnreadableCheckpoints`
+        when checkpoints exist but none is readable."""
         listed = self.checkpoints()
         bad: list[tuple[str, str]] = []
         for path in reversed(listed):
@@ -154,7 +155,7 @@ class Checkpointer:
                 log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, why)
                 bad.append((path, why))
                 continue
-            if bad and self.is_chief:
+            if bad and set_aside and self.is_chief:
                 self._set_aside_unreadable(path, [b for b, _ in bad], listed)
             return path
         existing = sorted(set(listed) | set(self.on_disk()), key=checkpoint_step)

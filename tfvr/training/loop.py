@@ -218,16 +218,18 @@ class Trainer:
             self._lock.release()
             self._lock = None
 
-    def restore(self) -> Optional[int]:
+    def restore(self, for_training: bool = False) -> Optional[int]:
         """Restores the newest readable checkpoint; returns its step (None when there is none).
 
-        Checkpoints that exist but none readable: `UnreadableCheckpoints`, or with `restart_from_scratch` they
-        are moved aside (with metrics.jsonl) and None is returned."""
+        Checkpoints that exist but none readable: `UnreadableCheckpoints`. Only `for_training` (the training
+        loop, which holds the workdir lock) changes the workdir: unreadable newer checkpoints are moved aside, and
+        with `restart_from_scratch` all of them (with metrics.jsonl), returning None. Readers such as
+        `tfvr export` leave the run as it is."""
         self.build()
         try:
-            path = self.checkpointer.restore_latest()
+            path = self.checkpointer.restore_latest(set_aside=for_training)
         except UnreadableCheckpoints as e:
-            if not getattr(self.tcfg, "restart_from_scratch", False):
+            if not (for_training and getattr(self.tcfg, "restart_from_scratch", False)):
                 raise
             if self.is_chief:
                 self._move_run_aside(e)
@@ -457,7 +459,7 @@ class Trainer:
     def _rollback(self, action) -> None:
         snap = self.guard_state.snapshot()
         new = self.monitor.apply(action, snap)  # may raise TrainingDiverged
-        path = self.checkpointer.restore_latest()
+        path = self.checkpointer.restore_latest(set_aside=True)
         if path is None:
             raise TrainingDiverged(f"{action.reason}, and there is no checkpoint to roll back to")
         self.guard_state.load(new)
@@ -488,7 +490,7 @@ class Trainer:
         self.build()
         os.makedirs(self.workdir, exist_ok=True)
         num_steps = int(self.tcfg.num_steps)
-        restored = self.restore()
+        restored = self.restore(for_training=True)
         if on_start is not None:
             on_start()
         if restored is None:
