@@ -22,8 +22,8 @@ def main():
 
         _train = loop.Trainer.train
 
-        def train(self):
-            res = _train(self)
+        def train(self, *args, **kwargs):
+            res = _train(self, *args, **kwargs)
             arrays = [np.asarray(v.numpy()) for m in self.models.values() for v in m.weights]
             np.savez(os.path.join(dump, f"worker{worker_index(self.strategy)}.npz"), *arrays)
             return res

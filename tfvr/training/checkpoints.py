@@ -158,7 +158,10 @@ class Checkpointer:
             if bad and set_aside and self.is_chief:
                 self._set_aside_unreadable(path, [b for b, _ in bad], listed)
             return path
-        existing = sorted(set(listed) | set(self.on_disk()), key=checkpoint_step)
+        # An unlisted ckpt-0 alone is the first save of a process killed while writing it: step 0 holds nothing
+        # trained, so it does not stop the run (it is simply written again).
+        unlisted = [p for p in self.on_disk() if checkpoint_step(p) > 0 or listed]
+        existing = sorted(set(listed) | set(unlisted), key=checkpoint_step)
         if not existing:
             return None
         names = ", ".join(os.path.basename(p) for p in existing)
