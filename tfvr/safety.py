@@ -14,7 +14,8 @@ trainer) goes through this module, so the rules below hold everywhere:
   exception the temporary is removed and ``out`` is untouched.
 * ``os_error(e, path)`` turns an ``OSError`` (disk full, permission denied, symlink loop, ...) into a one-line
   ``OutputError`` naming the path; ``guard_os_errors(path)`` is the context-manager form.
-* ``is_workdir(path)`` recognises a training run folder (``config.json`` and/or ``checkpoints/``).
+* ``is_workdir(path)`` recognises a training run folder (TF checkpoints in ``checkpoints/``, or a
+  ``config.json`` beside ``tb/`` / ``metrics.jsonl`` / ``.lock``).
 
 Nothing here deletes a path that tfvr did not create in this call or mark as its own earlier.
 """
@@ -67,14 +68,20 @@ def _related(a: Path, b: Path) -> Optional[str]:
 
 
 def is_workdir(path: PathLike) -> bool:
-    """True for a training run folder: one holding ``checkpoints/`` or a tfvr ``config.json`` next to ``tb/`` or
-    ``metrics.jsonl``."""
+    """True for a tfvr training run folder: `checkpoints/` holding TensorFlow checkpoints (the ``checkpoint`` state
+    file or ``ckpt-*.index``), or a ``config.json`` next to ``tb/``, ``metrics.jsonl`` or the run's ``.lock``.
+    (A plain folder named checkpoints - e.g. of PyTorch .pth files - does not make its parent a run.)"""
     p = Path(path)
-    if not p.is_dir():
+    try:
+        if not p.is_dir():
+            return False
+        ck = p / "checkpoints"
+        if ck.is_dir() and ((ck / "checkpoint").is_file() or any(ck.glob("ckpt-*.index"))):
+            return True
+        return (p / "config.json").is_file() and ((p / "tb").is_dir() or (p / "metrics.jsonl").is_file()
+                                                  or (p / ".lock").is_file())
+    except OSError:
         return False
-    if (p / "checkpoints").is_dir():
-        return True
-    return (p / "config.json").is_file() and ((p / "tb").is_dir() or (p / "metrics.jsonl").is_file())
 
 
 def is_tfvr_output(path: PathLike) -> bool:

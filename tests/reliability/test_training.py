@@ -161,9 +161,8 @@ def test_all_checkpoints_unreadable_stops_then_restart_from_scratch_moves_them_a
 
 
 def test_out_of_range_config_is_refused_before_the_workdir_exists(tmp_path):
-    for flag, field in [("--config.trainer.num_steps=-5", "trainer.num_steps"),
-                        ("--config.trainer.keep_checkpoints=0", "trainer.keep_checkpoints"),
-                        ("--config.optim.learning_rate=-1", "optim.learning_rate")]:
+    # the command; the other ranges are checked in-process (test_config.py), the same code path
+    for flag, field in [("--config.trainer.num_steps=-5", "trainer.num_steps")]:
         w = tmp_path / "never"
         r = _run(tmp_path, w, flag)
         assert r.returncode == 2, r.stderr[-3000:]
