@@ -45,6 +45,7 @@ def test_existing_outputs_need_overwrite_and_foreign_folders_are_never_replaced(
 def test_workdirs_are_protected(tmp_path):
     wd = tmp_path / "run"
     (wd / "checkpoints").mkdir(parents=True)
+    (wd / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
     with pytest.raises(OutputError, match="training run"):
         safety.check_output(wd, overwrite=True)
     with pytest.raises(OutputError, match="training run"):
@@ -54,7 +55,15 @@ def test_workdirs_are_protected(tmp_path):
         os.makedirs(tmp_path / "top")
         (tmp_path / "top" / safety.MARKER).write_text("")
         (tmp_path / "top" / "run" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "top" / "run" / "checkpoints" / "ckpt-0.index").write_bytes(b"")
         safety.check_output(tmp_path / "top", overwrite=True)
+
+
+def test_a_folder_named_checkpoints_alone_is_not_a_run(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "resnet.pth").write_bytes(b"x")  # e.g. a PyTorch user's home
+    assert not safety.is_workdir(tmp_path)
+    safety.check_output(tmp_path / "out.mp4")
 
 
 def test_atomic_writers_apply_umask_and_leave_nothing_on_failure(tmp_path):
@@ -90,3 +99,26 @@ def test_os_errors_become_one_line(tmp_path):
 
     e = safety.os_error(OSError(errno.ENOSPC, "No space left on device"), tmp_path / "x")
     assert "no space left" in str(e) and str(tmp_path / "x") in str(e)
+
+
+def test_owned_folders_and_empty_folders(tmp_path):
+    legacy = tmp_path / "export"
+    legacy.mkdir()
+    (legacy / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(OutputError, match="did not write"):
+        safety.check_output(legacy, overwrite=True)
+    safety.check_output(legacy, overwrite=True, owned=lambda p: (p / "saved_model.pb").exists())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(OutputError, match="already exists"):
+        safety.check_output(empty)
+    safety.check_output(empty, allow_empty_dir=True)
+
+
+def test_error_line_names_the_path_and_keeps_bugs(tmp_path):
+    import errno
+
+    assert safety.error_line(OSError(errno.EROFS, "Read-only file system", "/x/y")) == \
+        "/x/y: read-only file system"
+    assert safety.error_line(OSError(errno.EIO, "Input/output error")) == "Input/output error"
+    assert safety.error_line(ValueError("a bug")) is None

@@ -32,7 +32,6 @@ import enum
 import json
 import os
 import re
-import tempfile
 import types
 import typing
 from typing import Any, Iterable, Optional
@@ -51,6 +50,7 @@ __all__ = [
     "load_json",
     "check_overrides",
     "read_flagfile_lines",
+    "validate_experiment",
 ]
 
 RESERVED_KEYS = ("task", "task_module")
@@ -74,6 +74,36 @@ class Experiment:
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+
+def validate_experiment(config: Any) -> Any:
+    """Checks the whole config, ranges included, before anything is written: calls `validate()` on every
+    (nested) dataclass that has one - `OptimConfig`, `TrainerConfig`, `RuntimeConfig`, `DataConfig`, a family's
+    own configs and the experiment itself - and checks the schedule (`tfvr.training.schedules.validate`).
+    Raises `ConfigError` (one line naming the field); returns `config`."""
+    seen: set[int] = set()
+
+    def walk(obj: Any, path: str) -> None:
+        if id(obj) in seen or not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+            return
+        seen.add(id(obj))
+        for f in dataclasses.fields(obj):
+            walk(getattr(obj, f.name), f"{path}{f.name}.")
+        fn = getattr(obj, "validate", None)
+        if callable(fn):
+            if isinstance(obj, (OptimConfig, TrainerConfig, RuntimeConfig)) and path:
+                fn(path[:-1])
+            else:
+                fn()
+
+    walk(config, "")
+    from tfvr.training import schedules  # no TensorFlow
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, OptimConfig):
+            schedules.validate(value)
+    return config
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -200,25 +230,16 @@ def from_dict(cls: type, data: dict, source: str = "config") -> Any:
 
 
 def save_json(config: Any, path: str | os.PathLike, *, task: str | None = None, task_module: str | None = None) -> None:
-    """Writes the config as indented JSON, atomically (temp file in the same folder, then rename)."""
+    """Writes the config as indented JSON, atomically (temp file in the same folder, fsync, then rename)."""
     payload = {}
     if task is not None:
         payload["task"] = task
     if task_module is not None:
         payload["task_module"] = task_module
     payload.update(to_dict(config))
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json.tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from tfvr.safety import write_text  # atomic, checked, the user's umask
+
+    write_text(os.fspath(path), json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:

@@ -14,7 +14,8 @@ trainer) goes through this module, so the rules below hold everywhere:
   exception the temporary is removed and ``out`` is untouched.
 * ``os_error(e, path)`` turns an ``OSError`` (disk full, permission denied, symlink loop, ...) into a one-line
   ``OutputError`` naming the path; ``guard_os_errors(path)`` is the context-manager form.
-* ``is_workdir(path)`` recognises a training run folder (``config.json`` and/or ``checkpoints/``).
+* ``is_workdir(path)`` recognises a training run folder (TF checkpoints in ``checkpoints/``, or a
+  ``config.json`` beside ``tb/`` / ``metrics.jsonl`` / ``.lock``).
 
 Nothing here deletes a path that tfvr did not create in this call or mark as its own earlier.
 """
@@ -25,10 +26,11 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from tfvr.errors import UserError
 
@@ -66,14 +68,20 @@ def _related(a: Path, b: Path) -> Optional[str]:
 
 
 def is_workdir(path: PathLike) -> bool:
-    """True for a training run folder: one holding ``checkpoints/`` or a tfvr ``config.json`` next to ``tb/`` or
-    ``metrics.jsonl``."""
+    """True for a tfvr training run folder: `checkpoints/` holding TensorFlow checkpoints (the ``checkpoint`` state
+    file or ``ckpt-*.index``), or a ``config.json`` next to ``tb/``, ``metrics.jsonl`` or the run's ``.lock``.
+    (A plain folder named checkpoints - e.g. of PyTorch .pth files - does not make its parent a run.)"""
     p = Path(path)
-    if not p.is_dir():
+    try:
+        if not p.is_dir():
+            return False
+        ck = p / "checkpoints"
+        if ck.is_dir() and ((ck / "checkpoint").is_file() or any(ck.glob("ckpt-*.index"))):
+            return True
+        return (p / "config.json").is_file() and ((p / "tb").is_dir() or (p / "metrics.jsonl").is_file()
+                                                  or (p / ".lock").is_file())
+    except OSError:
         return False
-    if (p / "checkpoints").is_dir():
-        return True
-    return (p / "config.json").is_file() and ((p / "tb").is_dir() or (p / "metrics.jsonl").is_file())
 
 
 def is_tfvr_output(path: PathLike) -> bool:
@@ -89,12 +97,15 @@ def _enclosing_workdir(p: Path) -> Optional[Path]:
 
 
 def check_output(out: PathLike, inputs: Iterable[PathLike] = (), *, overwrite: bool = False,
-                 allow_inside_workdir: bool = False, what: str = "output") -> Path:
+                 allow_inside_workdir: bool = False, what: str = "output",
+                 owned: Optional[Callable[[Path], bool]] = None, allow_empty_dir: bool = False) -> Path:
     """Checks that `out` may be written; returns its resolved path. Raises OutputError (one line) otherwise.
 
     Refused: `out` is, contains or lies inside any of `inputs`; `out` is or contains a training workdir (or lies
     inside one, unless `allow_inside_workdir`, for files a run writes into its own folder); `out` exists and not
-    `overwrite`; `out` is an existing folder tfvr did not make (no marker), even with `overwrite`.
+    `overwrite`; `out` is an existing folder tfvr did not make (no marker, and `owned(folder)` - the caller's
+    test for its own output written before the marker existed, e.g. a folder holding only a SavedModel - is not
+    true), even with `overwrite`. `allow_empty_dir`: an existing empty folder counts as absent.
     """
     given = Path(out)
     r = resolved(out)
@@ -119,10 +130,12 @@ def check_output(out: PathLike, inputs: Iterable[PathLike] = (), *, overwrite: b
         for sub in _walk_dirs_shallow(r):
             if is_workdir(sub):
                 raise OutputError(f"{given}: the {what} contains the training run {sub}; not replacing it")
+    if allow_empty_dir and r.is_dir() and not os.path.islink(given) and not any(r.iterdir()):
+        return r
     if os.path.lexists(given):
         if not overwrite:
             raise OutputError(f"{given} already exists (pass --overwrite to replace it)")
-        if r.is_dir() and not is_tfvr_output(r):
+        if r.is_dir() and not is_tfvr_output(r) and not (owned is not None and owned(r)):
             raise OutputError(f"{given}: is a folder tfvr did not write (no {MARKER} marker); not replacing it - "
                               f"remove it yourself or choose another {what} path")
     return r
@@ -211,8 +224,36 @@ def os_error(e: BaseException, path: PathLike) -> OutputError:
                   errno.ELOOP: "too many levels of symbolic links", errno.EROFS: "read-only file system"
                   }.get(e.errno, e.strerror or str(e))
         where = e.filename or path
-        return OutputError(f"{where}: {reason}")
+        return OutputError(f"{where}: {reason}" if str(where) else reason)
     return OutputError(f"{path}: {e}")
+
+
+_DISK_CAUSES = ("no space left on device", "disk quota exceeded", "permission denied", "read-only file system",
+                "too many levels of symbolic links", "operation not permitted", "input/output error")
+
+
+def error_line(e: BaseException) -> Optional[str]:
+    """The one line the CLIs and train scripts print for an environment error that is not a tfvr bug, or None
+    (let it propagate with its traceback): an OSError (disk full, permission denied, symlink loop ... named with
+    its path), TensorFlow's ResourceExhaustedError (disk full or out of memory) and any other tf.errors.OpError
+    whose cause is the disk or a permission. TensorFlow is not imported here (only looked up if loaded)."""
+    if isinstance(e, UserError):
+        return " ".join(str(e).split())
+    if isinstance(e, OSError):
+        return " ".join(str(os_error(e, e.filename or "")).split())
+    tf_errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    if tf_errors is not None and isinstance(e, tf_errors.OpError):
+        msg = " ".join((e.message or str(e)).split())
+        low = msg.lower()
+        cause = next((c for c in _DISK_CAUSES if c in low), None)
+        if cause is not None:
+            what = cause
+        elif isinstance(e, tf_errors.ResourceExhaustedError):
+            what = "out of memory" if ("oom" in low or "memory" in low) else "resource exhausted (disk full?)"
+        else:
+            return None
+        return f"{what}: {msg[:400]}"
+    return None
 
 
 @contextlib.contextmanager
@@ -232,7 +273,8 @@ def _tmp_sibling(out: Path, directory: bool) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         if directory:
             return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", suffix=out.suffix, dir=parent)
+        # the same suffixes as `out` (".weights.h5", ".mp4"): writers pick the format by the extension
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", suffix="".join(out.suffixes[-2:]), dir=parent)
         os.close(fd)
         return Path(name)
     except OSError as e:

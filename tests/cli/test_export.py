@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tests.training.toy  # noqa: F401  (registers the toy task: config.json's task_module is never imported)
 from tests.helpers import REPO
 from tfvr.cli import main as cli_main
 

@@ -55,7 +55,7 @@ def test_all_good_exits_zero(src, tmp_path, capsys):
     (good / "good.mp4").symlink_to(src / "good.mp4")
     assert main(["prepare", str(good), str(tmp_path / "out"), "--clip-len", "5", "--quiet", "--num-shards", "2"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "manifest.json", "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+        ".tfvr-output", "manifest.json", "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

@@ -99,11 +99,16 @@ def test_existing_output_and_overwrite(video_dir, tmp_path):
     (out / "old.txt").write_text("x")
     with pytest.raises(UserError, match="already exists"):
         prep.prepare(video_dir, out, settings=SETTINGS, progress=False)
-    prep.prepare(video_dir, out, settings=SETTINGS, progress=False, overwrite=True, num_shards=3)
-    assert not (out / "old.txt").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"] + [
+    # a folder prepare did not write is never replaced, even with overwrite (issue 12 case 2)
+    with pytest.raises(UserError, match="did not write"):
+        prep.prepare(video_dir, out, settings=SETTINGS, progress=False, overwrite=True)
+    assert (out / "old.txt").read_text() == "x"
+    mine = tmp_path / "mine"
+    prep.prepare(video_dir, mine, settings=SETTINGS, progress=False, num_shards=2)
+    prep.prepare(video_dir, mine, settings=SETTINGS, progress=False, overwrite=True, num_shards=3)
+    assert sorted(p.name for p in mine.iterdir()) == [".tfvr-output", "manifest.json"] + [
         f"train-0000{k}-of-00003.tfrecord" for k in range(3)]
-    with pytest.raises(UserError, match="inside the source"):
+    with pytest.raises(UserError, match="inside the input folder"):
         prep.prepare(video_dir, video_dir / "out", settings=SETTINGS, progress=False)
 
 

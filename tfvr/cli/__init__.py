@@ -8,6 +8,14 @@ for errors that are the user's to fix (`tfvr.errors.UserError`).
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# `python -m tfvr.cli` puts the current folder first on sys.path, so a .py shipped in a workdir one runs it from
+# would shadow a module tfvr imports later. Drop that entry (what Python 3.11's -P does); tfvr itself is found.
+if _sys.argv[:1] == ["-m"] and _sys.path and _sys.path[0] in ("", _os.getcwd()) and not _sys.flags.safe_path:
+    del _sys.path[0]
+
 import argparse
 import importlib
 import importlib.util
@@ -88,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tfvr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - disk full / permission / TF disk errors: one line (tfvr.safety)
+        from tfvr.safety import error_line
+
+        line = error_line(e)
+        if line is None:
+            raise
+        print(f"tfvr {args.command}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

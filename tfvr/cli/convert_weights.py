@@ -28,7 +28,6 @@ import inspect
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from tfvr.errors import UserError
@@ -71,15 +70,13 @@ def _converter(arch: str):
 
 
 def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.name, dir=path.parent)  # keeps the .weights.h5 suffix
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """`write(tmp)` into a temporary sibling (same suffixes), then checked, umask applied and renamed
+    (`tfvr.safety.atomic_file`)."""
+    from tfvr.safety import atomic_file
+
+    with atomic_file(path) as tmp:
+        tmp.unlink()  # h5py / Keras create the file themselves
+        write(str(tmp))
 
 
 def config_path_for(weights_path: str | os.PathLike) -> Path:
@@ -112,6 +109,10 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
             "config": model.get_config(), "source": str(input_path), "preset": preset,
             "num_params": num_params(model)}
     cfg_path = config_path_for(output)
+    from tfvr.safety import check_output
+
+    for target in (output, cfg_path):  # a single file may be replaced, never the input or a training run
+        check_output(target, [input_path], overwrite=True)
     _atomic_write(output, model.save_weights)
     try:
         _atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, default=str) + "\n"))
@@ -127,14 +128,42 @@ def num_params(model) -> int:
 
 
 def load_converted(weights_path: str | os.PathLike):
-    """Rebuilds a model written by this command (reads `OUT.config.json`, builds, loads `OUT.weights.h5`)."""
-    meta = json.loads(config_path_for(weights_path).read_text())
-    module_name, _, cls_name = meta["class"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    model = cls.from_config(meta["config"])
+    """Rebuilds a model written by this command (reads `OUT.config.json`, builds, loads `OUT.weights.h5`).
+
+    The sidecar's "class" is resolved only among tfvr's model classes (`tfvr.registry.model_class`): a sidecar
+    from someone else cannot make tfvr import a module. A missing or non-JSON sidecar, a bad config and a
+    corrupt / mismatched .weights.h5 are one-line `UserError`s naming the file."""
+    from tfvr.registry import model_class
+
+    weights_path = Path(weights_path)
+    cfg_path = config_path_for(weights_path)
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{weights_path}: no {cfg_path.name} beside it (write both with `tfvr convert-weights`)") \
+            from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{cfg_path}: not a JSON sidecar written by `tfvr convert-weights` ({e})") from None
+    except OSError as e:
+        raise UserError(f"{cfg_path}: cannot read it ({e.strerror or e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise UserError(f"{cfg_path}: expected a JSON object with \"class\" and \"config\" (written by "
+                        "`tfvr convert-weights`)")
+    cls = model_class(meta.get("class"), source=str(cfg_path))
+    try:
+        model = cls.from_config(meta["config"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"{cfg_path}: \"config\" does not build a {cls.__name__} ({e})") from None
     if hasattr(model, "build_for_weights"):
         model.build_for_weights()
-    model.load_weights(str(weights_path))
+    if not weights_path.is_file():
+        raise UserError(f"{weights_path}: no such weights file")
+    try:
+        model.load_weights(str(weights_path))
+    except Exception as e:  # noqa: BLE001 - h5py OSError / KeyError / ValueError for corrupt or foreign files
+        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        raise UserError(f"{weights_path}: not a readable .weights.h5 for {cls.__name__} "
+                        f"({type(e).__name__}: {first})") from None
     return model
 
 

@@ -33,10 +33,15 @@ def run(args) -> int:
     data = read_json(cfg_path)
     if "task" not in data:
         raise UserError(f"{cfg_path}: no \"task\" key (not written by a tfvr training run?)")
-    task_cls = get_task(data["task"], data.get("task_module"))
+    task_cls = get_task(data["task"], data.get("task_module"), source=cfg_path)
     config = from_dict(task_cls.experiment_cls, data, source=cfg_path)
-    if args.out and os.path.exists(args.out) and not args.overwrite:
-        raise UserError(f"{args.out} already exists (pick a new version folder or pass --overwrite)")
+    from tfvr.safety import check_output
+
+    # Never into (or around) the training run, never over a folder tfvr did not write - before any work.
+    inputs = [args.workdir] + ([args.checkpoint] if args.checkpoint else [])
+    from tfvr.export.saved_model import is_saved_model_only
+
+    check_output(args.out, inputs, overwrite=args.overwrite, what="export", owned=is_saved_model_only)
 
     import tensorflow as tf
 
@@ -58,6 +63,6 @@ def run(args) -> int:
         trainer.ema = None
     module = trainer.export_module()
     out = export(module, args.out, signatures=task.export_signatures(module), examples=task.export_examples(module),
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, inputs=inputs)
     print(f"exported {out} from step {step} of {args.workdir}")
     return 0

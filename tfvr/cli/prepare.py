@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
               f"(listed in {result.out_dir / 'manifest.json'}):", file=sys.stderr)
         for r in result.failed:
             msg = r.error or ""
-            for prefix in (f"{Path(args.src) / r.path}: ", f"{(Path(args.src) / r.path).resolve()}: ", f"{r.path}: "):
+            for prefix in (f"{Path(args.src) / r.path}: ", f"{os.path.realpath(Path(args.src) / r.path)}: ", f"{r.path}: "):
                 if msg.startswith(prefix):
                     msg = msg[len(prefix):]
                     break

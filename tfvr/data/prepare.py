@@ -8,7 +8,10 @@ Video files go through `tfvr.data.scenes` (scene split, sampling, fade / near-un
 into the split's shards only when it finished without error, so a video that breaks half-way contributes no clips.
 Everything is written into a hidden temporary folder beside OUT_DIR that is renamed to OUT_DIR at the end: an
 interrupted or crashed run leaves no OUT_DIR (and an existing one, replaced with `overwrite=True`, stays whole
-until the new one is complete).
+until the new one is complete). OUT_DIR is checked first (`tfvr.safety.check_output`): it may not be, contain or
+lie inside SRC_DIR (symlinks followed) or a training workdir, and `overwrite=True` replaces only a folder that
+`prepare` wrote (it carries the `.tfvr-output` marker, or holds nothing but manifest.json and .tfrecord shards);
+an empty folder counts as absent. The finished folder gets the user's umask (`tfvr.safety.atomic_dir`).
 
 manifest.json holds: `format`, `version`, `layout`, `source_dir`, `settings` (every flag), `splits` (per split:
 clips, frames, shard file names, lq kind / scale, labels, min/max frame size, min clip length), `counts`
@@ -19,12 +22,11 @@ what was dropped.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
-import shutil
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,10 @@ import numpy as np
 from tfvr.data import layouts, records
 from tfvr.data.scenes import SceneSettings, VideoReport, chunk, video_clips
 from tfvr.errors import UserError
+from tfvr.safety import MARKER, atomic_dir, check_output, guard_os_errors
 
 MANIFEST = "manifest.json"
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 FORMAT = "tfvr-clips"
 VERSION = 1
 SHARD_TARGET_BYTES = 128 << 20  # auto sharding: about this many bytes per shard
@@ -214,95 +218,105 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
         raise UserError(f"--num-shards must be >= 0, got {num_shards}")
     src = Path(src_dir)
     out = Path(out_dir)
-    layout_name, sources = layouts.scan(src, layout)
+    check_output(out, [src], overwrite=overwrite, what="output folder", owned=is_prepared_folder,
+                 allow_empty_dir=True)
+    with guard_os_errors(src):  # a symlink loop or an unreadable folder in the source: one line
+        layout_name, sources = layouts.scan(src, layout)
     layouts.assign_val(sources, val_fraction, seed)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
-    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
-        raise UserError(f"{out}: the output folder must not be inside the source folder {src}")
 
     reports = [VideoReport(path=s.name, split=s.split) for s in sources]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     writers: dict[str, records.ShardWriter] = {}
     try:
-        # Shards per split: given, or from an estimate of the split's size (probing videos also finds unreadable
-        # files early).
-        est: dict[str, int] = {}
-        for s, rep in zip(sources, reports):
-            try:
-                est[s.split] = est.get(s.split, 0) + _estimate_bytes(s, settings)
-            except (UserError, OSError) as e:
-                rep.error = str(e)
-                est.setdefault(s.split, 0)
-        for split, nbytes in sorted(est.items()):
-            k = num_shards or max(1, min(MAX_AUTO_SHARDS, math.ceil(nbytes / SHARD_TARGET_BYTES)))
-            writers[split] = records.ShardWriter(tmp, split, k)
-        stats = {split: _SplitStats() for split in writers}
+        with atomic_dir(out) as tmp:
+            # Shards per split: given, or from an estimate of the split's size (probing videos also finds unreadable
+            # files early).
+            est: dict[str, int] = {}
+            for s, rep in zip(sources, reports):
+                try:
+                    est[s.split] = est.get(s.split, 0) + _estimate_bytes(s, settings)
+                except (UserError, OSError) as e:
+                    rep.error = str(e)
+                    est.setdefault(s.split, 0)
+            for split, nbytes in sorted(est.items()):
+                k = num_shards or max(1, min(MAX_AUTO_SHARDS, math.ceil(nbytes / SHARD_TARGET_BYTES)))
+                writers[split] = records.ShardWriter(tmp, split, k)
+            stats = {split: _SplitStats() for split in writers}
 
-        scratch = tmp / ".source.tfrecord"
-        bar = tqdm(list(zip(sources, reports)), desc="prepare", unit="src", disable=None if progress else True)
-        for s, rep in bar:
-            bar.set_postfix_str(s.name[-40:], refresh=False)
-            if rep.error:
-                continue
-            made: list[tuple[int, int, records.Clip]] = []
-            try:
-                clips = (_video_clips(s, settings, rep, extras) if isinstance(s, layouts.VideoSource)
-                         else _sequence_clips(s, settings, rep))
-                with tf.io.TFRecordWriter(str(scratch)) as w:
-                    for clip in clips:
-                        h, w_ = _clip_size(clip)
-                        w.write(records.serialize_clip(clip))
-                        # Keep only what the split statistics need, not the frames.
-                        made.append((h, w_, records.Clip(
-                            frames=[b""] * len(clip.frames), source="", frame_indices=[], lq_kind=clip.lq_kind,
-                            lq=[b""] if clip.lq is not None and len(clip.lq) else None, lq_height=_lq_h(clip),
-                            labels=[b""] if clip.labels is not None and len(clip.labels) else None)))
-            except (UserError, OSError, ValueError) as e:
-                rep.error = str(e) if isinstance(e, UserError) else f"{s.name}: {type(e).__name__}: {e}"
-                rep.clips = rep.frames_kept = 0
-                continue
-            for raw in records.iter_raw(scratch):
-                writers[s.split].write(raw)
-            for h, w_, c in made:
-                stats[s.split].add(c, h, w_)
-        bar.close()
-        scratch.unlink(missing_ok=True)
-        shard_names = {split: [Path(p).name for p in w.close()] for split, w in writers.items()}
+            scratch = tmp / ".source.tfrecord"
+            bar = tqdm(list(zip(sources, reports)), desc="prepare", unit="src", disable=None if progress else True)
+            for s, rep in bar:
+                bar.set_postfix_str(s.name[-40:], refresh=False)
+                if rep.error:
+                    continue
+                made: list[tuple[int, int, records.Clip]] = []
+                try:
+                    clips = (_video_clips(s, settings, rep, extras) if isinstance(s, layouts.VideoSource)
+                             else _sequence_clips(s, settings, rep))
+                    with tf.io.TFRecordWriter(str(scratch)) as w:
+                        for clip in clips:
+                            h, w_ = _clip_size(clip)
+                            w.write(records.serialize_clip(clip))
+                            # Keep only what the split statistics need, not the frames.
+                            made.append((h, w_, records.Clip(
+                                frames=[b""] * len(clip.frames), source="", frame_indices=[], lq_kind=clip.lq_kind,
+                                lq=[b""] if clip.lq is not None and len(clip.lq) else None, lq_height=_lq_h(clip),
+                                labels=[b""] if clip.labels is not None and len(clip.labels) else None)))
+                except (UserError, OSError, ValueError) as e:
+                    if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+                        raise  # the output disk, not this source: stop (one line from the CLI)
+                    rep.error = str(e) if isinstance(e, UserError) else f"{s.name}: {type(e).__name__}: {e}"
+                    rep.clips = rep.frames_kept = 0
+                    continue
+                for raw in records.iter_raw(scratch):
+                    writers[s.split].write(raw)
+                for h, w_, c in made:
+                    stats[s.split].add(c, h, w_)
+            bar.close()
+            scratch.unlink(missing_ok=True)
+            shard_names = {split: [Path(p).name for p in w.close()] for split, w in writers.items()}
 
-        failed = [r for r in reports if r.error]
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "layout": layout_name,
-            "source_dir": str(src.resolve()),
-            "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
-                         "seed": seed},
-            "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(writers)},
-            "counts": {
-                "sources": len(reports),
-                "failed": len(failed),
-                "scenes": sum(len(r.scenes) for r in reports if not r.error),
-                "clips": sum(r.clips for r in reports),
-                "frames": sum(r.frames_kept for r in reports),
-                "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
-                                   "uniform": sum(r.dropped_uniform for r in reports)},
-                "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
-            },
-            "videos": [r.as_dict() for r in reports],
-            **(manifest_extra or {}),
-        }
-        (tmp / MANIFEST).write_text(_dumps(manifest))
-        _replace_dir(tmp, out)
+            failed = [r for r in reports if r.error]
+            manifest = {
+                "format": FORMAT,
+                "version": VERSION,
+                "layout": layout_name,
+                "source_dir": str(src.resolve()),
+                "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
+                             "seed": seed},
+                "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(writers)},
+                "counts": {
+                    "sources": len(reports),
+                    "failed": len(failed),
+                    "scenes": sum(len(r.scenes) for r in reports if not r.error),
+                    "clips": sum(r.clips for r in reports),
+                    "frames": sum(r.frames_kept for r in reports),
+                    "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
+                                       "uniform": sum(r.dropped_uniform for r in reports)},
+                    "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
+                },
+                "videos": [r.as_dict() for r in reports],
+                **(manifest_extra or {}),
+            }
+            (tmp / MANIFEST).write_text(_dumps(manifest))
     except BaseException:
         for w in writers.values():
             if not w.closed:
                 w.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return PrepareResult(out_dir=out, manifest=manifest, failed=failed)
+
+
+def is_prepared_folder(path: str | os.PathLike) -> bool:
+    """A folder `prepare` / `write_dataset` wrote before the `.tfvr-output` marker existed: manifest.json (format
+    tfvr-clips) and .tfrecord shards, nothing else."""
+    p = Path(path)
+    try:
+        names = os.listdir(p)
+        if MANIFEST not in names or not all(n in (MANIFEST, MARKER) or n.endswith(".tfrecord") for n in names):
+            return False
+        return json.loads((p / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _dumps(manifest: dict) -> str:
@@ -320,22 +334,6 @@ def _lq_h(clip: records.Clip) -> int:
     return int(np.asarray(clip.lq[0]).shape[0])
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Renames `tmp` to `out`; an existing `out` is moved aside first and deleted only once `tmp` is in place."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_dataset(out_dir: str | os.PathLike, splits: dict, *, num_shards: int = 1, layout: str = "custom",
                   overwrite: bool = False) -> dict:
     """Writes in-memory clips as a prepared folder (shards + manifest.json), atomically; returns the manifest.
@@ -344,12 +342,8 @@ def write_dataset(out_dir: str | os.PathLike, splits: dict, *, num_shards: int =
     readers); videos and folders on disk go through `prepare`.
     """
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UserError(f"{out}: already exists (use overwrite=True to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    check_output(out, overwrite=overwrite, what="output folder", owned=is_prepared_folder, allow_empty_dir=True)
+    with atomic_dir(out) as tmp:
         info = {}
         total = 0
         for split, clips in splits.items():
@@ -365,8 +359,4 @@ def write_dataset(out_dir: str | os.PathLike, splits: dict, *, num_shards: int =
                     "settings": {"num_shards": num_shards}, "splits": info,
                     "counts": {"sources": 0, "failed": 0, "clips": total}, "videos": []}
         (tmp / MANIFEST).write_text(_dumps(manifest))
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest

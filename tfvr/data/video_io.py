@@ -48,8 +48,12 @@ class VideoInfo(NamedTuple):
 def _open(path: str | os.PathLike) -> tuple[cv2.VideoCapture, str]:
     name = os.fspath(path)
     p = Path(name)
-    if not p.exists():
-        raise VideoReadError(f"{name}: no such file")
+    try:
+        os.stat(name)
+    except FileNotFoundError:
+        raise VideoReadError(f"{name}: no such file") from None
+    except OSError as e:  # a symlink loop, permission denied ...
+        raise VideoReadError(f"{name}: cannot open it ({(e.strerror or str(e)).lower()})") from None
     if p.is_dir():
         raise VideoReadError(f"{name}: is a directory, not a video file")
     if p.stat().st_size == 0:

@@ -8,6 +8,8 @@ Shared by every "frames window → centre frame" family (STTN-R with scale 1, ED
 Inside the graph: uint8 → float32 in [0, 1], the frames are padded to a multiple of the model's `multiple`
 (`pad_to_multiple`, reflect with an edge fallback for tiny frames), the model runs, the output is cropped to
 (H·s, W·s), then clipped, rounded and cast back to uint8. So any frame size works from TF Serving.
+A wrong rank, T, channel count or an empty batch fails in the graph with "frames: expected uint8 [B, T, H, W, 3]
+..." (`tfvr.export.checks`), not with a raw error from inside the model.
 
 What a client (`tfvr restore`) needs to know travels with the SavedModel, readable without TensorFlow:
 `assets/tfvr.json` = {"format": "tfvr.restoration/1", "num_frames", "scale", "multiple", "family", "model_config"}.
@@ -81,6 +83,9 @@ class RestorationModule(tf.Module):
         return tf.cast(y, tf.float32)[:, : h * self._scale, : w * self._scale]
 
     def _serve(self, frames):
+        from tfvr.export.checks import check_input
+
+        frames = check_input(frames, ("B", self._num_frames, "H", "W", 3), "frames")
         y = self.restore_float(tf.cast(frames, tf.float32) / 255.0)
         y = tf.cast(tf.round(tf.clip_by_value(y, 0.0, 1.0) * 255.0), tf.uint8)
         return {"restored": y}

@@ -8,9 +8,15 @@
    `loaded.signatures[name]` - what TF Serving calls - and writes the outputs back.
 4. The outputs must match the in-process ones (same names, shapes, dtypes; integer outputs within `int_atol`,
    float outputs within `atol + rtol * |expected|`).
-5. Only then is the folder renamed to `out_dir` (an existing `out_dir` is replaced only with `overwrite=True`).
-   Otherwise the temporary folder is deleted and `ExportError` says why (e.g. a custom op the fresh process
-   cannot load: `Op type not registered`).
+5. Only then is the folder marked as tfvr's (`.tfvr-output`), given the user's umask (0755 folders / 0644 files
+   by default, so a TF Serving process running as another user can read it), fsynced and renamed to `out_dir`
+   (`tfvr.safety.atomic_dir`). Otherwise the temporary folder is deleted and `ExportError` says why (e.g. a
+   custom op the fresh process cannot load: `Op type not registered`).
+
+`out_dir` is checked first (`tfvr.safety.check_output`): it may not be, contain or lie inside an input (`inputs`,
+e.g. the training run being exported) or a training workdir (unless `allow_inside_workdir`, for the run's own
+`<workdir>/export`); an existing `out_dir` is replaced only with `overwrite=True` and only when it is tfvr's
+export (the marker, or a folder holding nothing but a SavedModel).
 
 A SavedModel from here loads in stock TF Serving as long as it uses only core TF ops (so tfvr's optional C++ DCN
 kernel must not be inside an exported graph: export on the pure-TF path).
@@ -21,7 +27,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -185,9 +190,23 @@ def _compare(sig: str, expected: dict, got: dict, atol: float, rtol: float, int_
     return None
 
 
+SAVED_MODEL_ENTRIES = {"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "fingerprint.pb",
+                       "keras_metadata.pb"}
+
+
+def is_saved_model_only(path) -> bool:
+    """True for a folder that holds a SavedModel and nothing else (an export written before the marker)."""
+    try:
+        names = set(os.listdir(path))
+    except OSError:
+        return False
+    return ("saved_model.pb" in names or "saved_model.pbtxt" in names) and names <= SAVED_MODEL_ENTRIES
+
+
 def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str, Callable]] = None,
            examples: Optional[Mapping[str, Mapping[str, np.ndarray]]] = None, overwrite: bool = False,
-           atol: float = 1e-4, rtol: float = 1e-4, int_atol: int = 1, timeout: float = 600) -> str:
+           atol: float = 1e-4, rtol: float = 1e-4, int_atol: int = 1, timeout: float = 600,
+           inputs=(), allow_inside_workdir: bool = False) -> str:
     """Exports `module` to `out_dir` as a SavedModel, keeping it only if it reloads in a fresh process and gives
     the in-process results (see the module docstring). Returns `out_dir`.
 
@@ -196,11 +215,18 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
         out_dir: final folder, e.g. `saved_models/<name>/<version>` (TF Serving layout).
         signatures: {name: tf.function with input signature}; default `find_signatures(module)`.
         examples: {signature: {arg: array}} inputs for the check; default `example_inputs(fn)` per signature.
-        overwrite: replace an existing `out_dir`.
+        overwrite: replace an existing `out_dir` (only an export tfvr wrote).
+        inputs: paths `out_dir` must not be, contain or lie inside (the training run being exported).
+        allow_inside_workdir: `out_dir` may lie inside a training workdir (the run's own `<workdir>/export`).
     """
+    from tfvr.safety import OutputError, check_output
+
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not overwrite:
-        raise ExportError(f"{out_dir} already exists (choose a new version folder, or overwrite)")
+    try:
+        check_output(out_dir, inputs, overwrite=overwrite, allow_inside_workdir=allow_inside_workdir,
+                     what="export", owned=is_saved_model_only)
+    except OutputError as e:
+        raise ExportError(str(e)) from None
     sigs = dict(signatures) if signatures is not None else find_signatures(module)
     if not sigs:
         raise ExportError(f"{type(module).__name__} has no tf.function with an input_signature to serve")
@@ -218,29 +244,17 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
         kwargs = {k: tf.constant(v) for k, v in examples[name].items()}
         with implementation("reference"):
             expected[name] = _normalize_outputs(fn(**kwargs))
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
+    from tfvr.safety import atomic_dir
+
+    with atomic_dir(out_dir) as tmp:
         with implementation("reference"):
             concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
-            tf.saved_model.save(module, tmp, signatures=concrete)
-        got = run_in_fresh_process(tmp, examples, timeout=timeout, label=out_dir)
+            tf.saved_model.save(module, str(tmp), signatures=concrete)
+        got = run_in_fresh_process(str(tmp), examples, timeout=timeout, label=out_dir)
         for name in sigs:
             problem = _compare(name, expected[name], got.get(name, {}), atol, rtol, int_atol)
             if problem:
                 raise ExportError(f"{out_dir}: not exported, the reloaded SavedModel differs: {problem}")
-        if os.path.exists(out_dir):
-            backup = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-            os.rmdir(backup)
-            os.replace(out_dir, backup)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

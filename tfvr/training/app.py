@@ -13,15 +13,22 @@
    by `--config.<field>=value` lines from flagfiles and the command line; `--workdir` is required. Every
    `--config.*` line is checked first (`tfvr.config.check_overrides`): an unknown field or a bad value stops the
    run with one line `<script>: error: <flagfile>:<line>: --config.x.y: ...`, exit code 2, no traceback.
-2. The resolved config is written to `<workdir>/config.json` (with the task's registry name).
-3. `Trainer(task, workdir).train()`: resumes from the newest checkpoint if there is one.
+2. The whole config is validated, ranges included (`tfvr.config.validate_experiment`): a bad value stops the
+   run with one line before the workdir is created. Then the workdir lock is taken (`workdir_lock`: a second
+   trainer on the same workdir stops with one line naming the holder, exit code 2), the checkpoints are
+   restored, and only then is the resolved config written to `<workdir>/config.json` (with the task's registry
+   name).
+3. `Trainer(task, workdir).train()`: resumes from the newest checkpoint if there is one (checkpoints that exist
+   but are all unreadable stop the run, see `trainer.restart_from_scratch`).
    SIGTERM/SIGINT: checkpoint, message, exit code 128 + signal. Divergence (too many rollbacks): one line,
    exit code 1.
 4. `trainer.eval_at_end`: `task.evaluate(models)` on held-out data -> `<workdir>/eval.json`
    (`{<metrics>..., "steps": N, "seconds": training seconds of this process}`), printed as a table.
 5. `trainer.export`: `<workdir>/export`, a SavedModel kept only if it reloads in a fresh process
    (`tfvr.export.saved_model.export`).
-Only the chief of a multi-worker run writes config.json, eval.json and the export.
+Only the chief of a multi-worker run writes config.json, eval.json and the export, and holds the lock.
+Environment errors (disk full, permission denied, TensorFlow's ResourceExhaustedError ...) end the run with one
+line naming the path, exit code 2 (`tfvr.safety.error_line`); the lock is released on every exit.
 """
 
 from __future__ import annotations
@@ -30,11 +37,10 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from typing import Any, Optional
 
-from tfvr.config import check_overrides, read_json, save_json, to_dict
+from tfvr.config import check_overrides, read_json, save_json, to_dict, validate_experiment
 from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
@@ -60,13 +66,9 @@ def _setup_logging() -> None:
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    from tfvr.safety import write_text
+
+    write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def format_table(metrics: dict[str, Any]) -> str:
@@ -92,17 +94,35 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "train") -> dict:
     """Steps 2-5 of the module docstring for an already parsed config. Returns the eval.json payload (or {})."""
-    from tfvr.training.guards import TrainingDiverged
-    from tfvr.training.loop import Trainer, TrainingInterrupted
+    from tfvr.training.loop import Trainer
 
     workdir = os.path.abspath(workdir)
+    validate_experiment(config)  # before anything touches the workdir
+    from tfvr.safety import OutputError
+
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise OutputError(f"{workdir}: --workdir exists and is not a folder")
     if task_cls.__module__ == "__main__":
         log.warning("%s is defined in the train script itself: `tfvr export --workdir` can only rebuild tasks "
                     "defined in an importable module", task_cls.__name__)
     task = task_cls(config)
     trainer = Trainer(task, workdir)  # creates the strategy first (MultiWorkerMirroredStrategy needs that)
+    trainer.lock()  # chief only; held until this process ends (released below, or by the kernel)
+    try:
+        return _train_and_export(trainer, task, task_cls, config, workdir, prog)
+    finally:
+        trainer.unlock()
+
+
+def _train_and_export(trainer, task, task_cls, config, workdir: str, prog: str) -> dict:
+    from tfvr.training.guards import TrainingDiverged
+    from tfvr.training.loop import TrainingInterrupted
+
     cfg_path = os.path.join(workdir, "config.json")
-    if trainer.is_chief:
+
+    def write_config():  # once the run can start: valid config, lock held, checkpoints readable (or none)
+        if not trainer.is_chief:
+            return
         if os.path.exists(cfg_path):
             try:
                 changed = _changed_keys(read_json(cfg_path), to_dict(config))
@@ -111,8 +131,9 @@ def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "tra
             if changed:
                 log.warning("config differs from the one in %s: %s", cfg_path, ", ".join(changed[:10]))
         save_json(config, cfg_path, task=task_cls.name, task_module=task_cls.__module__)
+
     try:
-        result = trainer.train()
+        result = trainer.train(on_start=write_config)
     except TrainingInterrupted as e:
         print(f"{prog}: {e}", file=sys.stderr, flush=True)
         sys.exit(128 + int(e.signum))
@@ -133,7 +154,7 @@ def train_and_export(task_cls: type, config: Any, workdir: str, prog: str = "tra
 
         module = trainer.export_module()
         out = export(module, os.path.join(workdir, "export"), signatures=task.export_signatures(module),
-                     examples=task.export_examples(module), overwrite=True)
+                     examples=task.export_examples(module), overwrite=True, allow_inside_workdir=True)
         print(f"exported {out}", flush=True)
     return payload
 
@@ -181,9 +202,16 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
 
         absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
         _setup_logging()
+        from tfvr.safety import error_line
+
         try:
             train_and_export(task_cls, FLAGS.config, FLAGS.workdir, prog)
         except UserError as e:
             _die(prog, str(e))
+        except Exception as e:  # noqa: BLE001 - disk full / permission / TF disk errors: one line
+            line = error_line(e)
+            if line is None:
+                raise
+            _die(prog, line)
 
     absl_app.run(main, argv=argv, flags_parser=parse)

@@ -10,6 +10,23 @@ Importing this module is cheap (no TensorFlow).
 """
 
 import dataclasses
+import math
+
+from tfvr.errors import ConfigError
+
+
+def _bad(group: str, name: str, value, why: str):
+    raise ConfigError(f"--config.{group}.{name}={value!r}: {why}")
+
+
+def _check(obj, group: str, rules: dict) -> None:
+    """rules: field -> (predicate, "must be ..."); raises ConfigError for the first field that fails."""
+    for name, (ok, why) in rules.items():
+        value = getattr(obj, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            _bad(group, name, value, "must be a finite number")
+        if not ok(value):
+            _bad(group, name, value, why)
 
 
 @dataclasses.dataclass
@@ -69,6 +86,30 @@ class OptimConfig:
     eta_min: float = 1e-7
     warmup_steps: int = 0
 
+    def validate(self, group: str = "optim") -> "OptimConfig":
+        """Raises ConfigError naming the first out-of-range field (called before the workdir is touched)."""
+        _check(self, group, {
+            "optimizer": (lambda v: v in ("adam", "adamw", "sgd"), "must be adam, adamw or sgd"),
+            "learning_rate": (lambda v: v >= 0, "must be >= 0"),
+            "beta1": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+            "beta2": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+            "epsilon": (lambda v: v > 0, "must be > 0"),
+            "weight_decay": (lambda v: v >= 0, "must be >= 0"),
+            "clip_norm": (lambda v: v >= 0, "must be >= 0 (0 disables clipping)"),
+            "schedule": (lambda v: v in ("constant", "step", "cosine_restart"),
+                         "must be constant, step or cosine_restart"),
+            "milestones": (lambda v: all(m >= 0 for m in v) and list(v) == sorted(v),
+                           "must be increasing steps >= 0"),
+            "gamma": (lambda v: v > 0, "must be > 0"),
+            "periods": (lambda v: all(p >= 1 for p in v), "every period must be >= 1 step"),
+            "restarts": (lambda v: all(r >= 0 for r in v) and list(v) == sorted(v),
+                         "must be increasing steps >= 0"),
+            "restart_weights": (lambda v: all(w >= 0 for w in v), "must be >= 0"),
+            "eta_min": (lambda v: v >= 0, "must be >= 0"),
+            "warmup_steps": (lambda v: v >= 0, "must be >= 0 (0: no warm-up)"),
+        })
+        return self
+
 
 @dataclasses.dataclass
 class TrainerConfig:
@@ -93,6 +134,9 @@ class TrainerConfig:
         progress_bar: show a tqdm progress bar on an interactive terminal (log lines are written regardless).
         export: after training (and evaluation), export `workdir/export` with the reload check.
         eval_at_end: run `Task.evaluate` after training and write `workdir/eval.json`.
+        restart_from_scratch: when checkpoints exist but none can be read, start again from step 0 and move the
+            unreadable ones (and metrics.jsonl) aside into `workdir/unreadable-<time>/` (never deleted). Without
+            it such a run stops with an error that lists them.
     """
 
     num_steps: int = 1000
@@ -109,6 +153,24 @@ class TrainerConfig:
     log_grad_norm: bool = True
     export: bool = True
     eval_at_end: bool = True
+    restart_from_scratch: bool = False
+
+    def validate(self, group: str = "trainer") -> "TrainerConfig":
+        """Raises ConfigError naming the first out-of-range field (called before the workdir is touched)."""
+        interval = (lambda v: v >= 0, "must be >= 0 (0 disables it)")
+        _check(self, group, {
+            "num_steps": (lambda v: v >= 1, "must be >= 1"),
+            "seed": (lambda v: v >= 0, "must be >= 0"),
+            "checkpoint_every": interval,
+            "keep_checkpoints": (lambda v: v >= 1, "must be >= 1"),
+            "log_every": interval,
+            "image_every": interval,
+            "eval_every": interval,
+            "ema_decay": (lambda v: 0 <= v < 1, "must be in [0, 1) (0 disables the EMA)"),
+            "nan_lr_factor": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+            "max_nan_failures": (lambda v: v >= 0, "must be >= 0"),
+        })
+        return self
 
 
 @dataclasses.dataclass
@@ -127,4 +189,15 @@ class RuntimeConfig:
     devices: str = ""
     precision: str = "float32"
     initial_loss_scale: float = 32768.0
+
+    def validate(self, group: str = "runtime") -> "RuntimeConfig":
+        """Raises ConfigError naming the first bad field (called before the workdir is touched)."""
+        _check(self, group, {
+            "strategy": (lambda v: v in ("auto", "mirrored", "one_device", "multi_worker"),
+                         "must be auto, mirrored, one_device or multi_worker"),
+            "precision": (lambda v: v in ("float32", "mixed_bfloat16", "mixed_float16"),
+                          "must be float32, mixed_bfloat16 or mixed_float16"),
+            "initial_loss_scale": (lambda v: v > 0, "must be > 0"),
+        })
+        return self
 

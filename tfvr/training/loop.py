@@ -35,6 +35,16 @@ Output in the workdir: `checkpoints/`, `tb/` (TensorBoard: `train/<log key>`, `l
 and the HParams plugin's session: the flattened experiment config (`hparams_dict`) written when training starts,
 so the final `eval/*` values of several runs in one log folder compare in TensorBoard's HParams table), `metrics.jsonl` (one JSON object per logged step: `step`, logs, `lr/<group>`,
 `steps_per_sec`).
+
+**Safety (issue 12).** `train()` first validates the whole config (`tfvr.config.validate_experiment`), then takes
+the workdir lock (`tfvr.training.workdir_lock`, chief only; a second trainer stops with one line naming the
+holder), and only then writes. When checkpoints exist but none is readable it stops with
+`UnreadableCheckpoints` listing them, unless `trainer.restart_from_scratch=true`, which moves `checkpoints/` and
+`metrics.jsonl` into `<workdir>/unreadable-<time>/` (never deleted) and starts at step 0. On resume at step s the
+records of steps > s (logged by the process that died after its last checkpoint, and about to be trained again)
+are dropped from `metrics.jsonl` (rewritten atomically), so no step is logged twice (TensorBoard drops the
+superseded events of those steps itself: its out-of-order purge). A run that starts at step 0 next to an old
+`metrics.jsonl` (its checkpoints were removed) renames that file to `metrics.before-<time>.jsonl` first.
 """
 
 from __future__ import annotations
@@ -54,12 +64,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfvr.training import schedules
-from tfvr.training.checkpoints import Checkpointer, checkpoint_step
+from tfvr.training.checkpoints import Checkpointer, UnreadableCheckpoints, checkpoint_step
 from tfvr.training.ema import EMA
 from tfvr.training.guards import GuardMonitor, GuardState, TrainingDiverged
 from tfvr.training.strategy import create_strategy, is_chief, worker_index
 from tfvr.training.summaries import write_images, write_scalars
 from tfvr.training.task import StepContext, Task, _ref
+from tfvr.training.workdir_lock import WorkdirLock
 
 log = logging.getLogger("tfvr.training")
 
@@ -128,6 +139,7 @@ class Trainer:
         self._stop_signal: Optional[int] = None
         self._rollbacks_here = 0
         self._eval_cache: Optional[tuple[int, dict]] = None  # (step, metrics) while the weights are unchanged
+        self._lock: Optional[WorkdirLock] = None
 
     # ------------------------------------------------------------------------------------------------------------
     # building
@@ -198,10 +210,33 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------------
     # checkpoints
-    def restore(self) -> Optional[int]:
-        """Restores the newest readable checkpoint; returns its step (None when there is none)."""
+    def lock(self) -> Optional[WorkdirLock]:
+        """Takes the workdir lock for the life of this process (chief only; see `workdir_lock`). Idempotent."""
+        if self.is_chief and self._lock is None:
+            self._lock = WorkdirLock(self.workdir).acquire()
+        return self._lock
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def restore(self, for_training: bool = False) -> Optional[int]:
+        """Restores the newest readable checkpoint; returns its step (None when there is none).
+
+        Checkpoints that exist but none readable: `UnreadableCheckpoints`. Only `for_training` (the training
+        loop, which holds the workdir lock) changes the workdir: unreadable newer checkpoints are moved aside, and
+        with `restart_from_scratch` all of them (with metrics.jsonl), returning None. Readers such as
+        `tfvr export` leave the run as it is."""
         self.build()
-        path = self.checkpointer.restore_latest()
+        try:
+            path = self.checkpointer.restore_latest(set_aside=for_training)
+        except UnreadableCheckpoints as e:
+            if not (for_training and getattr(self.tcfg, "restart_from_scratch", False)):
+                raise
+            if self.is_chief:
+                self._move_run_aside(e)
+            return None
         if path is None:
             return None
         self.step = int(self._step_var.numpy())
@@ -215,6 +250,44 @@ class Trainer:
         self.step = int(self._step_var.numpy())
         self._eval_cache = None
         return self.step
+
+    def _move_run_aside(self, e: UnreadableCheckpoints) -> str:
+        dest = os.path.join(self.workdir, f"unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.checkpointer.move_aside(os.path.join(dest, "checkpoints"))
+        metrics = os.path.join(self.workdir, "metrics.jsonl")
+        if os.path.exists(metrics):
+            os.replace(metrics, os.path.join(dest, "metrics.jsonl"))
+        log.warning("restart_from_scratch: %d unreadable checkpoint(s) (%s) moved aside into %s; starting at "
+                    "step 0", len(e.paths), ", ".join(os.path.basename(p) for p in e.paths), dest)
+        return dest
+
+    def _trim_metrics(self, step: int) -> int:
+        """Drops the metrics.jsonl records of steps > `step` (atomic rewrite); returns how many were dropped."""
+        path = os.path.join(self.workdir, "metrics.jsonl")
+        if not self.is_chief or not os.path.exists(path):
+            return 0
+        with open(path) as f:
+            lines = f.readlines()
+        keep, dropped = [], 0
+        for line in lines:
+            try:
+                rec_step = json.loads(line).get("step")
+            except (ValueError, AttributeError):
+                rec_step = None  # a torn last line of a killed process: dropped too
+                if not line.strip():
+                    continue
+                dropped += 1
+                continue
+            if isinstance(rec_step, (int, float)) and rec_step > step:
+                dropped += 1
+            else:
+                keep.append(line if line.endswith("\n") else line + "\n")
+        if dropped:
+            from tfvr.safety import write_text
+
+            write_text(path, "".join(keep))
+            log.info("metrics.jsonl: dropped %d record(s) of steps after %d (they are trained again)", dropped, step)
+        return dropped
 
     def save(self) -> str:
         self._step_var.assign(self.step)
@@ -424,7 +497,7 @@ class Trainer:
     def _rollback(self, action) -> None:
         snap = self.guard_state.snapshot()
         new = self.monitor.apply(action, snap)  # may raise TrainingDiverged
-        path = self.checkpointer.restore_latest()
+        path = self.checkpointer.restore_latest(set_aside=True)
         if path is None:
             raise TrainingDiverged(f"{action.reason}, and there is no checkpoint to roll back to")
         self.guard_state.load(new)
@@ -437,15 +510,39 @@ class Trainer:
         self._append_metrics({"step": self.step, "event": "rollback", "reason": action.reason,
                               "lr_scale": new["lr_scale"]})
 
-    def train(self) -> TrainResult:
+    def train(self, on_start=None) -> TrainResult:
+        """Trains to `trainer.num_steps`. `on_start()` runs once the run is known to be able to start (config
+        valid, workdir locked, checkpoints restored or none there) and before the first write into the workdir
+        (the train script writes config.json there)."""
+        from tfvr.config import validate_experiment
+
+        validate_experiment(self.config)  # before anything is written into the workdir
+        locked_here = self._lock is None
+        self.lock()
+        try:
+            return self._train(on_start)
+        finally:
+            if locked_here:
+                self.unlock()
+
+    def _train(self, on_start=None) -> TrainResult:
         self.build()
         os.makedirs(self.workdir, exist_ok=True)
         num_steps = int(self.tcfg.num_steps)
-        restored = self.restore()
+        restored = self.restore(for_training=True)
+        if on_start is not None:
+            on_start()
         if restored is None:
             self.step = 0
+            metrics = os.path.join(self.workdir, "metrics.jsonl")
+            if self.is_chief and os.path.exists(metrics) and os.path.getsize(metrics):
+                old = os.path.join(self.workdir, f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+                os.replace(metrics, old)
+                log.warning("starting at step 0: the previous %s was renamed to %s", metrics, old)
             if self.is_chief:
                 self.save()  # ckpt-0: a rollback target from the very first step
+        else:
+            self._trim_metrics(self.step)
         start_step = self.step
         if start_step > 0:
             log.info("resuming at step %d of %d", start_step, num_steps)

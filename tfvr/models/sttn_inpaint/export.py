@@ -24,6 +24,15 @@ class InpaintExportModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames"),
                                   tf.TensorSpec([None, None, None, 1], tf.uint8, name="masks")])
     def serving_default(self, frames, masks):
+        from tfvr.export.checks import check_input
+
+        frames = check_input(frames, ("T", "H", "W", 3), "frames")
+        masks = check_input(masks, ("T", "H", "W", 1), "masks")
+        same = tf.reduce_all(tf.equal(tf.shape(masks)[:3], tf.shape(frames)[:3]))
+        with tf.control_dependencies([tf.debugging.Assert(same, [
+                "masks: expected uint8 [T, H, W, 1] with the T, H, W of frames; got masks", tf.shape(masks),
+                "frames", tf.shape(frames)])]):
+            masks = tf.identity(masks)
         return {"frames": inpaint_window(self.generator, frames, masks, self.height, self.width)}
 
 

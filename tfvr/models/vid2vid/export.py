@@ -88,6 +88,17 @@ class Vid2VidModule(tf.Module):
         return {"frame": img[:, :h, :w], "flow": flow[:, :h, :w], "weight": weight[:, :h, :w]}
 
     def _serve_impl(self, labels, prev_frames, num_prev, instances):
+        from tfvr.export.checks import check_input
+
+        n = self._n
+        labels = check_input(labels, ("B", n, "H", "W"), "labels")
+        prev_frames = check_input(prev_frames, ("B", n - 1, "H", "W", 3), "prev_frames", nonempty=[0, 2, 3])
+        num_prev = check_input(num_prev, (), "num_prev")
+        if instances is not None:
+            instances = check_input(instances, ("B", n, "H", "W"), "instances")
+        prev_frames = _same_size(prev_frames, labels, "prev_frames", f"[B, {n - 1}, H, W, 3]")
+        if instances is not None:
+            instances = _same_size(instances, labels, "instances", f"[B, {n}, H, W]")
         prev = tf.cast(prev_frames, tf.float32) / 127.5 - 1.0
         out = self.next_frame(labels, prev, num_prev, instances)
         frame = tf.cast(tf.round(tf.clip_by_value((out["frame"] + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
@@ -131,3 +142,12 @@ def read_metadata(saved_model_dir: str) -> dict:
         raise UserError(f"{saved_model_dir}: a {meta.get('format')!r} model, not a vid2vid one ({FORMAT!r}); "
                         "`tfvr synthesize` needs a model exported from a vid2vid run")
     return meta
+
+
+def _same_size(x, labels, name: str, dims: str):
+    """`x` behind an assert that its B, H, W are those of `labels` (in-graph, stock ops)."""
+    sx, sl = tf.shape(x), tf.shape(labels)
+    same = tf.reduce_all(tf.equal(tf.stack([sx[0], sx[2], sx[3]]), tf.stack([sl[0], sl[2], sl[3]])))
+    with tf.control_dependencies([tf.debugging.Assert(same, [
+            f"{name}: expected {x.dtype.name} {dims} with the B, H, W of labels; got {name}", sx, "labels", sl])]):
+        return tf.identity(x)
