@@ -1,6 +1,6 @@
-"""`tfvr synth-video`: write a procedural video (tfvr's embedded default data), optionally degraded, as a file.
+"""`tfvr make-synthetic` (formerly `tfvr synth-video`): write a procedural video (tfvr's embedded default data), optionally degraded, as a file.
 
-    tfvr synth-video --seed 7 --frames 24 --size 203x157 --noise 25 noisy.mp4 --clean-out clean.mp4
+    tfvr make-synthetic --seed 7 --frames 24 --size 203x157 --noise 25 noisy.mp4 --clean-out clean.mp4
 
 Gives a test input for `tfvr restore` / `tfvr inpaint` without any download. The output is a video (.mp4, .avi)
 or, for a path without a video extension, a folder of lossless PNG frames.
