@@ -529,6 +529,7 @@ class EDVR(keras.Model):
 
     def call(self, x):
         x = tf.convert_to_tensor(x)
+        x_in = x  # the caller's dtype (float32 from the serving graph): the residual's base is added in float32
         if x.dtype != self.compute_dtype:
             x = tf.cast(x, self.compute_dtype)
         shape = tf.shape(x)
@@ -572,11 +573,15 @@ class EDVR(keras.Model):
         out = lrelu(self.pixel_shuffle(self.upconv2(out)))
         out = lrelu(self.conv_hr(out))
         out = self.conv_last(out)
+        # The final residual add in float32 (a 16-bit sum would round the output to ~1/256): the base comes from
+        # the input as given (float32 when the caller passes float32), the output is float32.
+        c = self.center
+        x_center = pad_to_multiple(tf.cast(x_in[:, c:c + 1], tf.float32), self.size_multiple, self.pad_mode)[:, 0]
         if self.hr_in:
             base = x_center
         else:
-            base = tf.cast(tf.image.resize(x_center, [4 * h, 4 * w], method="bilinear"), out.dtype)
-        out = out + base
+            base = tf.image.resize(x_center, [4 * h, 4 * w], method="bilinear")
+        out = tf.cast(out, tf.float32) + base
         return out[:, : self.scale * h0, : self.scale * w0]
 
     def build_for_weights(self):
