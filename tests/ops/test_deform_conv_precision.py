@@ -147,3 +147,18 @@ def test_default_budget_bounds_a_720p_feature_map():
     assert 1 <= rows < ho
     assert rows * wo * kc * 4 <= dc.DEFAULT_MAX_COLS_BYTES
     assert dc.chunk_rows(1, wo, kc, 4, 1) == 1  # never zero rows
+
+
+@needs_kernel
+def test_kernel_runs_on_the_requested_device():
+    """With $TFVR_TEST_DEVICE=/GPU:0 (scripts/gpu_check.sh) the op must really run there, in every dtype."""
+    import os
+
+    device = os.environ.get("TFVR_TEST_DEVICE", "/CPU:0")
+    if "GPU" in device.upper() and not dc._has_gpu_kernel():
+        pytest.fail(f"TFVR_TEST_DEVICE={device} but the library has no GPU kernel (build with --cuda)")
+    inputs, _ = _problem(2, n=1, h=6, w=7)
+    for dtype in (tf.float32, tf.float16, tf.bfloat16):
+        ts = {k: tf.cast(tf.constant(v), dtype) for k, v in inputs.items()}
+        y = deform_conv2d(ts["x"], ts["offset"], ts["mask"], ts["kernel"], ts["bias"], impl="kernel")
+        assert device.split(":")[0].strip("/").upper() in y.device.upper(), (dtype, y.device)
