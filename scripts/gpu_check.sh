@@ -23,6 +23,10 @@ DEST=${OUT:-$ROOT}/gpu_check.json
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tfvr-gpu-check.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export PYTHONPATH=$ROOT TF_CPP_MIN_LOG_LEVEL=2
+# the golden torchvision fixtures (tests/helpers.golden): shared/ in the tree copied to the device, else ../shared
+if [ -z "${TFVR_SHARED:-}" ]; then
+  for d in "$ROOT/shared" "$ROOT/../shared" /work/shared; do [ -d "$d/golden" ] && { export TFVR_SHARED=$d; break; }; done
+fi
 
 if [ ! -x "$PY" ]; then
   echo "gpu_check: no Python at $PY. Create the venv first (bash scripts/venv.sh, needs PyPI) or carry .venv" \
