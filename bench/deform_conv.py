@@ -1,6 +1,7 @@
 """Deformable convolution (DCNv2) speed: tfvr's implementations against each other and against torchvision.
 
-    .venv/bin/python bench/deform_conv.py [--repeats 5] [--size 180x320] [--peer-python PATH]
+    .venv/bin/python bench/deform_conv.py [--repeats 5] [--size 180x320] [--peer-python PATH] [--no-peer]
+                                          [--dtypes float32,bfloat16,float16] [--no-xla] [--json OUT]
 
 x 1×180×320×64, 64→64, 3×3, 8 offset groups, offsets σ = 2 px, sigmoid mask. Prints forward and forward+backward
 (gradients of x, offset, mask, kernel, bias) wall-clock ms, median of --repeats after one warm-up, for
@@ -12,6 +13,9 @@ torch is importable here, else in a child process of --peer-python (default: $TF
 /tmp/tfvr-peers/venv/bin/python, built by ../shared/tools/peer_venv.sh), and its ratio to the kernel is printed in
 the same run. The machine's load average is printed before and after: the CPU may be shared.
 Asserts nothing (tests never assert on time); also prints the max difference between implementations.
+--dtypes adds the kernel and the reference with x, offset, mask, kernel and bias cast to that dtype (16-bit rows
+are compared with the float32 reference: their difference is the rounding of the inputs and outputs).
+Runs on the GPU when TensorFlow sees one (the kernel needs `python -m tfvr.ops.build --cuda`).
 """
 
 from __future__ import annotations
@@ -125,22 +129,29 @@ def run_torch(inputs: dict, repeats: int, peer_python: str | None) -> tuple[dict
 
 
 # ------------------------------------------------------------------------------------------------- tfvr
-def run_tfvr(inputs: dict, repeats: int) -> dict[str, dict]:
+def run_tfvr(inputs: dict, repeats: int, dtypes=("float32",), xla: bool = True) -> dict[str, dict]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     from tfvr.ops import deform_conv as dc
 
-    t = {k: tf.constant(v) for k, v in inputs.items()}
+    t32 = {k: tf.constant(v) for k, v in inputs.items()}
     names = ("x", "offset", "mask", "kernel", "bias")
     results = {}
-    impls = [("reference", "reference", False), ("reference+XLA", "reference", True)]
+    impls = [("reference", "reference", False, "float32")]
+    if xla:
+        impls.append(("reference+XLA", "reference", True, "float32"))
     loaded, why = dc.kernel_status()
     if loaded:
-        impls.append(("kernel", "kernel", False))
+        impls.append(("kernel", "kernel", False, "float32"))
     else:
         print(f"kernel: not available ({why})")
-    for label, impl, jit in impls:
+    for dt in dtypes:
+        if dt != "float32":
+            impls += [(f"reference/{dt}", "reference", False, dt)] + ([(f"kernel/{dt}", "kernel", False, dt)]
+                                                                        if loaded else [])
+    for label, impl, jit, dt in impls:
+        t = {k: (tf.cast(v, dt) if k != "upstream" else v) for k, v in t32.items()}
 
         @tf.function(jit_compile=jit)
         def fwd(x, offset, mask, kernel, bias):
@@ -152,15 +163,17 @@ def run_tfvr(inputs: dict, repeats: int) -> dict[str, dict]:
             with tf.GradientTape() as tape:
                 tape.watch(args)
                 y = dc.deform_conv2d(*args, padding=1, offset_groups=GROUPS, impl=impl)
-                loss = tf.reduce_sum(y * upstream)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
             return y, tape.gradient(loss, args)
 
+        f32 = lambda v: tf.cast(v, tf.float32).numpy()  # noqa: E731
+
         def run_fwd():
-            return fwd(*(t[n] for n in names)).numpy()
+            return f32(fwd(*(t[n] for n in names)))
 
         def run_fwd_bwd():
             y, grads = fwd_bwd(*(t[n] for n in names), t["upstream"])
-            return [y.numpy()] + [g.numpy() for g in grads]
+            return [f32(y)] + [f32(g) for g in grads]
 
         f_ms, f_cpu, y = timed(run_fwd, repeats)
         fb_ms, fb_cpu, grads = timed(run_fwd_bwd, repeats)
@@ -185,6 +198,10 @@ def main(argv=None) -> int:
         help="a Python with torch + torchvision, used when torch is not importable here",
     )
     ap.add_argument("--torch-worker", metavar="NPZ", help=argparse.SUPPRESS)
+    ap.add_argument("--dtypes", default="float32")
+    ap.add_argument("--no-xla", action="store_true")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     if args.torch_worker:
         print(json.dumps(torch_worker(args.torch_worker, args.repeats)))
@@ -194,8 +211,9 @@ def main(argv=None) -> int:
     inputs = make_inputs(h, w)
     print(f"deform_conv2d: x 1×{h}×{w}×64, 64→64, 3×3, {GROUPS} offset groups; median of {args.repeats}")
     print("before:", load())
-    res = run_tfvr(inputs, args.repeats)
-    torch_res, how = run_torch(inputs, args.repeats, args.peer_python)
+    dtypes = ["float32"] + [d for d in args.dtypes.split(",") if d and d != "float32"]
+    res = run_tfvr(inputs, args.repeats, dtypes, xla=not args.no_xla)
+    torch_res, how = (None, "--no-peer") if args.no_peer else run_torch(inputs, args.repeats, args.peer_python)
     print("after: ", load())
     print()
     print(f"{'implementation':<16}{'forward ms':>12}{'fwd+bwd ms':>12}{'forward CPU ms':>16}{'fwd+bwd CPU ms':>16}")
@@ -230,6 +248,21 @@ def main(argv=None) -> int:
             print(f"  {label}/torchvision: forward {ratio(r, torch_res, 'forward_ms')}, fwd+bwd "
                   f"{ratio(r, torch_res, 'forward_backward_ms')}  (max |Δy| on a 4×4 corner "
                   f"{np.abs(r['y'][0, :4, :4] - y).max():.1e})")
+    if args.json:
+        import tensorflow as tf
+
+        out = {label: {k: v for k, v in r.items() if k.endswith("_ms")} for label, r in res.items()}
+        for label, r in res.items():
+            out[label]["rel_diff_vs_reference"] = float(max(
+                np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
+                for a, b in zip([r["y"]] + r["grads"], [base["y"]] + base["grads"])))
+        if torch_res:
+            out["torchvision"] = {k: v for k, v in torch_res.items() if k.endswith("_ms")}
+        out["_meta"] = {"size": [h, w], "repeats": args.repeats, "load": load(),
+                        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+        with open(args.json + ".tmp", "w") as f:
+            json.dump(out, f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
     return 0
 
 

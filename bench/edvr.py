@@ -1,13 +1,21 @@
 """EDVR-M speed on this machine: tfvr per deformable-conv implementation, and BasicSR side by side.
 
     .venv/bin/python bench/edvr.py [--repeats 3] [--impls reference,kernel] [--cases fwd64,fwd180,train64]
-                                   [--peer-python PATH] [--no-peer]
+                                   [--dtypes float32,bfloat16] [--peer-python PATH] [--no-peer] [--json OUT]
 
 Cases (EDVR-M: 64 ch, 5 frames, 8 deformable groups, 5 + 10 residual blocks, TSA; random weights, random offsets so
 the DCN sampling is not trivial):
   fwd64     forward, input 1×5×64×64 (LR) → 1×256×256
   fwd180    forward, input 1×5×180×320 (a REDS LR frame) → 1×720×1280
   train64   one training step: batch 4, input 5×64×64, target 256×256, Charbonnier (sum), Adam
+  school    forward on a real clip: 5 frames of ../shared/data/schoolgirls (432×240) around frame 40, MATLAB
+            bicubic ×1/4 → 108×60 LR → 432×240; PSNR of the output against the ground-truth centre frame
+--dtypes: every forward case also runs with the serving graph's compute dtype set by `tfvr.export.precision`
+(what `tfvr export --precision` does: mixed policies, float32 offsets / final add), and prints its time and its
+output's PSNR against the float32 output of the same weights (uint8, as served); for `school` also the PSNR
+against the ground truth of both. **Weights are random** (seeded; identical across dtypes), so PSNR against the
+ground truth says nothing about EDVR's quality: only the float32 vs reduced-precision difference means something.
+bfloat16 is only fast on CPUs with AVX512-BF16 / AMX (or GPUs); elsewhere TensorFlow emulates it.
 Every (implementation, case) runs in its own child process, so "peak RSS" is that process's max resident set
 (ru_maxrss, including TensorFlow itself, ≈0.6 GB). Times are wall-clock ms, median of --repeats after one warm-up
 call (tracing); "CPU ms" is the process's CPU time (all threads) of the median call, less sensitive to other load
@@ -43,7 +51,12 @@ CASES = {
     "fwd64": dict(batch=1, h=64, w=64, train=False),
     "fwd180": dict(batch=1, h=180, w=320, train=False),
     "train64": dict(batch=4, h=64, w=64, train=True),
+    "school": dict(batch=1, h=60, w=108, train=False, real=True),
 }
+SCHOOLGIRLS = os.environ.get("TFVR_SCHOOLGIRLS", os.path.join(os.path.dirname(REPO), "shared", "data", "schoolgirls",
+                                                              "video.mp4"))
+if not os.path.exists(SCHOOLGIRLS):
+    SCHOOLGIRLS = "/work/shared/data/schoolgirls/video.mp4"
 EDVR_M = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_frame=5, deformable_groups=8, num_extract_block=5,
               num_reconstruct_block=10, center_frame_idx=None, hr_in=False, with_predeblur=False, with_tsa=True)
 OFFSET_STD = 0.01  # offset-conv weights: offsets of a few pixels (BasicSR zero-initialises them: trivial sampling)
@@ -57,7 +70,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def real_clip(centre: int = 40, frames: int = 5):
+    """(LR [1, 5, 60, 108, 3] float32, GT centre frame uint8 [240, 432, 3]) from the schoolgirls clip."""
+    sys.path.insert(0, REPO)
+    from tfvr.data.degrade import imresize
+    from tfvr.data.video_io import read_video
+
+    video = read_video(SCHOOLGIRLS, max_frames=centre + frames).frames
+    window = video[centre - frames // 2: centre + frames // 2 + 1]
+    lq = np.stack([np.clip(imresize(f.astype(np.float32) / 255.0, 0.25), 0, 1) for f in window])
+    return lq[None].astype(np.float32), window[frames // 2]
+
+
 def inputs(case: dict, seed: int = 0):
+    if case.get("real"):
+        lq, gt = real_clip()
+        return lq, gt
     rng = np.random.default_rng(seed)
     x = rng.uniform(size=(case["batch"], 5, case["h"], case["w"], 3)).astype(np.float32)
     gt = rng.uniform(size=(case["batch"], 4 * case["h"], 4 * case["w"], 3)).astype(np.float32)
@@ -120,7 +148,11 @@ def count_flops(model, x) -> float:
     return total[0] * x.shape[0] * (x.shape[2] * x.shape[3]) / (16 * 16)
 
 
-def tf_worker(impl: str, case_name: str, repeats: int) -> dict:
+def to_uint8(y) -> np.ndarray:
+    return np.round(np.clip(np.asarray(y, np.float32), 0, 1) * 255).astype(np.uint8)
+
+
+def tf_worker(impl: str, case_name: str, repeats: int, dtype: str = "float32", save: str = "") -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, REPO)
     import tensorflow as tf
@@ -135,6 +167,10 @@ def tf_worker(impl: str, case_name: str, repeats: int) -> dict:
         layer.offset_kernel.assign(rng.normal(0, OFFSET_STD, layer.offset_kernel.shape).astype(np.float32))
     x, gt = inputs(case)
     flops = count_flops(model, x) * (3 if case["train"] else 1)
+    if dtype != "float32":
+        from tfvr.export.precision import apply_precision
+
+        apply_precision(model, dtype)
     x, gt = tf.constant(x), tf.constant(gt)
     if case["train"]:
         import keras
@@ -153,8 +189,19 @@ def tf_worker(impl: str, case_name: str, repeats: int) -> dict:
     else:
         fwd = tf.function(lambda x: model(x))
         times = time_it(lambda: fwd(x).numpy(), repeats)
-    return {"ms": float(np.median(times)), "all_ms": times, "cpu_ms": float(np.median(CPU_MS)),
-            "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9}
+        out = to_uint8(fwd(x).numpy())
+        if save:
+            np.save(save, out)
+        if case.get("real"):
+            from tfvr.metrics import psnr
+
+            psnr_gt = float(psnr(out[0], gt))
+    res = {"ms": float(np.median(times)), "all_ms": times, "cpu_ms": float(np.median(CPU_MS)),
+           "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9, "dtype": dtype,
+           "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+    if case.get("real"):
+        res["psnr_gt"] = psnr_gt
+    return res
 
 
 # ------------------------------------------------------------------------------------------------ BasicSR worker
@@ -175,7 +222,7 @@ def torch_worker(case_name: str, repeats: int) -> dict:
                 p.normal_(0, OFFSET_STD)
     x, gt = inputs(case)
     x = torch.from_numpy(x.transpose(0, 1, 4, 2, 3).copy())
-    gt = torch.from_numpy(gt.transpose(0, 3, 1, 2).copy())
+    gt = torch.from_numpy(gt.transpose(0, 3, 1, 2).copy()) if gt.ndim == 4 else None
     if case["train"]:
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=4e-4, betas=(0.9, 0.99))
@@ -219,24 +266,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--impls", default="reference,kernel")
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default="fwd64,fwd180,train64")
+    ap.add_argument("--dtypes", default="float32",
+                    help="compute dtypes for the forward cases, e.g. float32,bfloat16,float16 (float32 always runs)")
     ap.add_argument("--peer-python", default=os.environ.get("TFVR_PEER_PYTHON", "/tmp/tfvr-peers/venv/bin/python"))
     ap.add_argument("--no-peer", action="store_true", help="skip BasicSR")
+    ap.add_argument("--json", default="", help="also write every figure to this JSON file")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--worker", choices=["tf", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--impl", help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    ap.add_argument("--save", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker == "tf":
-        print(json.dumps(tf_worker(args.impl, args.case, args.repeats)))
+        print(json.dumps(tf_worker(args.impl, args.case, args.repeats, args.dtype, args.save)))
         return
     if args.worker == "torch":
         print(json.dumps(torch_worker(args.case, args.repeats)))
         return
 
+    import tempfile
+
     cases = [c for c in args.cases.split(",") if c]
     impls = [i for i in args.impls.split(",") if i]
+    dtypes = ["float32"] + [d for d in args.dtypes.split(",") if d and d != "float32"]
     sys.path.insert(0, REPO)
     if "kernel" in impls:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -249,40 +304,73 @@ def main() -> None:
     peer = None if args.no_peer or not os.path.exists(args.peer_python) else args.peer_python
     print(f"EDVR-M, repeats {args.repeats} (median after one warm-up); {load()}", flush=True)
     results: dict[tuple[str, str], dict] = {}
+    scratch = tempfile.mkdtemp(prefix="tfvr-bench-edvr-")
+
     def show(name, case):
         r = results[(name, case)]
         done = f"{r['ms']:.1f} ms, peak RSS {r['peak_rss_mb']:.0f} MB" if "ms" in r else r.get("error")
         print(f"  {case} {name}: {done}  ({load()})", flush=True)
 
+    from tfvr.metrics import psnr
+
+    names = []
     for case in cases:
         for impl in impls:
-            results[(impl, case)] = run_child(sys.executable, ["--worker", "tf", "--impl", impl, "--case", case,
-                                                               "--repeats", str(args.repeats)], args.timeout)
-            show(impl, case)
-        if peer:
+            for dt in (dtypes if not CASES[case]["train"] else ["float32"]):
+                name = impl if dt == "float32" else f"{impl}/{dt}"
+                names += [name] if name not in names else []
+                save = os.path.join(scratch, f"{impl}_{case}_{dt}.npy")
+                results[(name, case)] = r = run_child(
+                    sys.executable, ["--worker", "tf", "--impl", impl, "--case", case, "--repeats", str(args.repeats),
+                                     "--dtype", dt, "--save", save], args.timeout)
+                if dt != "float32" and "ms" in r and os.path.exists(save):
+                    ref = os.path.join(scratch, f"{impl}_{case}_float32.npy")
+                    if os.path.exists(ref):
+                        r["psnr_vs_float32"] = float(psnr(np.load(save)[0], np.load(ref)[0]))
+                show(name, case)
+        if peer and not CASES[case].get("real"):
             reps = 1 if case == "fwd180" else args.repeats  # BasicSR takes tens of seconds there
             results[("basicsr", case)] = run_child(peer, ["--worker", "torch", "--case", case, "--repeats",
                                                           str(reps)], args.timeout)
             show("basicsr", case)
-    names = impls + (["basicsr"] if peer else [])
-    print(f"\n{'case':<9} {'impl':<10} {'ms':>10} {'CPU ms':>10} {'peak RSS MB':>12} {'GFLOP':>8} {'GFLOP/s':>8}  "
-          f"{'BasicSR/this':>12}")
+    names += ["basicsr"] if peer else []
+    print(f"\n{'case':<9} {'impl':<19} {'ms':>10} {'CPU ms':>10} {'peak RSS MB':>12} {'GFLOP':>8} {'GFLOP/s':>8}  "
+          f"{'BasicSR/this':>12} {'f32/this':>9} {'PSNR vs f32':>11} {'PSNR vs GT':>10}")
     for case in cases:
         gflop = next((results[(i, case)].get("gflop") for i in impls if "gflop" in results.get((i, case), {})), None)
         for name in names:
-            r = results.get((name, case), {})
+            if (name, case) not in results:
+                continue
+            r = results[(name, case)]
             if "error" in r:
-                print(f"{case:<9} {name:<10} error: {r['error']}")
+                print(f"{case:<9} {name:<19} error: {r['error']}")
                 continue
             ms = r["ms"]
             rate = f"{gflop / (ms / 1000):8.1f}" if gflop else f"{'':>8}"
             base = results.get(("basicsr", case), {})
-            ratio = f"{base['ms'] / ms:11.2f}x" if "ms" in base and name != "basicsr" else ""
-            print(f"{case:<9} {name:<10} {ms:10.1f} {r.get('cpu_ms', 0):10.0f} {r['peak_rss_mb']:12.0f} "
-                  f"{gflop or 0:8.1f} {rate}  {ratio}")
+            ratio = f"{base['ms'] / ms:11.2f}x" if "ms" in base and name != "basicsr" else f"{'':>12}"
+            f32 = results.get((name.split("/")[0], case), {})
+            speed = f"{f32['ms'] / ms:8.2f}x" if "/" in name and "ms" in f32 else f"{'':>9}"
+            pf = f"{r['psnr_vs_float32']:11.2f}" if "psnr_vs_float32" in r else f"{'':>11}"
+            pg = f"{r['psnr_gt']:10.3f}" if "psnr_gt" in r else f"{'':>10}"
+            print(f"{case:<9} {name:<19} {ms:10.1f} {r.get('cpu_ms', 0):10.0f} {r['peak_rss_mb']:12.0f} "
+                  f"{gflop or 0:8.1f} {rate}  {ratio} {speed} {pf} {pg}")
+            if "/" in name and "psnr_gt" in r and "psnr_gt" in f32:
+                print(f"{'':<9} {'':<19} PSNR vs GT {name} − float32: {r['psnr_gt'] - f32['psnr_gt']:+.3f} dB "
+                      "(random weights)")
     print(f"\n{load()}")
     if peer is None and not args.no_peer:
         print(f"BasicSR not run: no peer python at {args.peer_python} (bash ../shared/tools/peer_venv.sh)")
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        out = {f"{case}/{name}": r for (name, case), r in results.items()}
+        out["_meta"] = {"load": load(), "cpu_count": os.cpu_count(), "repeats": args.repeats}
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=1)
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

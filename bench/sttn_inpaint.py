@@ -1,12 +1,20 @@
 """STTN-I generator speed: milliseconds per 5-frame window at 432x240 (the released configuration).
 
     .venv/bin/python bench/sttn_inpaint.py [--frames 5] [--repeats 5] [--xla] [--threads N]
+                                           [--dtypes float32,bfloat16] [--peer-python PATH] [--no-peer]
 
 Random weights (speed does not depend on them), batch 1, the released 256 channels / 8 blocks / heads
 (108,60) (36,20) (18,10) (9,5), inside `tf.function`. Prints the median over `--repeats` runs after one warm-up,
 the split encoder / transformer / decoder, and with `--xla` the same under `jit_compile=True` and the ratio.
 Also prints the process CPU time per window: on a shared machine (load average above the core count) wall time
 measures the other jobs too. Asserts nothing.
+
+Side by side: the authors' `InpaintGenerator` (../shared/peers/researchmm-STTN/model/sttn.py, torch CPU,
+`forward(masked_frames, masks)` under no_grad, random weights, the same frames, the same thread count) in a child
+process of --peer-python (default $TFVR_PEER_PYTHON or /tmp/tfvr-peers/venv/bin/python); the ratio authors / tfvr
+is printed. --dtypes: the generator also with the compute dtype set by `tfvr.export.precision` (what `tfvr export
+--precision` does; attention softmax stays float32), its time and the PSNR of its output against the float32 output
+(same weights, [-1, 1] mapped to uint8).
 """
 
 import argparse
@@ -15,12 +23,44 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 from tfvr import quiet  # noqa: E402
 
 quiet.setup()  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PEER_DIR = os.environ.get("TFVR_STTN_PEER", os.path.join(os.path.dirname(REPO), "shared", "peers", "researchmm-STTN"))
+if not os.path.isdir(PEER_DIR):
+    PEER_DIR = "/work/shared/peers/researchmm-STTN"
+
+
+def torch_worker(t, h, w, threads, repeats):
+    """The authors' InpaintGenerator forward on CPU; prints one JSON line."""
+    import json
+
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, PEER_DIR)
+    from model.sttn import InpaintGenerator
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = InpaintGenerator().eval()
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.uniform(-1, 1, (1, t, 3, h, w)).astype(np.float32))
+    masks = torch.from_numpy((rng.uniform(size=(1, t, 1, h, w)) > 0.8).astype(np.float32))
+    x = frames * (1 - masks)
+
+    def fwd():
+        with torch.no_grad():
+            return net(x, masks)
+
+    cpu = []
+    ms = _median_ms(fwd, repeats, cpu)
+    print(json.dumps({"ms": ms, "cpu_ms": cpu[0], "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "params": sum(p.numel() for p in net.parameters())}))
 
 
 def _median_ms(fn, repeats, cpu=None):
@@ -45,13 +85,21 @@ def main():
     p.add_argument("--width", type=int, default=432)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--xla", action="store_true", help="also time jit_compile=True")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TensorFlow's default)")
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads for TF and torch (0: TF's default)")
+    p.add_argument("--dtypes", default="float32", help="e.g. float32,bfloat16,float16 (float32 always runs)")
+    p.add_argument("--peer-python", default=os.environ.get("TFVR_PEER_PYTHON", "/tmp/tfvr-peers/venv/bin/python"))
+    p.add_argument("--no-peer", action="store_true", help="skip the authors' model")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.worker:
+        torch_worker(args.frames, args.height, args.width, args.threads or os.cpu_count(), args.repeats)
+        return
 
     import tensorflow as tf
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from tfvr.models.sttn_inpaint import STTNInpaintGenerator
 
     gen = STTNInpaintGenerator()
@@ -91,6 +139,48 @@ def main():
         err = float(tf.reduce_max(tf.abs(xla() - full())))
         print(f"  window (jit_compile=True):     {ms_xla:9.1f} ms   (first call {compile_s:.1f} s; "
               f"speed-up x{ms / ms_xla:.2f}; max abs diff {err:.1e})")
+
+    import json
+    import subprocess
+
+    import numpy as np
+
+    from tfvr.metrics import psnr
+
+    def as_uint8(y):
+        return np.round(np.clip((np.asarray(tf.cast(y, tf.float32)) + 1) / 2, 0, 1) * 255).astype(np.uint8)
+
+    ref = as_uint8(full())
+    for dt in [d for d in args.dtypes.split(",") if d and d != "float32"]:
+        from tfvr.export.precision import apply_precision
+
+        apply_precision(gen, dt)
+        low = tf.function(lambda: gen((x, masks)))
+        cpu_low = []
+        ms_low = _median_ms(low, args.repeats, cpu_low)
+        out = as_uint8(low())
+        score = float(np.mean([psnr(out[0, i], ref[0, i]) for i in range(t)]))
+        print(f"  window {dt + ' (tf.function)':<23} {ms_low:9.1f} ms   (float32/{dt} x{ms / ms_low:.2f}; CPU time "
+              f"{cpu_low[0]:.0f} ms, x{cpu[0] / cpu_low[0]:.2f}; PSNR vs float32 output {score:.2f} dB)")
+        apply_precision(gen, "float32")
+
+    peer = None if args.no_peer or not os.path.exists(args.peer_python) else args.peer_python
+    if peer:
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads or os.cpu_count()))
+        proc = subprocess.run([peer, os.path.abspath(__file__), "--worker", "--frames", str(t), "--height", str(h),
+                               "--width", str(w), "--threads", str(args.threads), "--repeats", str(args.repeats)],
+                              capture_output=True, text=True, env=env, cwd=PEER_DIR, timeout=3600)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode or not lines:
+            print(f"  authors' InpaintGenerator: failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+        else:
+            r = json.loads(lines[-1])
+            print(f"  authors' InpaintGenerator (torch {r['torch']}, {r['threads']} threads, {r['params']:,} "
+                  f"parameters): {r['ms']:9.1f} ms, CPU time {r['cpu_ms']:.0f} ms")
+            print(f"  authors / tfvr: wall x{r['ms'] / ms:.2f}, CPU time x{r['cpu_ms'] / cpu[0]:.2f}")
+    elif not args.no_peer:
+        print(f"  authors' model not run: no peer python at {args.peer_python}")
+    print(f"  load average now {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=0, help="restore in tiles of this size (LR pixels); 0 = whole frames")
     p.add_argument("--json", type=Path, default=None, help="also write the per-frame and per-clip scores here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--precision", default=None, choices=("float32", "bfloat16", "float16"),
+                   help="compute dtype when --model is a workdir or converted weights (tfvr.export.precision); "
+                        "a SavedModel keeps the precision it was exported with")
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -274,6 +277,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None and not args.json.parent.is_dir():
         raise UserError(f"{args.json}: the folder {args.json.parent} does not exist")
     model = load_model(args.model)
+    if getattr(args, "precision", None):
+        if not isinstance(model, _InProcessModel):
+            raise UserError(f"{args.model}: --precision applies to workdirs and converted weights; a SavedModel "
+                            "computes in the precision it was exported with (tfvr export --precision)")
+        from tfvr.export.precision import apply_to_module
+
+        apply_to_module(model._module, args.precision)
     clips = [c for c in args.clips.split(",") if c]
     res = evaluate(model, args.dir, args.layout, args.padding, args.y_channel, args.crop_border, clips,
                    args.max_frames, args.tile, progress=not args.quiet and os.isatty(2))

@@ -1,4 +1,5 @@
-"""`tfvr export --workdir W --out saved_models/<name>/<version> [--checkpoint PREFIX] [--overwrite]`
+"""`tfvr export --workdir W --out saved_models/<name>/<version> [--checkpoint PREFIX] [--overwrite]
+[--precision float32|bfloat16|float16]`
 
 Rebuilds a training run from `W/config.json` (the task is looked up in `tfvr.registry` by the name stored
 there), restores the newest readable checkpoint in `W/checkpoints` (or `--checkpoint`), puts the EMA weights
@@ -20,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint prefix (e.g. W/checkpoints/ckpt-500); default: the newest readable one")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights even if the run kept an EMA")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16"),
+                   help="compute dtype of the serving graph (tfvr.export.precision: weights stay float32; offsets, "
+                        "flows, softmax and final residual adds stay float32); default float32")
 
 
 def run(args) -> int:
@@ -63,6 +67,7 @@ def run(args) -> int:
         trainer.ema = None
     module = trainer.export_module()
     out = export(module, args.out, signatures=task.export_signatures(module), examples=task.export_examples(module),
-                 overwrite=args.overwrite, inputs=inputs)
-    print(f"exported {out} from step {step} of {args.workdir}")
+                 overwrite=args.overwrite, inputs=inputs, precision=args.precision)
+    print(f"exported {out} from step {step} of {args.workdir}" +
+          (f" ({args.precision})" if args.precision != "float32" else ""))
     return 0

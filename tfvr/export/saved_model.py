@@ -206,7 +206,7 @@ def is_saved_model_only(path) -> bool:
 def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str, Callable]] = None,
            examples: Optional[Mapping[str, Mapping[str, np.ndarray]]] = None, overwrite: bool = False,
            atol: float = 1e-4, rtol: float = 1e-4, int_atol: int = 1, timeout: float = 600,
-           inputs=(), allow_inside_workdir: bool = False) -> str:
+           inputs=(), allow_inside_workdir: bool = False, precision: Optional[str] = None) -> str:
     """Exports `module` to `out_dir` as a SavedModel, keeping it only if it reloads in a fresh process and gives
     the in-process results (see the module docstring). Returns `out_dir`.
 
@@ -218,6 +218,9 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
         overwrite: replace an existing `out_dir` (only an export tfvr wrote).
         inputs: paths `out_dir` must not be, contain or lie inside (the training run being exported).
         allow_inside_workdir: `out_dir` may lie inside a training workdir (the run's own `<workdir>/export`).
+        precision: None (the models as they are) or "float32" / "bfloat16" / "float16": the compute dtype of the
+            serving graph, set on the module's Keras models before tracing (`tfvr.export.precision`, in place;
+            weights stay float32; offsets, flows, softmax and final residual adds stay float32).
     """
     from tfvr.safety import OutputError, check_output
 
@@ -232,6 +235,14 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
         raise ExportError(f"{type(module).__name__} has no tf.function with an input_signature to serve")
     if "serving_default" not in sigs:
         raise ExportError(f"{type(module).__name__}: no 'serving_default' among the signatures {sorted(sigs)}")
+    if precision is not None:
+        from tfvr.export.precision import apply_to_module
+
+        traced = [n for n, f in sigs.items() if getattr(f, "experimental_get_tracing_count", lambda: 0)()]
+        if traced:  # a cached trace would keep the old dtypes
+            raise ExportError(f"{type(module).__name__}: signatures {traced} were traced before the export; "
+                              f"export(precision={precision!r}) needs a module whose functions were never called")
+        apply_to_module(module, precision)
     examples = dict(examples) if examples is not None else {n: example_inputs(f) for n, f in sigs.items()}
     # Serving graphs must hold stock TF ops only (TF Serving cannot load tfvr's custom kernels), so every trace
     # below resolves the deformable convolution's impl="auto" to its pure-TF reference.

@@ -39,6 +39,9 @@ class ModulatedDeformConv2D(keras.layers.Layer):
       deformable_groups: offset groups G (must divide the input channels).
       use_bias: whether the deformable conv has a bias.
       impl: "auto", "reference" or "kernel" (see `tfvr.ops.deform_conv`).
+      offset_dtype: None (the layer's compute dtype) or "float32": the dtype of the offset-and-mask conv and so of
+        the sampling positions. `tfvr.export.precision` sets "float32" for reduced-precision exports (offsets of
+        tens of pixels lose ~0.05 px in bfloat16); the deformable conv itself stays in the compute dtype.
 
     Reference: Zhu et al., "Deformable ConvNets v2: More Deformable, Better Results", CVPR 2019; Wang et al.,
     "EDVR: Video Restoration with Enhanced Deformable Convolutional Networks", CVPRW 2019.
@@ -54,9 +57,13 @@ class ModulatedDeformConv2D(keras.layers.Layer):
         deformable_groups: int = 8,
         use_bias: bool = True,
         impl: str = "auto",
+        offset_dtype: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if offset_dtype not in (None, "float32"):
+            raise ValueError(f"ModulatedDeformConv2D: offset_dtype must be None or 'float32', got {offset_dtype!r}")
+        self.offset_dtype = offset_dtype
         if impl not in IMPLS:
             raise ValueError(f"ModulatedDeformConv2D: impl must be one of {IMPLS}, got {impl!r}")
         self.filters = int(filters)
@@ -114,6 +121,8 @@ class ModulatedDeformConv2D(keras.layers.Layer):
 
     def call(self, x, guide):
         gk = self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]
+        if self.offset_dtype is not None:
+            guide = tf.cast(guide, self.offset_dtype)
         out = tf.nn.conv2d(
             guide,
             tf.cast(self.offset_kernel, guide.dtype),
@@ -163,6 +172,7 @@ class ModulatedDeformConv2D(keras.layers.Layer):
             deformable_groups=self.deformable_groups,
             use_bias=self.use_bias,
             impl=self.impl,
+            offset_dtype=self.offset_dtype,
         )
         return config
 

@@ -27,6 +27,9 @@ HEADERS = [SRC / "deform_conv.h"]
 LIBRARY = HERE / "_deform_conv_ops.so"
 STAMP = HERE / "_deform_conv_ops.so.stamp"  # what the library was built with: "tensorflow==X cpu|cuda"
 CUDA_HOME = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda"))
+# GPU architectures compiled ahead of time (SASS) with PTX of the newest for later GPUs: Turing, Ampere, Ada,
+# Hopper (H100/H200 = 90). Override with TFVR_CUDA_ARCHS="80;90".
+DEFAULT_CUDA_ARCHS = "75;80;89;90"
 
 
 def tf_flags() -> tuple[list[str], list[str]]:
@@ -62,12 +65,23 @@ def cxx_command(sources, out, cflags, lflags, cuda_objects=(), extra=()) -> list
     return cmd
 
 
-def nvcc_command(nvcc, source, out) -> list[str]:
-    # The .cu.cc includes only deform_conv.h and the CUDA runtime: no TensorFlow flags needed.
+def cuda_arch_flags(archs: str | None = None) -> list[str]:
+    """-gencode flags: SASS for every arch in `archs` (default $TFVR_CUDA_ARCHS or DEFAULT_CUDA_ARCHS), plus PTX of
+    the last one so newer GPUs JIT-compile it."""
+    archs = archs or os.environ.get("TFVR_CUDA_ARCHS") or DEFAULT_CUDA_ARCHS
+    values = [a.strip() for a in archs.replace(",", ";").split(";") if a.strip()]
+    if not values or not all(a.isdigit() for a in values):
+        raise RuntimeError(f"TFVR_CUDA_ARCHS={archs!r}: expected compute capabilities like '80;90'")
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in values]
+    return flags + [f"-gencode=arch=compute_{values[-1]},code=compute_{values[-1]}"]
+
+
+def nvcc_command(nvcc, source, out, archs: str | None = None) -> list[str]:
+    # The .cu.cc includes only deform_conv.h and the CUDA runtime (cuda_fp16.h / cuda_bf16.h): no TensorFlow flags.
     return [
         nvcc, "-std=c++17", "-c", "-x", "cu", "-O3", "-Xcompiler", "-fPIC", "-DGOOGLE_CUDA=1",
-        "--expt-relaxed-constexpr", "-Wno-deprecated-gpu-targets", "-I" + str(CUDA_HOME / "include"),
-        str(source), "-o", str(out),
+        "--expt-relaxed-constexpr", "-Wno-deprecated-gpu-targets", *cuda_arch_flags(archs),
+        "-I" + str(CUDA_HOME / "include"), str(source), "-o", str(out),
     ]
 
 

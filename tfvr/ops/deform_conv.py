@@ -25,6 +25,9 @@ Three implementations behind `impl`:
                stock TF Serving loads (no custom op).
   "kernel"     the C++ custom op from `tfvr/ops/cc/` (CPU, multithreaded with TF's intra-op pool; CUDA kernel when
                built with `python -m tfvr.ops.build --cuda`), with a registered gradient. Raises if not built.
+               float32, float16 and bfloat16 inputs run in their own dtype (columns and matmul; sampling weights,
+               offsets, masks and every sum inside the op in float32); other dtypes in float32. Output rows are
+               processed in chunks when the columns would exceed `max_cols_bytes` (memory bound for HD frames).
   "auto"       (default) the kernel when it is loaded and usable here, else the reference. The reference is chosen
                inside XLA (`jit_compile=True`, custom ops cannot compile), while `tf.saved_model.save` traces, and
                inside `with implementation("reference"):`, which exporters should use to trace serving functions.
@@ -215,25 +218,140 @@ def _deform_im2col_grad(op, grad_cols):
     return [grads[0], grads[1], grads[2], None]
 
 
-def _deform_conv2d_kernel(x, offset, mask, kernel, bias, strides, pads, dilations, offset_groups):
+# The kernel's element types (x, columns, grad_x); offsets and masks always go in as float32.
+KERNEL_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
+# Largest im2col working set (bytes of one chunk of columns) before the kernel path splits the output rows into
+# chunks. $TFVR_DCN_COLS_MB overrides it; 0 disables chunking.
+DEFAULT_MAX_COLS_BYTES = int(float(os.environ.get("TFVR_DCN_COLS_MB", "256")) * (1 << 20))
+
+
+def chunk_rows(n, wo, kc, itemsize: int, max_cols_bytes: int):
+    """Output rows per chunk so that one chunk's columns [n, rows, wo, kc] stay within `max_cols_bytes` (at least
+    one row). Python ints in, Python int out; tensors in, int32 tensor out."""
+    row = n * wo * kc * itemsize
+    if isinstance(row, int):
+        return max(1, max_cols_bytes // max(row, 1))
+    return tf.maximum(tf.constant(1, row.dtype), tf.constant(max_cols_bytes, row.dtype) // tf.maximum(row, 1))
+
+
+def _im2col(x, offset, mask, pads, kh, kw, strides, dilations, offset_groups):
+    return _lib.tfvr_deform_im2col(
+        x, offset, mask, pads,
+        kernel_size=[kh, kw], strides=list(strides), dilations=list(dilations), offset_groups=offset_groups,
+    )
+
+
+def _chunked_conv(x, offset, mask, kernel2d, pads, rows, kh, kw, strides, dilations, offset_groups):
+    """The im2col + matmul of the kernel path over chunks of `rows` output rows (a tf.while_loop, so any shape
+    works), with a custom gradient that recomputes each chunk's columns: forward and backward both hold one
+    chunk of columns at a time. `pads` = (top, left) ints or scalars; chunk i starts at output row r0 and sees
+    top padding pads[0] - r0·stride, so slicing the offsets and masks by rows is all the op needs."""
+    kc, cout = kernel2d.shape
+    attrs = (kh, kw, strides, dilations, offset_groups)
+    pad_top = tf.cast(pads[0], tf.int32)
+    pad_left = tf.cast(pads[1], tf.int32)
+    rows = tf.cast(rows, tf.int32)
+    dtype = x.dtype
+
+    def bounds(i, ho):
+        r0 = i * rows
+        return r0, tf.minimum(r0 + rows, ho)
+
+    def chunk_cols(x, offset, mask, r0, r1):
+        pads_c = tf.stack([pad_top - r0 * strides[0], pad_left])
+        return _im2col(x, offset[:, r0:r1], mask[:, r0:r1], pads_c, *attrs)
+
+    @tf.custom_gradient
+    def conv(x, offset, mask, kernel2d):
+        shape = tf.shape(offset)
+        n, ho, wo = shape[0], shape[1], shape[2]
+        num = (ho + rows - 1) // rows
+
+        def body(i, ta):
+            r0, r1 = bounds(i, ho)
+            cols = chunk_cols(x, offset, mask, r0, r1)
+            y = tf.reshape(tf.matmul(tf.reshape(cols, [-1, kc]), kernel2d), [n, r1 - r0, wo, cout])
+            return i + 1, ta.write(i, tf.transpose(y, [1, 0, 2, 3]))
+
+        ta = tf.TensorArray(dtype, size=num, infer_shape=False, element_shape=tf.TensorShape([None, None, None, cout]))
+        _, ta = tf.while_loop(lambda i, _: i < num, body, [tf.constant(0), ta])
+        y = tf.transpose(ta.concat(), [1, 0, 2, 3])
+
+        def grad(dy):
+            dy = tf.cast(dy, dtype)
+
+            def gbody(i, gx, gk, ta_off, ta_mask):
+                r0, r1 = bounds(i, ho)
+                cols = tf.reshape(chunk_cols(x, offset, mask, r0, r1), [-1, kc])
+                dy_c = tf.reshape(dy[:, r0:r1], [-1, cout])
+                gk = gk + tf.cast(tf.matmul(cols, dy_c, transpose_a=True), tf.float32)
+                dcols = tf.reshape(tf.matmul(dy_c, kernel2d, transpose_b=True), [n, r1 - r0, wo, kc])
+                pads_c = tf.stack([pad_top - r0 * strides[0], pad_left])
+                gx_c, goff_c, gmask_c = _lib.tfvr_deform_im2col_grad(
+                    x, offset[:, r0:r1], mask[:, r0:r1], pads_c, dcols,
+                    kernel_size=[kh, kw], strides=list(strides), dilations=list(dilations),
+                    offset_groups=offset_groups)
+                gx = gx + tf.cast(gx_c, tf.float32)
+                ta_off = ta_off.write(i, tf.transpose(goff_c, [1, 0, 2, 3]))
+                ta_mask = ta_mask.write(i, tf.transpose(gmask_c, [1, 0, 2, 3]))
+                return i + 1, gx, gk, ta_off, ta_mask
+
+            tas = [tf.TensorArray(tf.float32, size=num, infer_shape=False,
+                                  element_shape=tf.TensorShape([None, None, None, t.shape[-1]]))
+                   for t in (offset, mask)]
+            init = [tf.constant(0), tf.zeros(tf.shape(x), tf.float32), tf.zeros([kc, cout], tf.float32), *tas]
+            _, gx, gk, ta_off, ta_mask = tf.while_loop(lambda i, *_: i < num, gbody, init)
+            goff = tf.transpose(ta_off.concat(), [1, 0, 2, 3])
+            gmask = tf.transpose(ta_mask.concat(), [1, 0, 2, 3])
+            return tf.cast(gx, dtype), goff, gmask, tf.cast(gk, kernel2d.dtype)
+
+        return y, grad
+
+    return conv(x, offset, mask, kernel2d)
+
+
+def _deform_conv2d_kernel(x, offset, mask, kernel, bias, strides, pads, dilations, offset_groups,
+                          max_cols_bytes=None):
+    """The custom-op path. x's dtype is kept when the kernel has it (float32, float16, bfloat16: columns and the
+    matmul in that dtype, float32 sampling arithmetic inside the op), other float dtypes run in float32. Offsets
+    and masks are sampled in float32 whatever their dtype. Above `max_cols_bytes` of columns the output rows are
+    processed in chunks (`_chunked_conv`)."""
     kh, kw, cin, cout = kernel.shape
     dtype = x.dtype
-    f32 = lambda t: tf.cast(t, tf.float32) if t.dtype != tf.float32 else t  # noqa: E731
-    x, offset = f32(x), f32(offset)
+    work = dtype if dtype in KERNEL_DTYPES else tf.float32
+    cast = lambda t, d: tf.cast(t, d) if t.dtype != d else t  # noqa: E731
+    x, offset = cast(x, work), cast(offset, tf.float32)
     if mask is None:
         mask = tf.ones(tf.concat([tf.shape(offset)[:3], [offset_groups * kh * kw]], 0), tf.float32)
-    mask = f32(mask)
-    pads_t = tf.cast(tf.stack(list(pads)), tf.int32)
-    cols = _lib.tfvr_deform_im2col(
-        x, offset, mask, pads_t,
-        kernel_size=[kh, kw], strides=list(strides), dilations=list(dilations), offset_groups=offset_groups,
-    )  # [N, Ho, Wo, K·C]
-    shape = tf.shape(cols)
-    y = tf.matmul(tf.reshape(cols, [-1, kh * kw * cin]), tf.reshape(f32(tf.convert_to_tensor(kernel)), [-1, cout]))
-    y = tf.reshape(y, tf.concat([shape[:3], [cout]], 0))
+    mask = cast(mask, tf.float32)
+    kernel2d = tf.reshape(cast(tf.convert_to_tensor(kernel), work), [-1, cout])
+    budget = DEFAULT_MAX_COLS_BYTES if max_cols_bytes is None else int(max_cols_bytes)
+    kc = kh * kw * cin
+    itemsize = work.size
+
+    def single():
+        pads_t = tf.cast(tf.stack(list(pads)), tf.int32)
+        cols = _im2col(x, offset, mask, pads_t, kh, kw, strides, dilations, offset_groups)  # [N, Ho, Wo, K·C]
+        shape = tf.shape(cols)
+        y = tf.matmul(tf.reshape(cols, [-1, kc]), kernel2d)
+        return tf.reshape(y, tf.concat([shape[:3], [cout]], 0))
+
+    def chunked(rows):
+        return _chunked_conv(x, offset, mask, kernel2d, pads, rows, kh, kw, strides, dilations, offset_groups)
+
+    n, ho, wo = offset.shape[0], offset.shape[1], offset.shape[2]
+    if budget <= 0:
+        y = single()
+    elif None not in (n, ho, wo) and all(isinstance(p, int) for p in pads):
+        rows = chunk_rows(n, wo, kc, itemsize, budget)
+        y = single() if rows >= ho else chunked(rows)
+    else:
+        shape = tf.shape(offset, out_type=tf.int64)
+        rows = chunk_rows(shape[0], shape[2], kc, itemsize, budget)
+        y = tf.cond(rows >= shape[1], single, lambda: chunked(rows))
     if bias is not None:
-        y = y + f32(tf.convert_to_tensor(bias))
-    return tf.cast(y, dtype) if dtype != tf.float32 else y
+        y = y + cast(tf.convert_to_tensor(bias), work)
+    return cast(y, dtype)
 
 
 # ---------------------------------------------------------------------------------------------------- API
@@ -250,6 +368,7 @@ def deform_conv2d(
     dilations=1,
     offset_groups: int | None = None,
     impl: str = "auto",
+    max_cols_bytes: int | None = None,
 ):
     """Modulated deformable 2-D convolution (DCNv2) on NHWC tensors; layouts in the module docstring.
 
@@ -264,6 +383,9 @@ def deform_conv2d(
         `tf.nn.conv2d`).
       offset_groups: G; C must be divisible by it. None: read from offset's channel count.
       impl: "auto", "reference" or "kernel" (see the module docstring).
+      max_cols_bytes: kernel path only: the im2col columns of one chunk of output rows stay within this many bytes
+        (default `DEFAULT_MAX_COLS_BYTES`, 256 MiB or $TFVR_DCN_COLS_MB; 0: never chunk). A 720p feature map
+        with 64 channels and a 3×3 kernel has 2.1 GB of float32 columns in one piece.
     Returns:
       [N, Ho, Wo, O].
     """
@@ -327,5 +449,6 @@ def deform_conv2d(
                 )
 
     which = _resolve_impl(impl, _on_gpu(x))
-    fn = _deform_conv2d_kernel if which == "kernel" else deform_conv2d_reference
-    return fn(x, offset, mask, kernel, bias, strides, tuple(pads), dilations, g)
+    if which == "kernel":
+        return _deform_conv2d_kernel(x, offset, mask, kernel, bias, strides, tuple(pads), dilations, g, max_cols_bytes)
+    return deform_conv2d_reference(x, offset, mask, kernel, bias, strides, tuple(pads), dilations, g)

@@ -531,6 +531,7 @@ class EDVR(PresetMixin, keras.Model):
     def run_stages(self, x):
         """The forward pass; returns (output [B, s·H, s·W, C], the extra value `memory_read` returned)."""
         x = tf.convert_to_tensor(x)
+        x_in = x  # the caller's dtype (float32 from the serving graph): the residual's base is added in float32
         if x.dtype != self.compute_dtype:
             x = tf.cast(x, self.compute_dtype)
         shape = tf.shape(x)
@@ -539,7 +540,11 @@ class EDVR(PresetMixin, keras.Model):
         feat_l1 = self.extract(x)
         aligned = self.align(feat_l1, b)
         aligned, extra = self.memory_read(aligned)
-        out = self.reconstruct(self.fuse(aligned), x[:, self.center])
+        # The residual's base comes from the input as given (float32 from the serving graph), not its 16-bit cast.
+        c = self.center
+        x_center = pad_to_multiple(tf.cast(x_in[:, c:c + 1], tf.float32), self.size_multiple, axes=(2, 3),
+                                   mode=_PAD_MODES[self.pad_mode])[:, 0]
+        out = self.reconstruct(self.fuse(aligned), x_center)
         return out[:, : self.scale * h0, : self.scale * w0], extra
 
     def extract(self, x):
@@ -585,7 +590,8 @@ class EDVR(PresetMixin, keras.Model):
                                       [s[0], s[2], s[3], self.num_frame * self.num_feat]))
 
     def reconstruct(self, feat, x_center):
-        """Fused features [B, h, w, nf] + the padded centre frame -> the restored frame (x4 up unless hr_in)."""
+        """Fused features [B, h, w, nf] + the padded float32 centre frame -> the restored frame, float32 (x4 up
+        unless hr_in)."""
         out = feat
         for block in self.reconstruction:
             out = block(out)
@@ -593,12 +599,17 @@ class EDVR(PresetMixin, keras.Model):
         out = lrelu(self.pixel_shuffle(self.upconv2(out)))
         out = lrelu(self.conv_hr(out))
         out = self.conv_last(out)
+        # The final residual add in float32 (a 16-bit sum would round the output to ~1/256): the base comes from
+        # the input as given (float32 when the caller passes float32), the output is float32.
+        c = self.center
+        x_center = pad_to_multiple(tf.cast(x_in[:, c:c + 1], tf.float32), self.size_multiple, self.pad_mode)[:, 0]
         if self.hr_in:
             base = x_center
         else:
             fs = tf.shape(feat)
-            base = tf.cast(tf.image.resize(x_center, [4 * fs[1], 4 * fs[2]], method="bilinear"), out.dtype)
-        return out + base
+            base = tf.image.resize(x_center, [4 * fs[1], 4 * fs[2]], method="bilinear")
+        # The final residual add in float32 (a 16-bit sum would round the output to ~1/256); output float32.
+        return tf.cast(out, tf.float32) + tf.cast(base, tf.float32)
 
     def build_for_weights(self):
         """Creates every weight (they do not depend on H, W); returns self."""

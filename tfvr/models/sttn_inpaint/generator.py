@@ -95,14 +95,15 @@ class MultiScalePatchAttention(keras.layers.Layer):
                 return tf.reshape(z, [batch, n, ph * pw * depth])
 
             q_, k_, v_ = tokens(q, d_k), tokens(k, d_k), tokens(v, d_k)
-            scores = tf.matmul(q_, k_, transpose_b=True) / math.sqrt(d_k * pw * ph)
+            # Scores and softmax in float32 whatever the compute dtype (mixed precision: the matmuls stay in it).
+            scores = tf.cast(tf.matmul(q_, k_, transpose_b=True), tf.float32) / math.sqrt(d_k * pw * ph)
             if self.mask_attention:
                 # A key patch is a hole when more than half of it is masked; no query may attend to it.
-                hole = tf.reduce_mean(tokens(masks, 1), axis=-1) > 0.5  # [B, N]
+                hole = tf.reduce_mean(tf.cast(tokens(masks, 1), tf.float32), axis=-1) > 0.5  # [B, N]
                 scores = tf.where(hole[:, tf.newaxis, :], tf.constant(-1e9, scores.dtype), scores)
             # As released (mask_attention=False) the hole mask never reaches the scores: the authors'
             # `scores.masked_fill(m, -1e9)` is not in place and its result is dropped.
-            p = tf.nn.softmax(scores, axis=-1)
+            p = tf.cast(tf.nn.softmax(scores, axis=-1), v_.dtype)
             y = tf.matmul(p, v_)
             y = tf.reshape(y, [batch, t, out_h, out_w, ph, pw, d_k])
             y = tf.transpose(y, [0, 1, 2, 4, 3, 5, 6])

@@ -54,7 +54,11 @@ def _blocks(n: int, dim: int, padding_type: str, norm: str):
 
 
 def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_only: bool):
-    """img_final = img_raw·w + warp(prev, flow)·(1 − w), then the foreground composite (shared by both scales)."""
+    """img_final = img_raw·w + warp(prev, flow)·(1 − w), then the foreground composite (shared by both scales).
+    The warp and the blends run in float32 whatever the compute dtype (mixed precision); both images are float32."""
+    f32 = lambda t: None if t is None else tf.cast(t, tf.float32)  # noqa: E731
+    img_raw, img_prev_last, flow, weight, fg_mask, img_fg = map(f32, (img_raw, img_prev_last, flow, weight,
+                                                                      fg_mask, img_fg))
     if use_raw_only or flow is None:
         img_final = img_raw
     else:

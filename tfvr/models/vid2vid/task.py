@@ -277,10 +277,12 @@ class Vid2VidTask(Task):
         One D call per fake serves both losses: the D loss only updates D ("d" group) and the G loss only G, so
         D(fake) need not be computed twice (vid2vid's `fake.detach()` pass).
         """
-        pred_real = disc(tf.concat([cond, real], axis=-1), training=True)
+        # float32 concatenations (under mixed precision cond may come in the compute dtype); D casts its input.
+        f32 = lambda t: tf.cast(t, tf.float32)  # noqa: E731
+        pred_real = disc(tf.concat([f32(cond), f32(real)], axis=-1), training=True)
         g_gan = g_fm = d_loss = 0.0
         for fake in fakes:
-            pred_fake = disc(tf.concat([cond, fake], axis=-1), training=True)
+            pred_fake = disc(tf.concat([f32(cond), f32(fake)], axis=-1), training=True)
             g_gan += self._gan(pred_fake, True, False)
             g_fm += self._fm(pred_fake, pred_real)
             d_loss += 0.5 * (self._gan(pred_real, True, True) + self._gan(pred_fake, False, True))

@@ -72,17 +72,27 @@ TFVR_HD float BaseX(const DeformParams& p, int64_t ox, int64_t k) {
 
 }  // namespace tfvr
 
+namespace tfvr {
+// Element types of x / cols / grad_x (offsets, masks and their gradients are always float32; every sum is
+// accumulated in float32). kHalf is IEEE binary16 (Eigen::half = __half), kBFloat16 is bfloat16
+// (Eigen::bfloat16 = __nv_bfloat16): same 16-bit layouts, so the host passes raw pointers.
+enum class DType { kFloat = 0, kHalf = 1, kBFloat16 = 2 };
+}  // namespace tfvr
+
 #if GOOGLE_CUDA
 // Launchers in deform_conv_kernels.cu.cc. They take the raw stream, so nvcc compiles that file without TensorFlow's
 // or Eigen's headers (seconds instead of a minute, and no dependence on the CUDA version TF's headers expect).
 #include <cuda_runtime.h>
 
 namespace tfvr {
-void DeformIm2colGpu(cudaStream_t stream, const DeformParams& p, const float* x, const float* offset,
-                     const float* mask, float* cols);
-void DeformIm2colGradGpu(cudaStream_t stream, const DeformParams& p, const float* x, const float* offset,
-                         const float* mask, const float* grad_cols, float* grad_x, float* grad_offset,
-                         float* grad_mask);
+// x, cols: `dtype` elements.
+void DeformIm2colGpu(cudaStream_t stream, const DeformParams& p, DType dtype, const void* x, const float* offset,
+                     const float* mask, void* cols);
+// x, grad_cols, grad_x: `dtype` elements. For kHalf / kBFloat16, `grad_x_acc` is float32 scratch of |x| elements
+// (grad_x is accumulated there with float atomics, then rounded once into grad_x); unused (may be null) for kFloat.
+void DeformIm2colGradGpu(cudaStream_t stream, const DeformParams& p, DType dtype, const void* x,
+                         const float* offset, const float* mask, const void* grad_cols, void* grad_x,
+                         float* grad_x_acc, float* grad_offset, float* grad_mask);
 }  // namespace tfvr
 #endif  // GOOGLE_CUDA
 

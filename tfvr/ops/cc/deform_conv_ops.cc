@@ -8,10 +8,17 @@
 // any band's samples anywhere in the image, so the scatter-add into grad_x is made race-free with private buffers:
 // band 0 adds into grad_x, band b > 0 into its own zeroed copy, and the copies are summed into grad_x afterwards
 // (the number of bands is capped so the copies stay within max(512 MiB, 4 × |x|)).
+//
+// Element type T (attr "T") of x, cols, grad_cols and grad_x: float, half or bfloat16; offsets, masks and their
+// gradients are float32. Values are read into float, all arithmetic and every sum is in float, and a result is
+// rounded to T once when stored: for 16-bit T the backward accumulates grad_x in float32 buffers and rounds at the
+// end. The float32 instantiation runs the same operations as the former float-only kernels (bit-identical results).
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "deform_conv.h"
+#include "tensorflow/core/framework/numeric_types.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -36,11 +43,12 @@ using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
 REGISTER_OP("TfvrDeformIm2col")
-    .Input("x: float")
+    .Input("x: T")
     .Input("offset: float")
     .Input("mask: float")
     .Input("pads: int32")
-    .Output("cols: float")
+    .Output("cols: T")
+    .Attr("T: {float, half, bfloat16} = DT_FLOAT")
     .Attr("kernel_size: list(int) >= 2")
     .Attr("strides: list(int) >= 2")
     .Attr("dilations: list(int) >= 2")
@@ -60,14 +68,15 @@ REGISTER_OP("TfvrDeformIm2col")
     .Doc("Modulated deformable im2col, NHWC: cols[n, i, j, k*C + c]. See tfvr/ops/cc/deform_conv.h.");
 
 REGISTER_OP("TfvrDeformIm2colGrad")
-    .Input("x: float")
+    .Input("x: T")
     .Input("offset: float")
     .Input("mask: float")
     .Input("pads: int32")
-    .Input("grad_cols: float")
-    .Output("grad_x: float")
+    .Input("grad_cols: T")
+    .Output("grad_x: T")
     .Output("grad_offset: float")
     .Output("grad_mask: float")
+    .Attr("T: {float, half, bfloat16} = DT_FLOAT")
     .Attr("kernel_size: list(int) >= 2")
     .Attr("strides: list(int) >= 2")
     .Attr("dilations: list(int) >= 2")
@@ -154,37 +163,49 @@ namespace {
 #define TFVR_VECTORIZE
 #endif
 
-// Columns of output rows [row_begin, row_end) of the flattened (n, oy) range.
-TFVR_VECTORIZE void Im2colRows(const DeformParams& p, const float* x, const float* offset, const float* mask, float* cols,
-                const float* zeros, int64_t row_begin, int64_t row_end) {
+// Element conversions: identities for float.
+inline float ToF(float v) { return v; }
+inline float ToF(Eigen::half v) { return static_cast<float>(v); }
+inline float ToF(Eigen::bfloat16 v) { return static_cast<float>(v); }
+template <typename T>
+inline T FromF(float v) { return static_cast<T>(v); }
+template <>
+inline float FromF<float>(float v) { return v; }
+
+// Columns of output rows [row_begin, row_end) of the flattened (n, oy) range. `zeros` holds c zeros of type T.
+template <typename T>
+__attribute__((always_inline)) inline void Im2colRowsT(const DeformParams& p, const T* x, const float* offset,
+                                                       const float* mask, T* cols, const T* zeros,
+                                                       int64_t row_begin, int64_t row_end) {
   const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t n = r / p.ho, oy = r % p.ho;
-    const float* xn = x + n * p.h * p.w * c;
+    const T* xn = x + n * p.h * p.w * c;
     for (int64_t ox = 0; ox < p.wo; ++ox) {
       const int64_t pix = r * p.wo + ox;
       const float* off = offset + pix * 2 * p.groups * k_n;
       const float* msk = mask + pix * p.groups * k_n;
-      float* col = cols + pix * k_n * c;
+      T* col = cols + pix * k_n * c;
       for (int64_t k = 0; k < k_n; ++k) {
         const float by = BaseY(p, oy, k), bx = BaseX(p, ox, k);
         for (int64_t g = 0; g < p.groups; ++g) {
           const int64_t gk = g * k_n + k;
-          float* dst = col + k * c + g * cg;
+          T* dst = col + k * c + g * cg;
           const Corners s = Locate(by + off[2 * gk], bx + off[2 * gk + 1], p.h, p.w);
           if (!s.inside) {
-            std::fill(dst, dst + cg, 0.f);
+            std::fill(dst, dst + cg, FromF<T>(0.f));
             continue;
           }
           const float m = msk[gk];
-          const float* src[4];
+          const T* src[4];
           float wt[4];
           for (int i = 0; i < 4; ++i) {
             src[i] = s.idx[i] >= 0 ? xn + s.idx[i] * c + g * cg : zeros;
             wt[i] = s.w[i] * m;
           }
           for (int64_t j = 0; j < cg; ++j)
-            dst[j] = wt[0] * src[0][j] + wt[1] * src[1][j] + wt[2] * src[2][j] + wt[3] * src[3][j];
+            dst[j] = FromF<T>(wt[0] * ToF(src[0][j]) + wt[1] * ToF(src[1][j]) + wt[2] * ToF(src[2][j]) +
+                              wt[3] * ToF(src[3][j]));
         }
       }
     }
@@ -192,14 +213,16 @@ TFVR_VECTORIZE void Im2colRows(const DeformParams& p, const float* x, const floa
 }
 
 // Backward over output rows [row_begin, row_end) of the flattened (n, oy) range; grad_x entries are added to gx
-// (laid out like x).
-TFVR_VECTORIZE void Col2imRows(const DeformParams& p, const float* x, const float* offset, const float* mask,
-                               const float* grad_cols, float* gx, float* grad_offset, float* grad_mask,
-                               const float* zeros, int64_t row_begin, int64_t row_end) {
+// (float32, laid out like x).
+template <typename T>
+__attribute__((always_inline)) inline void Col2imRowsT(const DeformParams& p, const T* x, const float* offset,
+                                                       const float* mask, const T* grad_cols, float* gx,
+                                                       float* grad_offset, float* grad_mask, const T* zeros,
+                                                       int64_t row_begin, int64_t row_end) {
   const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t n = r / p.ho, oy = r % p.ho;
-    const float* xn = x + n * p.h * p.w * c;
+    const T* xn = x + n * p.h * p.w * c;
     float* gxn = gx + n * p.h * p.w * c;
     for (int64_t ox = 0; ox < p.wo; ++ox) {
       const int64_t pix = r * p.wo + ox;
@@ -207,7 +230,7 @@ TFVR_VECTORIZE void Col2imRows(const DeformParams& p, const float* x, const floa
       const float* msk = mask + pix * p.groups * k_n;
       float* goff = grad_offset + pix * 2 * p.groups * k_n;
       float* gmsk = grad_mask + pix * p.groups * k_n;
-      const float* dcol = grad_cols + pix * k_n * c;
+      const T* dcol = grad_cols + pix * k_n * c;
       for (int64_t k = 0; k < k_n; ++k) {
         const float by = BaseY(p, oy, k), bx = BaseX(p, ox, k);
         for (int64_t g = 0; g < p.groups; ++g) {
@@ -218,15 +241,16 @@ TFVR_VECTORIZE void Col2imRows(const DeformParams& p, const float* x, const floa
             gmsk[gk] = 0.f;
             continue;
           }
-          const float* d = dcol + k * c + g * cg;
-          const float* src[4];
+          const T* d = dcol + k * c + g * cg;
+          const T* src[4];
           for (int i = 0; i < 4; ++i) src[i] = s.idx[i] >= 0 ? xn + s.idx[i] * c + g * cg : zeros;
           float dot[4] = {0.f, 0.f, 0.f, 0.f};
           for (int64_t j = 0; j < cg; ++j) {
-            dot[0] += d[j] * src[0][j];
-            dot[1] += d[j] * src[1][j];
-            dot[2] += d[j] * src[2][j];
-            dot[3] += d[j] * src[3][j];
+            const float dj = ToF(d[j]);
+            dot[0] += dj * ToF(src[0][j]);
+            dot[1] += dj * ToF(src[1][j]);
+            dot[2] += dj * ToF(src[2][j]);
+            dot[3] += dj * ToF(src[3][j]);
           }
           const float m = msk[gk];
           const float hy = 1.f - s.ly, hx = 1.f - s.lx;
@@ -237,13 +261,38 @@ TFVR_VECTORIZE void Col2imRows(const DeformParams& p, const float* x, const floa
             if (s.idx[i] < 0) continue;
             const float coef = m * s.w[i];
             float* dst = gxn + s.idx[i] * c + g * cg;
-            for (int64_t j = 0; j < cg; ++j) dst[j] += coef * d[j];
+            for (int64_t j = 0; j < cg; ++j) dst[j] += coef * ToF(d[j]);
           }
         }
       }
     }
   }
 }
+
+// One vectorised (target_clones) entry point per element type; the template bodies are inlined into each clone.
+#define TFVR_ROWS_FOR(T, SUFFIX)                                                                                  \
+  TFVR_VECTORIZE void Im2colRows##SUFFIX(const DeformParams& p, const T* x, const float* offset, const float* mask,  \
+                                         T* cols, const T* zeros, int64_t row_begin, int64_t row_end) {           \
+    Im2colRowsT<T>(p, x, offset, mask, cols, zeros, row_begin, row_end);                                         \
+  }                                                                                                               \
+  TFVR_VECTORIZE void Col2imRows##SUFFIX(const DeformParams& p, const T* x, const float* offset, const float* mask,  \
+                                         const T* grad_cols, float* gx, float* grad_offset, float* grad_mask,     \
+                                         const T* zeros, int64_t row_begin, int64_t row_end) {                    \
+    Col2imRowsT<T>(p, x, offset, mask, grad_cols, gx, grad_offset, grad_mask, zeros, row_begin, row_end);        \
+  }                                                                                                               \
+  inline void Im2colRows(const DeformParams& p, const T* x, const float* offset, const float* mask, T* cols,      \
+                         const T* zeros, int64_t row_begin, int64_t row_end) {                                    \
+    Im2colRows##SUFFIX(p, x, offset, mask, cols, zeros, row_begin, row_end);                                      \
+  }                                                                                                               \
+  inline void Col2imRows(const DeformParams& p, const T* x, const float* offset, const float* mask,               \
+                         const T* grad_cols, float* gx, float* grad_offset, float* grad_mask, const T* zeros,     \
+                         int64_t row_begin, int64_t row_end) {                                                    \
+    Col2imRows##SUFFIX(p, x, offset, mask, grad_cols, gx, grad_offset, grad_mask, zeros, row_begin, row_end);    \
+  }
+TFVR_ROWS_FOR(float, F32)
+TFVR_ROWS_FOR(Eigen::half, F16)
+TFVR_ROWS_FOR(Eigen::bfloat16, BF16)
+#undef TFVR_ROWS_FOR
 
 // One unit per work item (the items are already coarse and equal-sized).
 void ParallelTasks(OpKernelContext* ctx, int64_t total, const std::function<void(int64_t, int64_t)>& fn) {
@@ -256,6 +305,7 @@ void ParallelTasks(OpKernelContext* ctx, int64_t total, const std::function<void
 
 }  // namespace
 
+template <typename T>
 class DeformIm2colCpuOp : public DeformOpBase {
  public:
   using DeformOpBase::DeformOpBase;
@@ -266,11 +316,11 @@ class DeformIm2colCpuOp : public DeformOpBase {
     Tensor* cols = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
     if (cols->NumElements() == 0) return;
-    const std::vector<float> zeros(p.c, 0.f);
-    const float* x = ctx->input(0).flat<float>().data();
+    const std::vector<T> zeros(p.c, FromF<T>(0.f));
+    const T* x = ctx->input(0).flat<T>().data();
     const float* offset = ctx->input(1).flat<float>().data();
     const float* mask = ctx->input(2).flat<float>().data();
-    float* out = cols->flat<float>().data();
+    T* out = cols->flat<T>().data();
     const int64_t row_cost = p.wo * p.k() * (p.c * 10 + p.groups * 40);
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     pool->ParallelFor(p.n * p.ho, row_cost, [&](int64_t b, int64_t e) {
@@ -279,6 +329,7 @@ class DeformIm2colCpuOp : public DeformOpBase {
   }
 };
 
+template <typename T>
 class DeformIm2colGradCpuOp : public DeformOpBase {
  public:
   using DeformOpBase::DeformOpBase;
@@ -294,55 +345,72 @@ class DeformIm2colGradCpuOp : public DeformOpBase {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
     const int64_t x_size = grad_x->NumElements();
-    float* gx = grad_x->flat<float>().data();
+    T* gx_out = grad_x->flat<T>().data();
     if (grad_offset->NumElements() == 0 || x_size == 0) {
-      std::fill(gx, gx + x_size, 0.f);
+      std::fill(gx_out, gx_out + x_size, FromF<T>(0.f));
       return;
     }
+    constexpr bool kF32 = std::is_same<T, float>::value;
 
     const int threads = ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
     const int64_t rows = p.n * p.ho;
     const int64_t x_bytes = std::max<int64_t>(x_size * static_cast<int64_t>(sizeof(float)), 1);
     const int64_t budget = std::max<int64_t>(int64_t{512} << 20, 4 * x_bytes);
     const int64_t bands = std::max<int64_t>(1, std::min<int64_t>({threads, rows, 1 + budget / x_bytes}));
+    // float32 accumulators: band 0 adds into grad_x itself for float (as before), into the first float buffer of
+    // `scratch` for 16-bit T, which is rounded into grad_x at the end.
+    const int64_t buffers = (bands - 1) + (kF32 ? 0 : 1);
     Tensor scratch;
     float* scr = nullptr;
-    if (bands > 1) {
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_FLOAT, TensorShape({(bands - 1) * x_size}), &scratch));
+    if (buffers > 0) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_FLOAT, TensorShape({buffers * x_size}), &scratch));
       scr = scratch.flat<float>().data();
     }
-    const std::vector<float> zeros(p.c, 0.f);
-    const float* x = ctx->input(0).flat<float>().data();
+    float* gx = kF32 ? reinterpret_cast<float*>(gx_out) : scr;
+    float* extra = kF32 ? scr : scr + x_size;  // the buffers of bands 1 .. bands-1
+    const std::vector<T> zeros(p.c, FromF<T>(0.f));
+    const T* x = ctx->input(0).flat<T>().data();
     const float* offset = ctx->input(1).flat<float>().data();
     const float* mask = ctx->input(2).flat<float>().data();
-    const float* gc = grad_cols.flat<float>().data();
+    const T* gc = grad_cols.flat<T>().data();
     float* goff = grad_offset->flat<float>().data();
     float* gmsk = grad_mask->flat<float>().data();
 
     ParallelTasks(ctx, bands, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        float* target = b == 0 ? gx : scr + (b - 1) * x_size;
+        float* target = b == 0 ? gx : extra + (b - 1) * x_size;
         std::fill(target, target + x_size, 0.f);
         Col2imRows(p, x, offset, mask, gc, target, goff, gmsk, zeros.data(), rows * b / bands,
                    rows * (b + 1) / bands);
       }
     });
-    if (bands > 1) {
+    if (bands > 1 || !kF32) {
       auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
       const int64_t chunk = 4096;
       pool->ParallelFor((x_size + chunk - 1) / chunk, chunk * bands, [&](int64_t begin, int64_t end) {
         const int64_t lo = begin * chunk, hi = std::min(end * chunk, x_size);
         for (int64_t b = 1; b < bands; ++b) {
-          const float* src = scr + (b - 1) * x_size;
+          const float* src = extra + (b - 1) * x_size;
           for (int64_t i = lo; i < hi; ++i) gx[i] += src[i];
         }
+        if (!kF32)
+          for (int64_t i = lo; i < hi; ++i) gx_out[i] = FromF<T>(gx[i]);
       });
     }
   }
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2col").Device(DEVICE_CPU).HostMemory("pads"), DeformIm2colCpuOp);
-REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2colGrad").Device(DEVICE_CPU).HostMemory("pads"), DeformIm2colGradCpuOp);
+#define TFVR_REGISTER_CPU(T)                                                                           \
+  REGISTER_KERNEL_BUILDER(                                                                             \
+      Name("TfvrDeformIm2col").Device(DEVICE_CPU).TypeConstraint<T>("T").HostMemory("pads"),          \
+      DeformIm2colCpuOp<T>);                                                                           \
+  REGISTER_KERNEL_BUILDER(                                                                             \
+      Name("TfvrDeformIm2colGrad").Device(DEVICE_CPU).TypeConstraint<T>("T").HostMemory("pads"),      \
+      DeformIm2colGradCpuOp<T>);
+TFVR_REGISTER_CPU(float)
+TFVR_REGISTER_CPU(Eigen::half)
+TFVR_REGISTER_CPU(Eigen::bfloat16)
+#undef TFVR_REGISTER_CPU
 
 // ------------------------------------------------------------------------------------------------------- GPU
 #if GOOGLE_CUDA
@@ -352,6 +420,16 @@ cudaStream_t GpuStream(OpKernelContext* ctx) {
   return reinterpret_cast<cudaStream_t>(ctx->op_device_context()->stream()->platform_specific_handle().stream);
 }
 
+template <typename T>
+constexpr DType DTypeOf();
+template <>
+constexpr DType DTypeOf<float>() { return DType::kFloat; }
+template <>
+constexpr DType DTypeOf<Eigen::half>() { return DType::kHalf; }
+template <>
+constexpr DType DTypeOf<Eigen::bfloat16>() { return DType::kBFloat16; }
+
+template <typename T>
 class DeformIm2colGpuOp : public DeformOpBase {
  public:
   using DeformOpBase::DeformOpBase;
@@ -362,12 +440,13 @@ class DeformIm2colGpuOp : public DeformOpBase {
     Tensor* cols = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
     if (cols->NumElements() == 0) return;
-    DeformIm2colGpu(GpuStream(ctx), p, ctx->input(0).flat<float>().data(),
+    DeformIm2colGpu(GpuStream(ctx), p, DTypeOf<T>(), ctx->input(0).flat<T>().data(),
                     ctx->input(1).flat<float>().data(), ctx->input(2).flat<float>().data(),
-                    cols->flat<float>().data());
+                    cols->flat<T>().data());
   }
 };
 
+template <typename T>
 class DeformIm2colGradGpuOp : public DeformOpBase {
  public:
   using DeformOpBase::DeformOpBase;
@@ -382,15 +461,30 @@ class DeformIm2colGradGpuOp : public DeformOpBase {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &grad_x));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
-    DeformIm2colGradGpu(GpuStream(ctx), p, ctx->input(0).flat<float>().data(),
+    Tensor acc;
+    float* acc_ptr = nullptr;
+    if (!std::is_same<T, float>::value) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_FLOAT, ctx->input(0).shape(), &acc));
+      acc_ptr = acc.flat<float>().data();
+    }
+    DeformIm2colGradGpu(GpuStream(ctx), p, DTypeOf<T>(), ctx->input(0).flat<T>().data(),
                         ctx->input(1).flat<float>().data(), ctx->input(2).flat<float>().data(),
-                        grad_cols.flat<float>().data(), grad_x->flat<float>().data(),
+                        grad_cols.flat<T>().data(), grad_x->flat<T>().data(), acc_ptr,
                         grad_offset->flat<float>().data(), grad_mask->flat<float>().data());
   }
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2col").Device(DEVICE_GPU).HostMemory("pads"), DeformIm2colGpuOp);
-REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2colGrad").Device(DEVICE_GPU).HostMemory("pads"), DeformIm2colGradGpuOp);
+#define TFVR_REGISTER_GPU(T)                                                                           \
+  REGISTER_KERNEL_BUILDER(                                                                             \
+      Name("TfvrDeformIm2col").Device(DEVICE_GPU).TypeConstraint<T>("T").HostMemory("pads"),          \
+      DeformIm2colGpuOp<T>);                                                                           \
+  REGISTER_KERNEL_BUILDER(                                                                             \
+      Name("TfvrDeformIm2colGrad").Device(DEVICE_GPU).TypeConstraint<T>("T").HostMemory("pads"),      \
+      DeformIm2colGradGpuOp<T>);
+TFVR_REGISTER_GPU(float)
+TFVR_REGISTER_GPU(Eigen::half)
+TFVR_REGISTER_GPU(Eigen::bfloat16)
+#undef TFVR_REGISTER_GPU
 #endif  // GOOGLE_CUDA
 
 }  // namespace tfvr
