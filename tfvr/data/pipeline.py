@@ -379,7 +379,7 @@ class _ClipMapper:
         if self.chain:
             from tfvr.data.degrade_chain import apply_chain
 
-            lq = apply_chain(gt, self.chain, cfg.degrade, self.scale, s[_S_DEGRADE])
+            lq = apply_chain(gt, self.chain, cfg.degrade, cfg.scale, s[_S_DEGRADE])
             c = self.extra // 2
             gt = gt[c:c + self.T]
             lq = quantize(lq) if cfg.quantize else tf.clip_by_value(lq, 0.0, 1.0)
