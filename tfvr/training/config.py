@@ -89,6 +89,13 @@ class TrainerConfig:
         progress_bar: show a tqdm progress bar on an interactive terminal (log lines are written regardless).
         export: after training (and evaluation), export `workdir/export` with the reload check.
         eval_at_end: run `Task.evaluate` after training and write `workdir/eval.json`.
+        freeze: variables that are not trained (kept at their initial / `init_from` values, no optimizer slots).
+            Each entry is a layer-group name the task defines (`Task.layer_groups`: EDVR has "dcn", "pcd",
+            "fusion", "feature_extraction", "reconstruction", "upsample", ...; every task has one group per model
+            name) or an fnmatch pattern over "<model>/<variable path>" (e.g. "edvr/pcd_align/*",
+            "*reconstruction_1*"). An entry that matches nothing stops the run. What seed 001's "train with plain
+            convs, then freeze some layers" and seed 004's TRAIN_LOAD_FREEZE (load, freeze, train the rest) need,
+            together with the family's `init_from`.
     """
 
     num_steps: int = 1000
@@ -105,6 +112,7 @@ class TrainerConfig:
     log_grad_norm: bool = True
     export: bool = True
     eval_at_end: bool = True
+    freeze: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
