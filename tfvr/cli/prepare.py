@@ -44,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction choice")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--reds-input", default="auto", choices=["auto", "sharp_bicubic", "blur", "blur_comp",
+                                                            "blur_bicubic"],
+                   help="REDS layout: which input is paired with the sharp frames (train_sharp_bicubic/X4 -> SR, "
+                        "train_blur -> deblur, train_blur_comp -> deblurcomp, train_blur_bicubic/X4 -> SRblur; "
+                        "auto: sharp_bicubic when present); select it in training with data.lq_kind")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                              filter_frames=not args.no_filter)
     result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
                      val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
-                     progress=not args.quiet)
+                     progress=not args.quiet, reds_input=args.reds_input)
     m = result.manifest
     splits = ", ".join(f"{name}: {s['clips']} clips in {len(s['shards'])} shards" for name, s in m["splits"].items())
     c = m["counts"]
