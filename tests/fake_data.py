@@ -84,3 +84,21 @@ def make_gopro(root, train=("GOPR0001",), test=("GOPR0002",), num_frames: int = 
             _png(root / part / seq / "sharp" / f"{i:06d}.png", v.frames[i])
             _png(root / part / seq / "blur" / f"{i:06d}.png", v.blurred[i])
     return root
+
+
+def make_cityscapes(root, height: int = 256, width: int = 512, num_frames: int = 4, seed: int = 0) -> Path:
+    """A Cityscapes sequence-folder copy in NVIDIA/vid2vid's layout (train_A label ids, train_B frames,
+    train_inst instance ids; val_A / val_B), one sequence per split at `height` x `width`."""
+    root = Path(root)
+    for k, (split, name) in enumerate((("train", "seq0000"), ("val", "stuttgart_00"))):
+        v = synthetic.generate(seed + k, num_frames, height, width, blur=False)
+        for i in range(num_frames):
+            stem = f"{name}_000000_{i:06d}"
+            for sub in ("A", "B", "inst"):
+                (root / f"{split}_{sub}" / name).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / f"{split}_A" / name / f"{stem}_labelIds.png"), v.labels[i].astype(np.uint8))
+            cv2.imwrite(str(root / f"{split}_B" / name / f"{stem}_leftImg8bit.png"),
+                        np.ascontiguousarray(v.frames[i][..., ::-1]))
+            cv2.imwrite(str(root / f"{split}_inst" / name / f"{stem}_instanceIds.png"),
+                        (v.instances[i] + 24000).astype(np.uint16))
+    return root
