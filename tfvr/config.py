@@ -215,10 +215,14 @@ def _from_dict(cls: type, data: dict, where: str) -> Any:
         k = unknown[0]
         raise ConfigError(f"{where}: unknown field {k!r} in {cls.__name__}{_suggest(k, types_)}")
     kwargs = {}
+    # A field may name a "coerce" function in its metadata: it maps older JSON forms onto the current type (e.g.
+    # `data.crop_size`, an int in older runs' config.json, text such as "360x640" now).
+    coerce = {f.name: f.metadata.get("coerce") for f in dataclasses.fields(cls)}
     for name, tp in types_.items():
         if name in data:
             sub = f"{where}.{name}" if ": " in where else f"{where}: {name}"
-            kwargs[name] = _convert(data[name], tp, sub)
+            value = coerce[name](data[name]) if coerce.get(name) else data[name]
+            kwargs[name] = _convert(value, tp, sub)
     return cls(**kwargs)
 
 

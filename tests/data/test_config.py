@@ -21,7 +21,7 @@ def test_every_field_is_plain_with_a_default():
             if dataclasses.is_dataclass(tp):
                 check(tp)
             else:
-                assert tp in (int, float, bool, str), (cls.__name__, f.name, tp)
+                assert tp in (int, float, bool, str, tuple[str, ...]), (cls.__name__, f.name, tp)
 
     check(DataConfig)
     DataConfig().validate()
@@ -41,8 +41,8 @@ def test_flagfile_style_overrides(tmp_path, monkeypatch):
     flagfile.write_text("--config.task=sr\n--config.scale=2\n--config.synthetic.num_frames=12\n"
                         "--config.eval.crop_size=32\n--config.hflip=false\n")
     cfg = _parse(["prog", f"--flagfile={flagfile}", "--config.crop_size=48"], monkeypatch)
-    assert (cfg.task, cfg.scale, cfg.crop_size, cfg.hflip) == ("sr", 2, 48, False)
-    assert cfg.synthetic.num_frames == 12 and cfg.eval.crop_size == 32
+    assert (cfg.task, cfg.scale, cfg.crop_hw, cfg.hflip) == ("sr", 2, (48, 48), False)
+    assert cfg.synthetic.num_frames == 12 and cfg.eval.crop_hw == (32, 32)
     cfg.validate()
     with pytest.raises(Exception):
         _parse(["prog", "--config.nosie_sigma=5"], monkeypatch)  # a typo is an error, not a silent default

@@ -52,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-options", default="", metavar="'--runner=... ...'",
                    help="--runner beam: Beam pipeline options, one shell-quoted string (e.g. '--runner=FlinkRunner "
                         "--flink_master=host:8081 --environment_type=LOOPBACK')")
+    p.add_argument("--reds-input", default="auto", choices=["auto", "sharp_bicubic", "blur", "blur_comp",
+                                                            "blur_bicubic"],
+                   help="REDS layout: which input is paired with the sharp frames (train_sharp_bicubic/X4 -> SR, "
+                        "train_blur -> deblur, train_blur_comp -> deblurcomp, train_blur_bicubic/X4 -> SRblur; "
+                        "auto: sharp_bicubic when present); select it in training with data.lq_kind")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
         result = prepare_beam(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
                               val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
-                              workers=args.workers, beam_options=shlex.split(args.beam_options))
+                              workers=args.workers, beam_options=shlex.split(args.beam_options),
+                              reds_input=args.reds_input)
     else:
         result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
                          val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
-                         progress=not args.quiet)
+                         progress=not args.quiet, reds_input=args.reds_input)
     m = result.manifest
     splits = ", ".join(f"{name}: {s['clips']} clips in {len(s['shards'])} shards" for name, s in m["splits"].items())
     c = m["counts"]

@@ -184,7 +184,7 @@ def pipeline_options(workers: int, beam_options: Sequence[str] = ()):
 def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str = "auto",
                  settings: SceneSettings | None = None, num_shards: int = 0, val_fraction: float = 0.0,
                  seed: int = 0, overwrite: bool = False, workers: int = 2, beam_options: Sequence[str] = (),
-                 extras=None, manifest_extra: Optional[dict] = None):
+                 extras=None, manifest_extra: Optional[dict] = None, reds_input: str = "auto"):
     """`tfvr.data.prepare.prepare` as a Beam pipeline (module docstring); returns the same `PrepareResult`."""
     from tfvr import quiet
 
@@ -205,7 +205,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     src, out = Path(src_dir), Path(out_dir)
-    layout_name, sources = layouts.scan(src, layout)
+    layout_name, sources = layouts.scan(src, layout, reds_input=reds_input)
     layouts.assign_val(sources, val_fraction, seed)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise UserError(f"{out}: already exists (use --overwrite to replace it)")

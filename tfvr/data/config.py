@@ -5,7 +5,9 @@ It is the `data` field of every experiment config and is read from flagfiles wit
     --config.data.source=/data/my_clips          # a directory written by `tfvr prepare`
     --config.data.task=sr
     --config.data.num_frames=5 --config.data.crop_size=128 --config.data.scale=4
+    --config.data.crop_size=360x640              # a rectangular crop: height x width (also "360,640", "(360, 640)")
     --config.data.synthetic.num_train_videos=16  # nested settings use one more dot
+    --config.data.degradations="('blur', 'down', 'noise')"   # an on-the-fly degradation chain (`DegradeConfig`)
 
 Every field is a plain type (str, int, float, bool) with a default; nested groups are dataclasses created with
 `default_factory` (ml_collections edits configs in place, so nothing here is frozen). `validate()` checks the values
@@ -13,11 +15,50 @@ and raises `tfvr.errors.ConfigError` naming the field; `build_dataset` calls it.
 """
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from tfvr.errors import ConfigError
 
 TASKS = ("denoise", "deblur", "sr", "inpaint", "label2video")
+# What `lq` holds in prepared records (`tfvr.data.records`): same-size kinds and low-resolution kinds. REDS ships
+# all four (train_blur, train_blur_comp, train_sharp_bicubic, train_blur_bicubic).
+SAME_SIZE_LQ_KINDS = ("blur", "blur_comp")
+LR_LQ_KINDS = ("lr", "blur_lr")
+LQ_KINDS = SAME_SIZE_LQ_KINDS + LR_LQ_KINDS
+# Steps of the degradation chain (`DataConfig.degradations`, `tfvr.data.degrade_chain`).
+DEGRADATION_STEPS = ("blur", "temporal_blur", "down", "up", "noise", "poisson", "quantize")
+
+
+def parse_size(value, what: str = "crop_size") -> tuple:
+    """(height, width) of a crop size: an int n (square n×n), "n", "HxW" / "H×W" / "H,W" / "(H, W)", or a
+    pair. 0 stays (0, 0) ("no crop"). Raises `ConfigError` naming `what`."""
+    if isinstance(value, bool):
+        raise ConfigError(f"data.{what}: expected a size like 256 or 360x640, got {value!r}")
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[-1]))
+    if isinstance(value, str):
+        text = value.strip().strip("()[]").strip()
+        parts = [p for p in re.split(r"\s*[x×X,*]\s*", text) if p != ""]
+        if 1 <= len(parts) <= 2 and all(re.fullmatch(r"\d+", p) for p in parts):
+            return (int(parts[0]), int(parts[-1]))
+    raise ConfigError(f"data.{what}: expected a size like 256 (square) or 360x640 (height x width), got {value!r}")
+
+
+def format_size(value) -> str:
+    """The canonical text of a size: "n" when square, else "HxW"."""
+    h, w = parse_size(value)
+    return str(h) if h == w else f"{h}x{w}"
+
+
+def _size_from_json(value):
+    # config.json of older runs holds an int; new ones the text form.
+    return format_size(value) if isinstance(value, (int, list, tuple)) and not isinstance(value, bool) else value
+
+
+SIZE_FIELD = {"coerce": _size_from_json}
 
 
 @dataclass
@@ -60,12 +101,64 @@ class EvalDataConfig:
     num_clips: int = 0
     # Temporal windows of 2N+1 frames taken from each clip, evenly spaced (1 = the centre window).
     windows_per_clip: int = 1
-    # Centre crop (HR pixels; 0 = the whole frame, cut down to a multiple of `scale` for SR).
-    crop_size: int = 0
+    # Centre crop, HR pixels: "n" (square), "HxW" (e.g. 360x640) or 0 = the whole frame (cut down to a multiple of
+    # `scale` for SR).
+    crop_size: str = field(default="0", metadata=SIZE_FIELD)
     # Batch size of the evaluation dataset (global; >1 needs equal frame sizes, e.g. with crop_size > 0).
     batch_size: int = 1
     # Seed of the evaluation degradations (noise, masks): the same inputs on every run.
     seed: int = 1234
+
+    def __post_init__(self):
+        if not isinstance(self.crop_size, str):
+            self.crop_size = format_size(self.crop_size)
+
+    @property
+    def crop_hw(self) -> tuple:
+        """(height, width) of `crop_size`; (0, 0) = whole frames."""
+        return parse_size(self.crop_size, "eval.crop_size")
+
+
+@dataclass
+class DegradeConfig:
+    """The settings of each step of an on-the-fly degradation chain (`DataConfig.degradations`).
+
+    Every step has a probability (`*_prob`, drawn once per clip) and its ranges; every random choice is drawn
+    once per clip, so all frames of a clip get the same kernel / sigma / noise level (the noise itself differs per
+    pixel and frame). See `tfvr.data.degrade_chain` for the maths (BasicSR's `random_mixed_kernels`,
+    `random_add_gaussian_noise`, `random_add_poisson_noise` ranges).
+    """
+
+    # "blur": a spatial blur kernel per clip: isotropic or anisotropic (rotated) bivariate Gaussian.
+    blur_prob: float = 1.0
+    # Odd kernel size (BasicSR: 21).
+    blur_kernel_size: int = 21
+    # Probabilities of the kernel types ("iso", "aniso"), normalised; BasicSR's [0.5, 0.5] / Real-ESRGAN's.
+    blur_iso_prob: float = 0.5
+    # Sigma range of the Gaussian (pixels, each axis for aniso); BasicSR's blur_sigma [0.2, 3].
+    blur_sigma_min: float = 0.2
+    blur_sigma_max: float = 3.0
+    # "temporal_blur": GoPro-style mean of `temporal_blur_frames` consecutive frames around each frame (reads
+    # temporal_blur_frames - 1 extra frames).
+    temporal_blur_prob: float = 1.0
+    temporal_blur_frames: int = 5
+    # "down": MATLAB bicubic with antialiasing by `DataConfig.scale` (`degrade.tf_imresize`, bit-exact); it is
+    # what makes the LR grid, so it always runs (no probability) and appears at most once. "up": MATLAB bicubic
+    # back up by `scale` (same-size models, e.g. STTN-R on blurred, down-sampled, noisy video).
+    # "noise": additive Gaussian, sigma (0-255 scale) uniform in [noise_sigma_min, noise_sigma_max]; with
+    # probability noise_gray_prob the same noise in every channel (BasicSR's gray_prob).
+    noise_prob: float = 1.0
+    noise_sigma_min: float = 1.0
+    noise_sigma_max: float = 30.0
+    noise_gray_prob: float = 0.0
+    # "poisson": Poisson (shot) noise, scale uniform in [poisson_scale_min, poisson_scale_max] (BasicSR
+    # `random_add_poisson_noise`: vals = 10 ** ceil(log10(#unique levels)) ~ 256 for 8-bit images, noise =
+    # Poisson(img * vals) / vals - img, times scale).
+    poisson_prob: float = 0.0
+    poisson_scale_min: float = 0.05
+    poisson_scale_max: float = 3.0
+    # Clip to [0, 1] after each noise step (as an 8-bit video would be).
+    clip: bool = True
 
 
 @dataclass
@@ -80,8 +173,10 @@ class DataConfig:
     task: str = "denoise"
     # Frames per sample, T = 2N+1 (odd); the restored frame is the centre one, T // 2.
     num_frames: int = 5
-    # Training crop, in HR pixels (square). For SR the LR crop is crop_size // scale.
-    crop_size: int = 64
+    # Training crop, in HR pixels: "n" (square n x n; a plain int works too) or "HxW" (height x width, e.g. 360x640
+    # for 16:9 720p clips; "360,640" and "(360, 640)" are read alike). For SR the LR crop is (H/scale) x (W/scale),
+    # taken on the LR pixel grid.
+    crop_size: str = field(default="64", metadata=SIZE_FIELD)
     # SR factor (task="sr"): LR = bicubic (MATLAB, antialiased) down-sampling of HR, or the prepared LR frames
     # when the records hold LR frames of this scale (REDS, Vid4, Vimeo-90K LR).
     scale: int = 4
@@ -95,6 +190,17 @@ class DataConfig:
     blur_frames: int = 5
     # Round on-the-fly degraded inputs to 8-bit levels (what a model sees when served uint8 video).
     quantize: bool = True
+    # Which paired input of the records to use: "auto" (sr: "lr" records of this scale, deblur: "blur"; else made
+    # on the fly) or one of "blur", "blur_comp" (REDS deblurcomp), "lr" (bicubic), "blur_lr" (REDS SRblur: LR of
+    # the blurry frames). An explicit kind the records do not hold is an error (it cannot be made on the fly).
+    lq_kind: str = "auto"
+    # An on-the-fly degradation chain instead of the task's single degradation: steps applied to the clean frames
+    # in this order, from "blur" (spatial Gaussian kernel), "temporal_blur" (GoPro average), "down" (MATLAB
+    # bicubic by `scale`; task=sr needs it exactly once), "up" (bicubic back up by `scale`, for same-size tasks
+    # after a "down"), "noise" (Gaussian), "poisson", "quantize" (8-bit levels;
+    # the chain output is quantized anyway when `quantize`). Empty: the task's own single degradation (denoise:
+    # noise_sigma, deblur: blur_frames, sr: bicubic). Settings of each step: `degrade`.
+    degradations: tuple[str, ...] = ()
     # Augmentations (training only), each applied with probability 1/2 (rot90: k in 0..3), identically to every
     # tensor of a sample.
     hflip: bool = True
@@ -119,6 +225,16 @@ class DataConfig:
     cache_dir: str = ""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     eval: EvalDataConfig = field(default_factory=EvalDataConfig)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
+
+    def __post_init__(self):
+        if not isinstance(self.crop_size, str):
+            self.crop_size = format_size(self.crop_size)
+
+    @property
+    def crop_hw(self) -> tuple:
+        """(height, width) of the training crop `crop_size`."""
+        return parse_size(self.crop_size, "crop_size")
 
     def validate(self) -> "DataConfig":
         """Checks field values; raises `ConfigError` naming the field. Returns self."""
@@ -130,15 +246,27 @@ class DataConfig:
             bad("task", f"must be one of {', '.join(TASKS)}")
         if self.num_frames < 1 or self.num_frames % 2 == 0:
             bad("num_frames", "must be an odd number >= 1 (2N+1 frames, the centre one restored)")
-        if self.crop_size < 1:
-            bad("crop_size", "must be >= 1")
+        ch, cw = self.crop_hw
+        eh, ew = self.eval.crop_hw
+        if ch < 1 or cw < 1:
+            bad("crop_size", "must be >= 1 (n or HxW)")
+        if (eh == 0) != (ew == 0):
+            bad("eval.crop_size", "must be 0 (whole frames) or a size with both sides >= 1")
         if self.task == "sr":
             if self.scale < 1:
                 bad("scale", "must be >= 1")
-            if self.crop_size % self.scale:
-                bad("crop_size", f"must be a multiple of scale={self.scale} for task=sr")
-            if self.eval.crop_size % self.scale:
-                bad("eval.crop_size", f"must be a multiple of scale={self.scale} for task=sr")
+            if ch % self.scale or cw % self.scale:
+                bad("crop_size", f"must be a multiple of scale={self.scale} for task=sr (both sides)")
+            if eh % self.scale or ew % self.scale:
+                bad("eval.crop_size", f"must be a multiple of scale={self.scale} for task=sr (both sides)")
+        if self.lq_kind != "auto" and self.lq_kind not in LQ_KINDS:
+            bad("lq_kind", f"must be 'auto' or one of {', '.join(LQ_KINDS)}")
+        if self.lq_kind in LR_LQ_KINDS and self.task != "sr":
+            bad("lq_kind", f"{self.lq_kind!r} inputs are low resolution: they need task=sr")
+        if self.lq_kind in SAME_SIZE_LQ_KINDS and self.task != "deblur":
+            bad("lq_kind", f"{self.lq_kind!r} inputs are blurry frames of the same size: they need task=deblur")
+        if self.degradations:
+            self._validate_chain(bad)
         if self.noise_sigma < 0:
             bad("noise_sigma", "must be >= 0")
         if self.blur_frames < 1:
@@ -167,6 +295,43 @@ class DataConfig:
         if s.clip_len < self.num_frames:
             bad("synthetic.clip_len", f"must be >= num_frames={self.num_frames}")
         return self
+
+    def _validate_chain(self, bad) -> None:
+        steps = tuple(self.degradations)
+        unknown = [s for s in steps if s not in DEGRADATION_STEPS]
+        if unknown:
+            bad("degradations", f"unknown step {unknown[0]!r} (steps: {', '.join(DEGRADATION_STEPS)})")
+        if self.task not in ("denoise", "deblur", "sr"):
+            bad("degradations", f"a degradation chain needs task denoise, deblur or sr (got task={self.task!r})")
+        if self.lq_kind != "auto":
+            bad("degradations", "set either a degradation chain or a paired lq_kind, not both")
+        downs, ups = steps.count("down"), steps.count("up")
+        if self.task == "sr" and (downs != 1 or ups):
+            bad("degradations", "task=sr needs exactly one 'down' step (it makes the LR grid) and no 'up'")
+        if self.task != "sr" and (downs > 1 or downs != ups or (downs and steps.index("up") < steps.index("down"))):
+            bad("degradations", f"task={self.task}: a 'down' step needs a later 'up' step (back to the frame size "
+                                "of a same-size model), at most one each")
+        if downs and self.scale > 1:
+            ch, cw = self.crop_hw
+            if ch % self.scale or cw % self.scale:
+                bad("crop_size", f"must be a multiple of scale={self.scale} for a 'down' step")
+        if steps.count("temporal_blur") > 1:
+            bad("degradations", "'temporal_blur' may appear once")
+        d = self.degrade
+        for name in ("blur_prob", "temporal_blur_prob", "noise_prob", "poisson_prob", "blur_iso_prob",
+                     "noise_gray_prob"):
+            if not 0.0 <= getattr(d, name) <= 1.0:
+                bad(f"degrade.{name}", "must be in [0, 1]")
+        if d.blur_kernel_size < 1 or d.blur_kernel_size % 2 == 0:
+            bad("degrade.blur_kernel_size", "must be an odd number >= 1")
+        if not 0 < d.blur_sigma_min <= d.blur_sigma_max:
+            bad("degrade.blur_sigma_min", "need 0 < blur_sigma_min <= blur_sigma_max")
+        if not 0 <= d.noise_sigma_min <= d.noise_sigma_max:
+            bad("degrade.noise_sigma_min", "need 0 <= noise_sigma_min <= noise_sigma_max")
+        if not 0 <= d.poisson_scale_min <= d.poisson_scale_max:
+            bad("degrade.poisson_scale_min", "need 0 <= poisson_scale_min <= poisson_scale_max")
+        if d.temporal_blur_frames < 1:
+            bad("degrade.temporal_blur_frames", "must be >= 1")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

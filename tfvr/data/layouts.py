@@ -12,8 +12,14 @@ Layouts (folder names as the public releases and BasicSR use them):
   videos     video files anywhere under SRC (.mp4 .avi .mov .mkv .webm ...).
   frames     plain frame folders: every folder under SRC that directly holds images is one sequence.
   gopro      GoPro (GOPRO_Large): {train,test}/<seq>/{blur,sharp}/*.png; lq = blur. test -> val.
-  reds       REDS: train_sharp/<clip>/*.png (+ val_sharp, merged into train as BasicSR does) with
-             train_sharp_bicubic/X4/<clip> (lq = LR, when present). The REDS4 clips 000, 011, 015, 020 -> val.
+  reds       REDS: train_sharp/<clip>/*.png (+ val_sharp, merged into train as BasicSR does) paired with one of
+             REDS's inputs (`reds_input`, `tfvr prepare --reds-input`):
+               sharp_bicubic  train_sharp_bicubic/X4/<clip>   lq_kind "lr"         (x4 SR; the default "auto"
+                                                                                    takes it when present)
+               blur           train_blur/<clip>               lq_kind "blur"       (deblurring)
+               blur_comp      train_blur_comp/<clip>          lq_kind "blur_comp"  (deblurring + compression)
+               blur_bicubic   train_blur_bicubic/X4/<clip>    lq_kind "blur_lr"    (x4 SR of blurry video)
+             (val_* alike). The REDS4 clips 000, 011, 015, 020 -> val.
   vimeo90k   Vimeo-90K septuplets: sequences/<a>/<b>/im1..im7.png listed in sep_trainlist.txt (train) and
              sep_testlist.txt (val); LR from a vimeo_septuplet_matlabLRx4/sequences folder beside or inside SRC.
              One clip per septuplet.
@@ -212,21 +218,40 @@ def _lr_dir(base: Path) -> tuple[Path | None, int]:
     return (base, 4) if _subdirs(base) else (None, 1)
 
 
-def scan_reds(src: Path) -> list[Source]:
+# REDS's inputs: --reds-input name -> (folder suffix, lq_kind, low resolution?).
+REDS_INPUTS = {"sharp_bicubic": ("sharp_bicubic", "lr", True), "blur": ("blur", "blur", False),
+               "blur_comp": ("blur_comp", "blur_comp", False), "blur_bicubic": ("blur_bicubic", "blur_lr", True)}
+
+
+def scan_reds(src: Path, reds_input: str = "auto") -> list[Source]:
+    """REDS clips paired with the input `reds_input` ("auto": sharp_bicubic when present, else none)."""
+    if reds_input != "auto" and reds_input not in REDS_INPUTS:
+        raise UserError(f"--reds-input: {reds_input!r} is not one of auto, {', '.join(REDS_INPUTS)}")
+    kind = "sharp_bicubic" if reds_input == "auto" else reds_input
+    suffix, lq_kind, low_res = REDS_INPUTS[kind]
     out = []
     for part in ("train", "val"):
         hr = src / f"{part}_sharp"
-        lr, scale = _lr_dir(src / f"{part}_sharp_bicubic")
+        if low_res:
+            lr, scale = _lr_dir(src / f"{part}_{suffix}")
+        else:
+            lr, scale = (src / f"{part}_{suffix}", 1) if (src / f"{part}_{suffix}").is_dir() else (None, 1)
+        if _subdirs(hr) and lr is None and reds_input != "auto":
+            raise UserError(f"{src}: --reds-input {kind} needs {part}_{suffix}/"
+                            f"{'X4/' if low_res else ''}<clip> folders beside {part}_sharp/")
         for clip in _subdirs(hr):
             frames = _images(clip)
             if not frames:
                 continue
             lq = _images(lr / clip.name) if lr is not None else []
-            if lq and len(lq) != len(frames):
-                raise UserError(f"{lr / clip.name}: {len(lq)} LR frames for {len(frames)} HR frames in {clip}")
+            if lr is not None and reds_input != "auto" and not lq:
+                raise UserError(f"{lr / clip.name}: no {kind} frames for {clip}")
+            if lq and [p.name for p in lq] != [p.name for p in frames]:
+                raise UserError(f"{lr / clip.name}: {len(lq)} {kind} frames do not match the {len(frames)} frames "
+                                f"of {clip} by name")
             split = "val" if part == "train" and clip.name in REDS4 else "train"
             out.append(FrameSequence(name=f"{part}_sharp/{clip.name}", frames=frames, lq=lq or None,
-                                     lq_kind="lr" if lq else "", lq_scale=scale if lq else 1, split=split,
+                                     lq_kind=lq_kind if lq else "", lq_scale=scale if lq else 1, split=split,
                                      fps=24.0, root=src))
     return out
 
@@ -369,8 +394,9 @@ def detect_layout(src: str | os.PathLike) -> str:
     raise UserError(f"{src}: found no video files or frame folders to prepare")
 
 
-def scan(src: str | os.PathLike, layout: str = "auto") -> tuple[str, list[Source]]:
-    """(layout name, sources) of `src`. Raises `UserError` for a missing folder, an unknown layout or no sources."""
+def scan(src: str | os.PathLike, layout: str = "auto", *, reds_input: str = "auto") -> tuple[str, list[Source]]:
+    """(layout name, sources) of `src`. Raises `UserError` for a missing folder, an unknown layout or no sources.
+    `reds_input` picks REDS's paired input (see `scan_reds`); other layouts must leave it "auto"."""
     src = Path(src)
     if not src.is_dir():
         raise UserError(f"{src}: no such directory")
@@ -379,7 +405,9 @@ def scan(src: str | os.PathLike, layout: str = "auto") -> tuple[str, list[Source
         layout = detect_layout(src)
     if layout not in SCANNERS:
         raise UserError(f"unknown layout {layout!r} (choose from auto, {', '.join(LAYOUTS)})")
-    sources = SCANNERS[layout](src)
+    if reds_input != "auto" and layout != "reds":
+        raise UserError(f"--reds-input applies to the reds layout only (this is {layout!r})")
+    sources = scan_reds(src, reds_input) if layout == "reds" else SCANNERS[layout](src)
     if not sources:
         raise UserError(f"{src}: no {'video files' if layout == 'videos' else 'frame sequences'} found "
                         f"for layout {layout!r}")

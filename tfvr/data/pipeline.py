@@ -11,8 +11,9 @@ Batches are dicts (float32 images in [0, 1], T = cfg.num_frames = 2N+1, the rest
 
 Per clip (training): a random temporal window of T consecutive frames (or, with probability
 `random_frames_prob`, T sorted random frames of the clip), decode only those frames, a random crop of
-`crop_size` (for SR on the LR pixel grid, so LR and HR stay aligned), flips / rot90 / temporal reverse (each with
-probability 1/2, identical for every tensor of the sample), then the task's degradation made on the fly:
+`crop_size` (square "n" or rectangular "HxW", e.g. 360x640; for SR on the LR pixel grid, so LR and HR stay
+aligned), flips / rot90 / temporal reverse (each with probability 1/2, identical for every tensor of the sample;
+rot90 only for square crops, as it swaps height and width), then the task's degradation made on the fly:
 
     denoise      gt + N(0, sigma / 255) (sigma fixed, or uniform in [noise_sigma, noise_sigma_max]), clipped
     deblur       the records' paired blurry frames (GoPro, synthetic), else the mean of `blur_frames` consecutive
@@ -20,6 +21,11 @@ probability 1/2, identical for every tensor of the sample), then the task's degr
     sr           the records' LR frames when they are LR of this scale (REDS, Vid4, Vimeo-90K), else MATLAB
                  bicubic down-sampling with antialiasing (`tfvr.data.degrade.tf_imresize`)
     inpaint      STTN-I's moving polygon masks (`tfvr.data.masks`)
+
+With `degradations` set (e.g. ("blur", "down", "noise")), that chain of steps (`tfvr.data.degrade_chain`, settings
+in `cfg.degrade`) replaces the task's single degradation: one kernel / noise level per clip, every frame alike.
+`lq_kind` other than "auto" selects a paired input the records must hold ("blur", "blur_comp", "lr", "blur_lr":
+REDS's train_blur, train_blur_comp, train_sharp_bicubic, train_blur_bicubic).
 
 On-the-fly degraded inputs are rounded to 8-bit levels when `quantize` (what a model served uint8 video sees).
 
@@ -98,11 +104,19 @@ def window_indices(num_clip_frames, length: int, seed=None, *, window=None, num_
     return tf.minimum(idx, n - 1)
 
 
-def crop_offsets(height, width, crop_size: int, scale: int = 1, seed=None):
-    """(y, x) of a `crop_size` crop on the `scale` pixel grid: random with `seed`, else centred."""
+def _hw(crop_size) -> tuple[int, int]:
+    """(height, width) of a crop size given as an int (square), a (h, w) pair or "HxW" text."""
+    from tfvr.data.config import parse_size
+
+    return parse_size(crop_size)
+
+
+def crop_offsets(height, width, crop_size, scale: int = 1, seed=None):
+    """(y, x) of a `crop_size` crop (int: square; (h, w) or "HxW": rectangular) on the `scale` pixel grid:
+    random with `seed`, else centred."""
+    ch, cw = _hw(crop_size)
     lr_h, lr_w = tf.cast(height, tf.int32) // scale, tf.cast(width, tf.int32) // scale
-    lr_c = crop_size // scale
-    max_y, max_x = tf.maximum(lr_h - lr_c, 0), tf.maximum(lr_w - lr_c, 0)
+    max_y, max_x = tf.maximum(lr_h - ch // scale, 0), tf.maximum(lr_w - cw // scale, 0)
     if seed is None:
         y, x = max_y // 2, max_x // 2
     else:
@@ -112,18 +126,19 @@ def crop_offsets(height, width, crop_size: int, scale: int = 1, seed=None):
     return y * scale, x * scale
 
 
-def paired_crop(hr: dict, lr: dict, y, x, crop_size: int, scale: int = 1) -> tuple[dict, dict]:
-    """Crops every HR tensor [T, H, W, ...] at (y, x) to crop_size and every LR tensor at (y, x) / scale to
-    crop_size / scale: the LR crop covers exactly the HR crop."""
+def paired_crop(hr: dict, lr: dict, y, x, crop_size, scale: int = 1) -> tuple[dict, dict]:
+    """Crops every HR tensor [T, H, W, ...] at (y, x) to crop_size (int: square; (h, w) / "HxW") and every LR
+    tensor at (y, x) / scale to crop_size / scale: the LR crop covers exactly the HR crop."""
+    ch, cw = _hw(crop_size)
     hr = {k: tf.convert_to_tensor(v) for k, v in hr.items()}
     lr = {k: tf.convert_to_tensor(v) for k, v in lr.items()}
-    hr_out = {k: v[:, y:y + crop_size, x:x + crop_size] for k, v in hr.items()}
-    c = crop_size // scale
-    lr_out = {k: v[:, y // scale:y // scale + c, x // scale:x // scale + c] for k, v in lr.items()}
+    hr_out = {k: v[:, y:y + ch, x:x + cw] for k, v in hr.items()}
+    lh, lw = ch // scale, cw // scale
+    lr_out = {k: v[:, y // scale:y // scale + lh, x // scale:x // scale + lw] for k, v in lr.items()}
     return hr_out, lr_out
 
 
-def paired_random_crop(hr: dict, lr: dict, crop_size: int, scale: int, seed) -> tuple[dict, dict]:
+def paired_random_crop(hr: dict, lr: dict, crop_size, scale: int, seed) -> tuple[dict, dict]:
     """A random `crop_size` HR crop (on the LR grid) and the matching LR crop; see `paired_crop`."""
     first = next(iter(hr.values()))
     shape = tf.shape(first)
@@ -249,31 +264,48 @@ class _ClipMapper:
         self.task = cfg.task
         self.T = cfg.num_frames
         lq_kind, lq_scale = info.get("lq_kind", ""), int(info.get("lq_scale", 1) or 1)
-        self.paired = ((self.task == "deblur" and lq_kind == "blur")
-                       or (self.task == "sr" and lq_kind == "lr" and lq_scale == cfg.scale))
+        self.chain = tuple(cfg.degradations)
+        if cfg.lq_kind == "auto":
+            self.paired = not self.chain and (
+                (self.task == "deblur" and lq_kind == "blur")
+                or (self.task == "sr" and lq_kind == "lr" and lq_scale == cfg.scale))
+        else:  # an explicit input kind (REDS: blur, blur_comp, lr, blur_lr) must be in the records
+            if lq_kind != cfg.lq_kind:
+                raise UserError(f"{records_dir}: data.lq_kind={cfg.lq_kind!r}, but the {split!r} clips hold "
+                                f"{('lq_kind=' + repr(lq_kind)) if lq_kind else 'no paired input frames'} (REDS: "
+                                "`tfvr prepare --layout reds --reds-input ...` picks which input is stored)")
+            if lq_kind in ("lr", "blur_lr") and lq_scale != cfg.scale:
+                raise UserError(f"{records_dir}: the {split!r} LR frames are x{lq_scale}, data.scale={cfg.scale}")
+            self.paired = True
         if self.task == "label2video" and not info.get("labels"):
             raise UserError(f"{records_dir}: task=label2video needs label maps, but the {split!r} clips have none "
                             "(only the synthetic data and label-video layouts provide them)")
         self.scale = cfg.scale if self.task == "sr" else 1
-        self.extra = cfg.blur_frames - 1 if (self.task == "deblur" and not self.paired) else 0
-        self.length = self.T + self.extra
-        if training:
-            crop = cfg.crop_size
+        if self.chain:
+            from tfvr.data.degrade_chain import extra_frames
+
+            self.extra = extra_frames(self.chain, cfg.degrade)
         else:
-            crop = cfg.eval.crop_size
+            self.extra = cfg.blur_frames - 1 if (self.task == "deblur" and not self.paired) else 0
+        self.length = self.T + self.extra
+        ch, cw = cfg.crop_hw if training else cfg.eval.crop_hw
+        crop = (ch, cw) if ch and cw else None
         self.crop = crop
         min_h, min_w = int(info.get("min_height", 0)), int(info.get("min_width", 0))
-        if crop and (min_h < crop or min_w < crop):
+        if crop and (min_h < ch or min_w < cw):
             which = "crop_size" if training else "eval.crop_size"
-            raise UserError(f"{records_dir}: data.{which}={crop} is larger than the smallest {split!r} frames "
-                            f"({min_w}x{min_h})")
-        if self.task == "sr" and self.paired and crop and min_h // cfg.scale < crop // cfg.scale:
-            raise UserError(f"{records_dir}: LR frames too small for crop {crop} at scale {cfg.scale}")
+            from tfvr.data.config import format_size
+
+            raise UserError(f"{records_dir}: data.{which}={format_size(crop)} is larger than the smallest {split!r} "
+                            f"frames ({min_h}x{min_w}, height x width)")
+        if self.task == "sr" and self.paired and crop and (min_h // cfg.scale < ch // cfg.scale
+                                                           or min_w // cfg.scale < cw // cfg.scale):
+            raise UserError(f"{records_dir}: LR frames too small for crop {ch}x{cw} at scale {cfg.scale}")
         # Frame size known when the graph is built: the crop, or whole frames of a split whose frames all have one
         # size (then `tf_imresize` and batching need no dynamic shapes).
         sc = self.scale
         if crop:
-            self.static_hw = (crop, crop)
+            self.static_hw = crop
         elif min_h == int(info.get("max_height", -1)) and min_w == int(info.get("max_width", -1)) and min_h:
             self.static_hw = (min_h // sc * sc, min_w // sc * sc)
         else:
@@ -326,7 +358,9 @@ class _ClipMapper:
 
         if self.training:
             both = {**{f"hr/{k}": v for k, v in hr.items()}, **{f"lr/{k}": v for k, v in lr.items()}}
-            both = augment(both, s[_S_AUG], hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90,
+            # A 90° rotation / transpose swaps H and W: only for square crops (a rectangular crop keeps flips).
+            square = self.static_hw is not None and self.static_hw[0] == self.static_hw[1]
+            both = augment(both, s[_S_AUG], hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90 and square,
                            temporal_reverse=cfg.temporal_reverse)
             hr = {k[3:]: v for k, v in both.items() if k.startswith("hr/")}
             lr = {k[3:]: v for k, v in both.items() if k.startswith("lr/")}
@@ -342,6 +376,14 @@ class _ClipMapper:
         cfg = self.cfg
         gt = hr["gt"]
         task = self.task
+        if self.chain:
+            from tfvr.data.degrade_chain import apply_chain
+
+            lq = apply_chain(gt, self.chain, cfg.degrade, cfg.scale, s[_S_DEGRADE])
+            c = self.extra // 2
+            gt = gt[c:c + self.T]
+            lq = quantize(lq) if cfg.quantize else tf.clip_by_value(lq, 0.0, 1.0)
+            return {"lq": lq, "gt": gt}
         if task == "denoise":
             if cfg.noise_sigma <= 0 and cfg.noise_sigma_max <= 0:  # sigma 0: no noise to draw (costly on CPU)
                 return {"lq": gt, "gt": gt}

@@ -137,7 +137,7 @@ def _sequence_clips(seq: layouts.FrameSequence, settings: SceneSettings, report:
             if seq.lq:
                 lq, lq_sizes = zip(*(reader.png(r) for r in seq.lq[a:b]))
                 lh, lw = lq_sizes[0]
-                want = (h, w) if seq.lq_kind == "blur" else (h / seq.lq_scale, w / seq.lq_scale)
+                want = (h, w) if seq.lq_kind in ("blur", "blur_comp") else (h / seq.lq_scale, w / seq.lq_scale)
                 if len(set(lq_sizes)) > 1 or (lh, lw) != want:
                     raise UserError(f"{seq.lq[a]}: {seq.lq_kind} frame is {lw}x{lh}, expected "
                                     f"{want[1]:g}x{want[0]:g} for {w}x{h} frames")
@@ -174,7 +174,7 @@ class _SplitStats:
         self.clips += 1
         self.frames += t
         lq_h = _lq_h(clip)
-        self.lq_kinds.add((clip.lq_kind, (h // lq_h) if clip.lq_kind == "lr" and lq_h else 1)
+        self.lq_kinds.add((clip.lq_kind, (h // lq_h) if clip.lq_kind in ("lr", "blur_lr") and lq_h else 1)
                           if clip.lq is not None and len(clip.lq) else ("", 1))
         self.labels.add(clip.labels is not None and len(clip.labels) > 0)
         self.min_hw = [min(self.min_hw[0], h), min(self.min_hw[1], w)]
@@ -203,7 +203,7 @@ def _clip_size(clip: records.Clip) -> tuple[int, int]:
 def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str = "auto",
             settings: SceneSettings | None = None, num_shards: int = 0, val_fraction: float = 0.0, seed: int = 0,
             overwrite: bool = False, progress: bool = True, extras: ExtrasFn | None = None,
-            manifest_extra: dict | None = None) -> PrepareResult:
+            manifest_extra: dict | None = None, reds_input: str = "auto") -> PrepareResult:
     """Prepares `src_dir` into `out_dir` (see the module docstring). Sources that cannot be read are listed in the
     manifest with their error and returned in `result.failed`; anything else wrong raises `UserError`."""
     import tensorflow as tf
@@ -221,7 +221,7 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
     check_output(out, [src], overwrite=overwrite, what="output folder", owned=is_prepared_folder,
                  allow_empty_dir=True)
     with guard_os_errors(src):  # a symlink loop or an unreadable folder in the source: one line
-        layout_name, sources = layouts.scan(src, layout)
+        layout_name, sources = layouts.scan(src, layout, reds_input=reds_input)
     layouts.assign_val(sources, val_fraction, seed)
 
     reports = [VideoReport(path=s.name, split=s.split) for s in sources]
@@ -282,7 +282,7 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
                 "layout": layout_name,
                 "source_dir": str(src.resolve()),
                 "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
-                             "seed": seed},
+                             "seed": seed, **({"reds_input": reds_input} if layout_name == "reds" else {})},
                 "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(writers)},
                 "counts": {
                     "sources": len(reports),

@@ -11,7 +11,9 @@ Schema (every clip has the first group; the rest are optional and empty when abs
     frame_indices  int64 list   T frame numbers in the source (a video's frame number, or a sequence's frame position)
     fps            float        frame rate of the source (0 when unknown, e.g. frame folders)
     lq             bytes list   T PNG paired degraded frames: GoPro blur, REDS / Vid4 / Vimeo LR (optional)
-    lq_kind        bytes        what `lq` holds: "blur" (same size as frames) or "lr" (frames / lq_scale)
+    lq_kind        bytes        what `lq` holds: "blur" / "blur_comp" (same size as frames: blurry, blurry and
+                                compressed) or "lr" / "blur_lr" (frames / lq_scale: bicubic LR of the sharp /
+                                of the blurry frames; REDS's four inputs)
     lq_height, lq_width  int64
     labels         bytes list   T 16-bit single-channel PNG semantic class maps (optional)
     instances      bytes list   T 16-bit single-channel PNG instance-id maps (optional)
@@ -101,7 +103,7 @@ class Clip:
     """One training clip before serialisation.
 
     Image lists hold either arrays (uint8 [H, W, 3] RGB; int [H, W] for labels / instances) or already PNG-encoded
-    bytes (then `height`/`width` must be given). `lq_kind` is "blur" or "lr" when `lq` is given.
+    bytes (then `height`/`width` must be given). `lq_kind` is "blur", "blur_comp", "lr" or "blur_lr" when `lq` is given.
     """
 
     frames: Sequence
@@ -189,8 +191,9 @@ def serialize_clip(clip: Clip) -> bytes:
         lh, lw = (lh, lw) if lh else (clip.lq_height, clip.lq_width)
         if len(lq) != t:
             raise ValueError(f"{clip.source}: {t} frames but {len(lq)} lq frames")
-        if clip.lq_kind not in ("blur", "lr"):
-            raise ValueError(f"{clip.source}: lq_kind must be 'blur' or 'lr', got {clip.lq_kind!r}")
+        if clip.lq_kind not in ("blur", "blur_comp", "lr", "blur_lr"):
+            raise ValueError(f"{clip.source}: lq_kind must be 'blur', 'blur_comp', 'lr' or 'blur_lr', "
+                             f"got {clip.lq_kind!r}")
         feats.update(lq=b(lq), lq_kind=b([clip.lq_kind.encode()]), lq_height=i([lh]), lq_width=i([lw]))
     for name in ("labels", "instances"):
         maps = getattr(clip, name)

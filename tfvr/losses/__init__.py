@@ -1,6 +1,7 @@
 """Losses shared by the families (all return float32 scalars; see each module for reductions)."""
 
 from tfvr.losses.adversarial import (  # noqa: F401
+    AdversarialLoss,
     adversarial_loss,
     discriminator_loss,
     feature_matching_loss,

@@ -11,6 +11,11 @@ Conventions (as the authors' code computes them):
 - nsgan: binary cross-entropy with logits, targets 1 / 0.
 `discriminator_loss` returns (real + fake) / 2 when `average=True` (STTN-I) and real + fake otherwise
 (vid2vid's `loss_D_real + loss_D_fake` are summed with 0.5 each in the total: pass `average=True` there too).
+
+`AdversarialLoss(kind)` is researchmm/STTN's `core/loss.py` `AdversarialLoss` one to one: its discriminator ends
+in a sigmoid for every kind but hinge (`use_sigmoid = GAN_LOSS != 'hinge'`), so "nsgan" is `nn.BCELoss` on
+probabilities (log clamped at -100 as torch does) and "lsgan" `nn.MSELoss` on probabilities — not the logits
+forms above (vid2vid's LSGAN works on raw scores).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-__all__ = ["adversarial_loss", "generator_loss", "discriminator_loss", "feature_matching_loss"]
+__all__ = ["adversarial_loss", "generator_loss", "discriminator_loss", "feature_matching_loss", "AdversarialLoss"]
 
 KINDS = ("hinge", "lsgan", "nsgan")
 
@@ -86,3 +91,43 @@ def feature_matching_loss(fake_features: Sequence[Sequence[tf.Tensor]], real_fea
             diff = tf.abs(tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32)))
             total = total + (1.0 / num_d) * feat_w * weight * tf.reduce_mean(diff)
     return total
+
+
+class AdversarialLoss:
+    """researchmm/STTN `AdversarialLoss(type=kind)`: `loss(outputs, is_real, is_disc)`.
+
+    - hinge: discriminator `mean(relu(1 - D(real)))` / `mean(relu(1 + D(fake)))`; generator `mean(-D(fake))`.
+    - nsgan: `BCELoss(p, label)` = -mean(label · log p + (1 - label) · log(1 - p)), each log clamped at -100;
+      `p` = the discriminator's sigmoid output.
+    - lsgan: `MSELoss(p, label)` = mean((p - label)²) on the sigmoid output.
+    Labels: `target_real_label` (1) for is_real, `target_fake_label` (0) otherwise; the generator calls
+    `loss(D(fake), True, False)`. `mean` is the reduction (default `tf.reduce_mean`; STTN-I passes its
+    all-replica mean so that N replicas train like one device).
+    """
+
+    def __init__(self, kind: str = "nsgan", target_real_label: float = 1.0, target_fake_label: float = 0.0,
+                 mean=None):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self.real_label = float(target_real_label)
+        self.fake_label = float(target_fake_label)
+        self.mean = mean or tf.reduce_mean
+
+    @property
+    def needs_sigmoid(self) -> bool:
+        """Whether the discriminator must end in a sigmoid (STTN: `use_sigmoid = GAN_LOSS != 'hinge'`)."""
+        return self.kind != "hinge"
+
+    def __call__(self, outputs, is_real: bool, is_disc: bool = False) -> tf.Tensor:
+        x = tf.cast(outputs, tf.float32)
+        if self.kind == "hinge":
+            if is_disc:
+                return self.mean(tf.nn.relu(1.0 + (-x if is_real else x)))
+            return self.mean(-x)
+        label = self.real_label if is_real else self.fake_label
+        if self.kind == "lsgan":
+            return self.mean(tf.square(x - label))
+        log_p = tf.maximum(tf.math.log(x), -100.0)
+        log_q = tf.maximum(tf.math.log(1.0 - x), -100.0)
+        return self.mean(-(label * log_p + (1.0 - label) * log_q))

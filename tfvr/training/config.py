@@ -137,6 +137,13 @@ class TrainerConfig:
         restart_from_scratch: when checkpoints exist but none can be read, start again from step 0 and move the
             unreadable ones (and metrics.jsonl) aside into `workdir/unreadable-<time>/` (never deleted). Without
             it such a run stops with an error that lists them.
+        freeze: variables that are not trained (kept at their initial / `init_from` values, no optimizer slots).
+            Each entry is a layer-group name the task defines (`Task.layer_groups`: EDVR has "dcn", "pcd",
+            "fusion", "feature_extraction", "reconstruction", "upsample", ...; every task has one group per model
+            name) or an fnmatch pattern over "<model>/<variable path>" (e.g. "edvr/pcd_align/*",
+            "*reconstruction_1*"). An entry that matches nothing stops the run. What seed 001's "train with plain
+            convs, then freeze some layers" and seed 004's TRAIN_LOAD_FREEZE (load, freeze, train the rest) need,
+            together with the family's `init_from`.
     """
 
     num_steps: int = 1000
@@ -154,6 +161,7 @@ class TrainerConfig:
     export: bool = True
     eval_at_end: bool = True
     restart_from_scratch: bool = False
+    freeze: tuple[str, ...] = ()
 
     def validate(self, group: str = "trainer") -> "TrainerConfig":
         """Raises ConfigError naming the first out-of-range field (called before the workdir is touched)."""

@@ -132,6 +132,7 @@ class Trainer:
         self.models: dict[str, Any] = {}
         self.optimizers: dict[str, Any] = {}
         self.groups: dict = {}
+        self.frozen_groups: dict[str, int] = {}
         self.ema: Optional[EMA] = None
         self._built = False
         self._step_fns: dict = {}
@@ -157,6 +158,19 @@ class Trainer:
             if not self.models:
                 raise ValueError(f"{type(self.task).__name__}.build_models() returned no models")
             groups = self.task.optimizer_groups(self.models)
+            if self.tcfg.freeze:  # trainer.freeze: drop the frozen variables from every optimizer group
+                from tfvr.training.freeze import frozen_variables
+
+                frozen, report = frozen_variables(self.task, self.models, self.tcfg.freeze)
+                self.frozen_groups = {}
+                kept_groups = []
+                for g in groups:
+                    kept = [v for v in g.variables if _ref(v) not in frozen]
+                    if len(kept) < len(g.variables):
+                        self.frozen_groups[g.name] = len(g.variables) - len(kept)
+                    kept_groups.append(dataclasses.replace(g, variables=kept))
+                groups = kept_groups
+                log.info("trainer.freeze: %s", ", ".join(f"{k} ({n} variables)" for k, n in report.items()))
             seen = {}
             for g in groups:
                 if g.name in self.groups:
@@ -317,6 +331,7 @@ class Trainer:
             ctx = StepContext(step=step, stage=stage, groups=self.groups, optimizers=self.optimizers,
                               num_replicas=self.num_replicas, seed=self.tcfg.seed, precision=self.precision,
                               grad_norms=self.tcfg.log_grad_norm)
+            ctx.frozen_groups = dict(self.frozen_groups)
             logs = self.task.train_step(batch, self.models, ctx)
             if not isinstance(logs, dict):
                 raise TypeError(f"{type(self.task).__name__}.train_step must return a dict of scalars")

@@ -170,9 +170,15 @@ class StepContext:
         self._grad_norms = grad_norms
         self.extra_logs: dict[str, tf.Tensor] = {}
         self._barrier: list = []
+        # Set by the trainer when `trainer.freeze` removed variables: {group: number of frozen variables}.
+        self.frozen_groups: dict[str, int] = {}
         ctx = tf.distribute.get_replica_context()
         self.replica_id = (tf.cast(ctx.replica_id_in_sync_group, tf.int32) if ctx is not None
                            else tf.constant(0, tf.int32))
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.frozen_groups)
 
     # -- randomness --------------------------------------------------------------------------------------------
     def seed(self, salt: int = 0) -> tf.Tensor:
@@ -223,6 +229,8 @@ class StepContext:
             if vs:
                 per_group.append((name, vs))
         if not per_group:
+            if self.frozen and any(self.frozen_groups.get(n) for n in names):
+                return tf.constant(0.0, tf.float32)  # everything this call would train is frozen
             raise ValueError(f"minimize(): no variables to update in groups {names}")
         all_vars = [v for _, vs in per_group for v in vs]
         weight = 1.0 / self.num_replicas if loss_reduction == "mean" else 1.0
@@ -309,6 +317,11 @@ class Task:
                     seen.add(_ref(v))
                     vs.append(v)
         return [OptimizerGroup("main", vs, self.config.optim)]
+
+    def layer_groups(self, models: dict[str, Any]) -> dict[str, list]:
+        """{name: variables} of named layer groups that `trainer.freeze` can name (default: one group per model,
+        named like the model). Families add their own (EDVR: "dcn", "pcd", "fusion", ...)."""
+        return {name: list(m.trainable_variables) for name, m in models.items()}
 
     def build_optimizer(self, group: OptimizerGroup):
         """A Keras optimizer for one group (default: `make_optimizer(group.optim)`). Called inside the scope."""

@@ -149,3 +149,44 @@ class EDVRExperiment(Experiment):
     loss: EDVRLossConfig = field(default_factory=EDVRLossConfig)
     stabilizers: EDVRStabilizerConfig = field(default_factory=EDVRStabilizerConfig)
     optim: OptimConfig = field(default_factory=_default_optim)
+
+
+def _edvr_l() -> EDVRConfig:
+    return EDVRConfig(num_feat=128, num_frame=5, deformable_groups=8, num_extract_block=5, num_reconstruct_block=40)
+
+
+def _edvr_l_stage2() -> EDVRConfig:
+    return EDVRConfig(num_feat=128, num_frame=5, deformable_groups=8, num_extract_block=5, num_reconstruct_block=20,
+                      hr_in=True, with_predeblur=True)
+
+
+@dataclass
+class EDVRStage1Config:
+    """The frozen stage-1 model of a stage-2 run (`tfvr.models.edvr.cascade`).
+
+    Attributes:
+        weights: a tfvr EDVR workdir (architecture from its config.json, weights from its newest checkpoint), a
+            `.weights.h5` written by `tfvr convert-weights`, or a BasicSR / EDVR `.pth` / `.npz` state dict.
+        model: the stage-1 architecture when `weights` is not a workdir (default EDVR-L, 5 frames, 40 blocks).
+        quantize: round the stage-1 outputs to 8-bit levels (the authors trained stage 2 on result images).
+    """
+
+    weights: str = ""
+    model: EDVRConfig = field(default_factory=_edvr_l)
+    quantize: bool = True
+
+
+def _stage2_data() -> DataConfig:
+    return DataConfig(task="sr", num_frames=9, crop_size=64, scale=4, batch_size=4, temporal_reverse=False)
+
+
+@dataclass
+class EDVRStage2Experiment(EDVRExperiment):
+    """Stage 2 of EDVR's two-stage restoration (`train/edvr_stage2.py`): `model` is the stage-2 EDVR (hr_in,
+    20 blocks: preset edvr_l_stage2), `stage1` the frozen stage-1 model whose outputs it refines; `data.num_frames`
+    = stage-1 frames + stage-2 frames - 1 LR frames per sample."""
+
+    name: str = "edvr_stage2"
+    model: EDVRConfig = field(default_factory=_edvr_l_stage2)
+    data: DataConfig = field(default_factory=_stage2_data)
+    stage1: EDVRStage1Config = field(default_factory=EDVRStage1Config)

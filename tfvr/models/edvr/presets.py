@@ -11,6 +11,7 @@
 | edvr_l_deblurcomp | EDVR_L_deblurcomp_REDS_official | predeblur + hr_in (blur + compression) |
 | edvr_l_srblur | EDVR_L_x4_SRblur_REDS_official | predeblur only, ×4 |
 | edvr_m_7 | 7-frame M | — |
+| edvr_l_stage2 | EDVR authors' EDVR_REDS_SR_Stage2 (NTIRE 2019 two-stage) | hr_in + predeblur, 128 ch, 5 + **20** RBs; refines stage-1 outputs (`tfvr.models.edvr.cascade`) |
 
 `get_preset(name)` returns a fresh `EDVRConfig`; `PRESETS` lists the BasicSR constructor kwargs of each.
 """
@@ -34,6 +35,8 @@ PRESETS: dict[str, dict] = {
                           num_reconstruct_block=40, hr_in=True, with_predeblur=True),
     "edvr_l_deblurcomp": dict(num_feat=128, num_frame=5, deformable_groups=8, num_extract_block=5,
                               num_reconstruct_block=40, hr_in=True, with_predeblur=True),
+    "edvr_l_stage2": dict(num_feat=128, num_frame=5, deformable_groups=8, num_extract_block=5,
+                          num_reconstruct_block=20, hr_in=True, with_predeblur=True),
     "edvr_l_srblur": dict(num_feat=128, num_frame=5, deformable_groups=8, num_extract_block=5,
                           num_reconstruct_block=40, with_predeblur=True),
 }

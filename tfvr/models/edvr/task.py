@@ -156,6 +156,31 @@ class EDVRTask(Task):
                 out += list(layer.trainable_variables)
         return out
 
+    def layer_groups(self, models):
+        """Named layer groups for `trainer.freeze` (BasicSR module names): "dcn" (the deformable convs of the PCD
+        packs, kernels and offset convs), "pcd" (the whole alignment module), "feature_extraction" (conv_first /
+        predeblur + conv_1x1, the extraction blocks and the pyramid convs), "predeblur", "fusion" (TSA or the 1x1
+        fusion conv), "reconstruction", "upsample" (upconv1/2, conv_hr, conv_last), and "edvr" (everything)."""
+        m = models["edvr"]
+
+        def tv(*layers):
+            return [v for layer in layers for v in layer.trainable_variables]
+
+        head = (m.predeblur, m.conv_1x1) if m.with_predeblur else (m.conv_first,)
+        groups = {
+            "edvr": list(m.trainable_variables),
+            "dcn": [v for layer in m.dcn_layers().values() for v in layer.trainable_variables],
+            "pcd": tv(m.pcd_align),
+            "feature_extraction": tv(*head, *m.feature_extraction, m.conv_l2_1, m.conv_l2_2, m.conv_l3_1,
+                                     m.conv_l3_2),
+            "fusion": tv(m.fusion),
+            "reconstruction": tv(*m.reconstruction),
+            "upsample": tv(m.upconv1, m.upconv2, m.conv_hr, m.conv_last),
+        }
+        if m.with_predeblur:
+            groups["predeblur"] = tv(m.predeblur)
+        return groups
+
     def optimizer_groups(self, models):
         model = models["edvr"]
         dcn = self.dcn_variables(model)

@@ -62,7 +62,7 @@ class LossConfig:
 class STTNInpaintExperiment(Experiment):
     """`optim` is the generator's optimizer, `d_optim` the discriminator's (both the authors' Adam by default).
 
-    The training crops (`data.crop_size`, square) and the exported model size (`model.height` x `model.width`)
+    The training crops (`data.crop_size`, "n" or "HxW") and the exported model size (`model.height` x `model.width`)
     must be multiples of 4 * max(patch_divisors) (48 by default) so the head patch sizes tile the feature map.
     """
 
@@ -92,9 +92,19 @@ def _global_mean(x):
     return tf.reduce_sum(x) / _all_sum(tf.cast(tf.size(x), tf.float32))
 
 
-def _hinge_d(real, fake):
-    """This replica's shares of 0.5 * hinge(real) and 0.5 * hinge(fake): the authors' (real + fake) / 2."""
-    return 0.5 * _global_mean(tf.nn.relu(1.0 - real)), 0.5 * _global_mean(tf.nn.relu(1.0 + fake))
+def _gan(cfg: LossConfig):
+    """The authors' `AdversarialLoss(type=GAN_LOSS)` (tfvr.losses), reduced to this replica's share of the
+    all-replica mean."""
+    from tfvr.losses import AdversarialLoss
+
+    return AdversarialLoss(cfg.gan_loss, mean=_global_mean)
+
+
+def _hinge_d(real, fake, cfg: LossConfig | None = None):
+    """This replica's shares of 0.5 * D-loss(real) and 0.5 * D-loss(fake): the authors' (real + fake) / 2
+    (`losses.gan_loss`: hinge by default, nsgan, lsgan)."""
+    adv = _gan(cfg or LossConfig())
+    return 0.5 * adv(real, True, True), 0.5 * adv(fake, False, True)
 
 
 def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
@@ -105,7 +115,7 @@ def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
     # L1Loss(pred*m, f*m) / mean(m) = sum(|pred-f| m) / (C * sum(m)), all sums global.
     hole = tf.reduce_sum(err * masks) / tf.maximum(channels * _all_sum(tf.reduce_sum(masks)), 1.0)
     valid = tf.reduce_sum(err * (1.0 - masks)) / tf.maximum(channels * _all_sum(tf.reduce_sum(1.0 - masks)), 1.0)
-    adv = -_global_mean(gen_score)  # hinge generator loss (the only kind the task accepts)
+    adv = _gan(cfg)(gen_score, True, False)  # hinge: -mean(D(fake)); nsgan / lsgan on the sigmoid output
     hole_term = cfg.hole_weight * hole
     valid_term = cfg.valid_weight * valid
     adv_term = cfg.adversarial_weight * adv
@@ -136,21 +146,28 @@ class STTNInpaintTask(Task):
 
         if config.data.task != "inpaint":
             raise ConfigError(f"data.task: STTN-I trains on task=inpaint, got {config.data.task!r}")
-        if config.losses.gan_loss != "hinge":
-            raise ConfigError(f"losses.gan_loss: only 'hinge' (the authors' setting) is implemented, "
-                              f"got {config.losses.gan_loss!r}")
+        from tfvr.losses.adversarial import KINDS
+
+        if config.losses.gan_loss not in KINDS:
+            raise ConfigError(f"losses.gan_loss: expected one of {', '.join(KINDS)} (the authors' AdversarialLoss "
+                              f"types), got {config.losses.gan_loss!r}")
+        want_sigmoid = config.losses.gan_loss != "hinge"
+        if bool(config.model.discriminator.use_sigmoid) != want_sigmoid:
+            raise ConfigError(f"model.discriminator.use_sigmoid={config.model.discriminator.use_sigmoid} does not "
+                              f"match losses.gan_loss={config.losses.gan_loss!r}: the authors' discriminator ends in "
+                              f"a sigmoid exactly when the loss is not hinge (set use_sigmoid={want_sigmoid})")
         self._models = None
         self._start_metrics = None
 
     def build_models(self):
         cfg = self.config
-        size = cfg.data.crop_size
-        self._check_size(size, size, "data.crop_size")
+        ch, cw = cfg.data.crop_hw  # "n" or "HxW" (the authors train at 240x432)
+        self._check_size(ch, cw, "data.crop_size")
         self._check_size(cfg.model.height, cfg.model.width, "model.height x model.width")
         gen = STTNInpaintGenerator(**as_kwargs(cfg.model.generator), name="generator")
         disc = TPatchGANDiscriminator(**as_kwargs(cfg.model.discriminator), name="discriminator")
         t = cfg.data.num_frames
-        x = tf.zeros([1, t, size, size, 3])
+        x = tf.zeros([1, t, ch, cw, 3])
         gen((x, x[..., :1]))
         disc(x)
         self._models = {"generator": gen, "discriminator": disc}
@@ -186,7 +203,7 @@ class STTNInpaintTask(Task):
                 with tf.GradientTape() as d_tape:
                     real_score = tf.cast(disc(frames, training=True), tf.float32)
                     fake_score = tf.cast(disc(tf.stop_gradient(comp), training=True), tf.float32)
-                    d_real, d_fake = _hinge_d(real_score, fake_score)
+                    d_real, d_fake = _hinge_d(real_score, fake_score, self.config.losses)
                     d_loss = d_real + d_fake
                 ctx.minimize(d_tape, d_loss, groups="d", loss_reduction="sum")
             gen_score = tf.cast(disc(comp, training=True), tf.float32)

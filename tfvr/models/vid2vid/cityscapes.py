@@ -10,7 +10,7 @@ Files of a sequence pair up in file-name order (the three folders must hold the 
 (instances are zeros without an `_inst` folder), so `Vid2VidTask` trains on either.
 
 Training: endless; every sequence contributes windows of T consecutive frames at random starts, with one random
-crop (`crop_size`, square; 0 = whole frames) and a random horizontal flip shared by every frame and map of the
+crop (`crop_size`: n, or HxW; 0 = whole frames) and a random horizontal flip shared by every frame and map of the
 window. Evaluation (`training=False`): each sequence once, its first T frames, whole frames, in order.
 """
 
@@ -103,10 +103,14 @@ def load_sequence(seq: Sequence, num_frames: int | None = None):
     return _load_window(enc(seq.labels), enc(seq.frames), enc(seq.instances) if seq.instances else [b""] * n)
 
 
-def build_dataset(root: str | os.PathLike, split: str = "train", *, num_frames: int = 9, crop_size: int = 0,
+def build_dataset(root: str | os.PathLike, split: str = "train", *, num_frames: int = 9, crop_size=0,
                   batch_size: int = 1, seed: int = 0, training: bool = True, hflip: bool = True,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Batches of label-to-video windows (see the module docstring)."""
+    """Batches of label-to-video windows (see the module docstring). `crop_size`: 0 (whole frames), an int
+    (square) or (height, width) / "HxW" (e.g. 256x512 for label2city_512)."""
+    from tfvr.data.config import parse_size
+
+    crop_h, crop_w = parse_size(crop_size)
     seqs = [s for s in list_sequences(root, split) if len(s.labels) >= num_frames]
     if not seqs:
         raise UserError(f"{root}/{split}_A: no sequence has {num_frames} frames")
@@ -135,12 +139,12 @@ def build_dataset(root: str | os.PathLike, split: str = "train", *, num_frames: 
         if training:
             s = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), 3)
             h, w = tf.shape(labels)[1], tf.shape(labels)[2]
-            if crop_size:
-                y = tf.random.stateless_uniform([], s[0], 0, h - crop_size + 1, tf.int32)
-                x = tf.random.stateless_uniform([], s[1], 0, w - crop_size + 1, tf.int32)
-                frames = frames[:, y:y + crop_size, x:x + crop_size]
-                labels = labels[:, y:y + crop_size, x:x + crop_size]
-                instances = instances[:, y:y + crop_size, x:x + crop_size]
+            if crop_h and crop_w:
+                y = tf.random.stateless_uniform([], s[0], 0, h - crop_h + 1, tf.int32)
+                x = tf.random.stateless_uniform([], s[1], 0, w - crop_w + 1, tf.int32)
+                frames = frames[:, y:y + crop_h, x:x + crop_w]
+                labels = labels[:, y:y + crop_h, x:x + crop_w]
+                instances = instances[:, y:y + crop_h, x:x + crop_w]
             if hflip:
                 flip = tf.random.stateless_uniform([], s[2]) < 0.5
                 frames, labels, instances = (tf.cond(flip, lambda v=v: tf.reverse(v, [2]), lambda v=v: v)

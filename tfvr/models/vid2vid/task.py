@@ -147,8 +147,8 @@ class Vid2VidTask(Task):
         if s.bptt_frames < 1:
             raise ConfigError("sequence.bptt_frames must be >= 1")
         mult = 2 ** (c.model.n_downsampling + c.model.n_scales_spatial - 1)
-        if c.data.crop_size % mult:
-            raise ConfigError(f"data.crop_size={c.data.crop_size} must be a multiple of {mult} "
+        if any(d % mult for d in c.data.crop_hw):
+            raise ConfigError(f"data.crop_size={c.data.crop_size} must be a multiple of {mult} (both sides) "
                               "(2**(model.n_downsampling + model.n_scales_spatial - 1))")
         from tfvr.losses.adversarial import KINDS
 
