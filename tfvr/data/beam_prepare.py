@@ -38,6 +38,7 @@ from typing import Any, Optional, Sequence
 from tfvr.data import layouts, records
 from tfvr.data.scenes import SceneSettings, VideoReport
 from tfvr.errors import UserError
+from tfvr.safety import atomic_dir, check_output
 
 __all__ = ["prepare_beam", "process_source", "pipeline_options", "beam_available"]
 
@@ -207,16 +208,12 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
     src, out = Path(src_dir), Path(out_dir)
     layout_name, sources = layouts.scan(src, layout, reds_input=reds_input)
     layouts.assign_val(sources, val_fraction, seed)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
-    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
-        raise UserError(f"{out}: the output folder must not be inside the source folder {src}")
+    # the same output rules as the direct runner (tfvr.safety): never an input, a run or a foreign folder
+    check_output(out, [src], overwrite=overwrite, what="output folder", owned=P.is_prepared_folder,
+                 allow_empty_dir=True)
 
     reports = [VideoReport(path=s.name, split=s.split) for s in sources]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:  # marked, umask applied, renamed onto OUT only when complete
         (tmp / _SCRATCH).mkdir()
         (tmp / _REPORTS).mkdir()
         est: dict[str, int] = {}
@@ -262,7 +259,8 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
             "layout": layout_name,
             "source_dir": str(src.resolve()),
             "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
-                         "seed": seed, "runner": "beam", "workers": workers},
+                         "seed": seed, **({"reds_input": reds_input} if layout_name == "reds" else {}),
+                         "runner": "beam", "workers": workers},
             "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(shards)},
             "counts": {
                 "sources": len(reports),
@@ -278,24 +276,6 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
             **(manifest_extra or {}),
         }
         (tmp / P.MANIFEST).write_text(P._dumps(manifest))
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return P.PrepareResult(out_dir=out, manifest=manifest, failed=failed)
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Renames `tmp` to `out`; an existing `out` is moved aside first and deleted only once `tmp` is in place."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
