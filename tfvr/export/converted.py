@@ -1,0 +1,133 @@
+"""Converted weights (`X.weights.h5` + its `X.config.json` sidecar, written by `tfvr convert-weights`) and the
+serving module each family's model goes into.
+
+* `config_path_for(weights)`: `X.weights.h5` → `X.config.json`.
+* `read_sidecar(weights)`: the sidecar dict {"arch", "class", "config", "source", "preset", "num_params"}, with a
+  one-line `UserError` for a missing / non-JSON / incomplete one.
+* `load_converted(weights)`: rebuilds the Keras model (`cls.from_config(config)`, build, `load_weights`); a
+  truncated or foreign `.weights.h5` is a one-line `UserError`.
+* `serving_module(model, arch, model_config)`: (module, kind, examples) — the same serving module a training run of
+  that family exports (`RestorationModule`, `InpaintExportModule`, `Vid2VidModule`), with example inputs for the
+  fresh-process reload check of `tfvr.export.saved_model.export`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tfvr.errors import UserError
+
+SUFFIX = ".weights.h5"
+KIND_OF_ARCH = {"edvr": "restoration", "sttn_restore": "restoration", "sttn_inpaint": "inpainting",
+                "vid2vid": "label-to-video"}
+# Frame size of the inpainting module built from converted weights: the released STTN's 432x240.
+INPAINT_SIZE = (240, 432)
+
+
+def config_path_for(weights_path) -> Path:
+    """`OUT.weights.h5` → `OUT.config.json`."""
+    p = Path(weights_path)
+    name = p.name[: -len(SUFFIX)] if p.name.endswith(SUFFIX) else p.stem
+    return p.with_name(name + ".config.json")
+
+
+def read_sidecar(weights_path) -> dict:
+    p = Path(weights_path)
+    cfg = config_path_for(p)
+    if not p.exists():
+        raise UserError(f"{p}: no such file")
+    if not cfg.exists():
+        raise UserError(f"{p}: no {cfg.name} beside it (write both with `tfvr convert-weights`)")
+    try:
+        meta = json.loads(cfg.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{cfg}: not a readable JSON sidecar ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) or "class" not in meta:
+        raise UserError(f"{cfg}: not a tfvr convert-weights sidecar (needs \"class\" and \"config\")")
+    return meta
+
+
+def _model_class(meta: dict, where: Path):
+    name = str(meta["class"])
+    module_name, _, cls_name = name.rpartition(".")
+    if not module_name.startswith("tfvr.models."):  # never import a module named by a file from elsewhere
+        raise UserError(f"{where}: class {name!r} is not a tfvr model (tfvr.models.*)")
+    try:
+        return getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"{where}: unknown model class {name!r} ({e})") from None
+
+
+def load_converted(weights_path):
+    """Rebuilds a model written by `tfvr convert-weights` (reads `OUT.config.json`, builds, loads the weights)."""
+    p = Path(weights_path)
+    meta = read_sidecar(p)
+    cls = _model_class(meta, config_path_for(p))
+    try:
+        model = cls.from_config(meta["config"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"{config_path_for(p)}: cannot build {cls.__name__} from its config ({e})") from None
+    if hasattr(model, "build_for_weights"):
+        model.build_for_weights()
+    try:
+        model.load_weights(str(p))
+    except Exception as e:  # noqa: BLE001 - h5py / Keras errors of a truncated or foreign file
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise UserError(f"{p}: cannot load the weights (truncated or not written for {cls.__name__}?): "
+                        f"{type(e).__name__}: {first}") from None
+    return model
+
+
+def arch_of(meta: dict, model) -> str:
+    arch = meta.get("arch")
+    if arch in KIND_OF_ARCH:
+        return arch
+    mod = type(model).__module__
+    for a in KIND_OF_ARCH:
+        if mod.startswith(f"tfvr.models.{a}."):
+            return a
+    raise UserError(f"{type(model).__name__}: no serving module for this model")
+
+
+def serving_module(model, arch: str, model_config: dict | None = None, precision: str | None = None):
+    """(tf.Module, kind, examples {signature: {arg: array}}) for a built Keras model of family `arch`."""
+    kind = KIND_OF_ARCH.get(arch)
+    rng = np.random.default_rng(0)
+    if kind == "restoration":
+        from tfvr.export.restoration import RestorationModule
+
+        for attr in ("num_frame", "scale", "size_multiple"):
+            if not hasattr(model, attr):
+                raise UserError(f"{type(model).__name__} is not a window-restoration model (no {attr})")
+        module = RestorationModule(model, num_frames=model.num_frame, scale=model.scale,
+                                   multiple=model.size_multiple, family=arch, model_config=model_config,
+                                   name=f"{arch}_serving")
+        h, w = (37, 29) if model.scale == 1 else (19, 13)  # odd: the check exercises padding and cropping
+        ex = rng.integers(0, 256, (1, model.num_frame, h, w, 3), dtype=np.uint8)
+        return module, kind, {"serving_default": {"frames": ex}}
+    if kind == "inpainting":
+        from tfvr.models.sttn_inpaint.export import InpaintExportModule
+
+        if not hasattr(model, "enc") or not hasattr(model, "dec"):
+            raise UserError(f"{type(model).__name__} is not an STTN-I generator (a discriminator cannot inpaint)")
+        h, w = INPAINT_SIZE
+        module = InpaintExportModule(model, height=h, width=w, model_config=model_config)
+        frames = rng.integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+        masks = np.zeros((3, h, w, 1), np.uint8)
+        masks[:, h // 4: h // 2, w // 4: w // 2] = 255
+        return module, kind, {"serving_default": {"frames": frames, "masks": masks}}
+    if kind == "label-to-video":
+        from tfvr.models.vid2vid.export import Vid2VidModule
+
+        module = Vid2VidModule(model, model_config=model_config)
+        return module, kind, module.examples()
+    raise UserError(f"--arch {arch}: no serving module (known: {', '.join(sorted(KIND_OF_ARCH))})")
+
+
+def is_weights_file(path) -> bool:
+    return os.fspath(path).endswith(SUFFIX)
