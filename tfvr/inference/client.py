@@ -116,6 +116,27 @@ def _client(kind: str, fn, meta: dict, path, keep):
 
 
 # ---------------------------------------------------------------------------------------------- opening
+def check_model_path(path, kind: str, command: str = "this command", allow_workdir: bool = False) -> None:
+    """The checks of `open_model` that need no TensorFlow (existence, SavedModel / sidecar, metadata kind), so a
+    command can refuse a wrong `--model` before it looks at anything else."""
+    from tfvr.export import converted, metadata
+
+    path = Path(path)
+    if converted.is_weights_file(path):
+        meta = converted.read_sidecar(path)
+        got = converted.KIND_OF_ARCH.get(meta.get("arch"))
+        if got is not None and got != kind:
+            raise _wrong_kind(path, got, kind, command)
+        return
+    if allow_workdir and path.is_dir() and not (path / "saved_model.pb").exists() and (path / "config.json").exists():
+        return
+    if not path.exists():
+        raise ModelError(f"{path}: no such model (no such SavedModel folder or X.weights.h5 file)")
+    meta = metadata.read(path, required=False)
+    if meta is not None and meta["kind"] != kind:
+        raise _wrong_kind(path, meta["kind"], kind, command)
+
+
 def open_model(path, kind: str, command: str = "this command", allow_workdir: bool = False):
     """A client of `kind` for `path` (SavedModel folder, X.weights.h5, or with `allow_workdir` a training run)."""
     from tfvr.export import converted, metadata

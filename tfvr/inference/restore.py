@@ -35,11 +35,12 @@ def restore_video(model_path, video, output, *, padding: str = "reflection_circl
                   queue_depth: int = 4) -> RestoreResult:
     """`tfvr restore`: checks the arguments and the output first, then streams `video` through the model into
     `output` (video file or PNG folder, written atomically and verified)."""
-    from tfvr.inference.client import open_model
+    from tfvr.inference.client import check_model_path, open_model
 
     tiling.check_tiling(tile, tile_overlap, tile_batch)
     if padding not in windows.PADDINGS:
         raise ValueError(padding)
+    check_model_path(model_path, "restoration", "`tfvr restore`")
     source = io.open_source(video, max_frames)
     info = source.info
     sink = io.FrameSink(output, fps or info.fps, inputs=[video, model_path], overwrite=overwrite, threaded=True,
