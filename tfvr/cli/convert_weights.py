@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 from tfvr.errors import UserError
+from tfvr.export.converted import config_path_for, load_converted  # noqa: F401  (re-exported)
 
 ARCHS = ("edvr", "sttn_inpaint", "vid2vid")
 SUFFIX = ".weights.h5"
@@ -82,12 +83,6 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def config_path_for(weights_path: str | os.PathLike) -> Path:
-    """`OUT.weights.h5` → `OUT.config.json`."""
-    p = Path(weights_path)
-    return p.with_name(p.name[: -len(SUFFIX)] + ".config.json")
-
-
 def convert(arch: str, input_path: Path, output: Path, preset: str | None = None, kwargs: dict | None = None,
             key: str | None = None):
     """The command as a function; returns the Keras model."""
@@ -97,16 +92,11 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
         raise UserError(f"{output}: the output name must end with {SUFFIX} (Keras save_weights requires it)")
     if not output.parent.is_dir():
         raise UserError(f"{output}: the folder {output.parent} does not exist")
-    convert_cli = _converter(arch)
+    from tfvr.export.converted import build_from_state_dict
+
+    _converter(arch)
     state_dict = load_state_dict(input_path, key=key)
-    extra = {"source": str(input_path)} if "source" in inspect.signature(convert_cli).parameters else {}
-    try:
-        model = convert_cli(state_dict, preset, kwargs, **extra)
-    except UserError as e:
-        msg = str(e)
-        raise UserError(msg if str(input_path) in msg else f"{input_path}: {msg}") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{input_path}: cannot convert to {arch} (preset={preset}, kwargs={kwargs}): {e}") from None
+    model = build_from_state_dict(arch, state_dict, preset, kwargs, source=str(input_path))
 
     meta = {"arch": arch, "class": f"{type(model).__module__}.{type(model).__qualname__}",
             "config": model.get_config(), "source": str(input_path), "preset": preset,
@@ -124,18 +114,6 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
 def num_params(model) -> int:
     """Trainable parameters (what PyTorch's `sum(p.numel() for p in m.parameters())` counts)."""
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
-
-
-def load_converted(weights_path: str | os.PathLike):
-    """Rebuilds a model written by this command (reads `OUT.config.json`, builds, loads `OUT.weights.h5`)."""
-    meta = json.loads(config_path_for(weights_path).read_text())
-    module_name, _, cls_name = meta["class"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    model = cls.from_config(meta["config"])
-    if hasattr(model, "build_for_weights"):
-        model.build_for_weights()
-    model.load_weights(str(weights_path))
-    return model
 
 
 def run(args: argparse.Namespace) -> int:

@@ -131,3 +131,54 @@ def serving_module(model, arch: str, model_config: dict | None = None, precision
 
 def is_weights_file(path) -> bool:
     return os.fspath(path).endswith(SUFFIX)
+
+
+# ---------------------------------------------------------------------------------------------- conversion
+ARCHS = ("edvr", "sttn_inpaint", "vid2vid")
+
+
+def _converter(arch: str):
+    if arch not in ARCHS:
+        raise UserError(f"--arch {arch}: no converter (known: {', '.join(ARCHS)})")
+    module = importlib.import_module(f"tfvr.models.{arch}.convert")
+    if not hasattr(module, "convert_cli"):
+        raise UserError(f"--arch {arch}: tfvr.models.{arch}.convert has no convert_cli(state_dict, preset, kwargs)")
+    return module.convert_cli
+
+
+def resolve_checkpoint(path, arch: str | None, preset: str | None, kwargs: dict | None, state_dict=None):
+    """(arch, preset, kwargs) to convert `path`. With the released-checkpoint presets (`tfvr.presets`) the file
+    name alone may say what it is; otherwise `arch` is needed, and the family's converter reads the preset /
+    kwargs (EDVR infers them from the weight shapes when neither is given)."""
+    try:
+        from tfvr.presets import resolve_pytorch_checkpoint
+    except ImportError:  # a build without the presets data
+        resolve_pytorch_checkpoint = None
+    if resolve_pytorch_checkpoint is not None:
+        arch, kw = resolve_pytorch_checkpoint(path, arch=arch, preset=preset, kwargs=kwargs, state_dict=state_dict)
+        return arch, None, kw
+    if arch is None:
+        raise UserError(f"{path}: say what it is with --arch ({', '.join(ARCHS)})")
+    return arch, preset, kwargs
+
+
+def build_from_state_dict(arch: str, state_dict, preset: str | None = None, kwargs: dict | None = None,
+                          source: str = "state dict"):
+    """The built Keras model of family `arch` holding the PyTorch `state_dict`'s weights (the family's
+    `convert_cli`); converter errors become one line naming `source`."""
+    import inspect
+
+    convert_cli = _converter(arch)
+    extra = {"source": str(source)} if "source" in inspect.signature(convert_cli).parameters else {}
+    try:
+        return convert_cli(state_dict, preset, kwargs, **extra)
+    except UserError as e:
+        msg = str(e)
+        raise UserError(msg if str(source) in msg else f"{source}: {msg}") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{source}: cannot convert to {arch} (preset={preset}, kwargs={kwargs}): {e}") from None
+
+
+def model_config_of(model) -> dict:
+    cfg = model.get_config() if hasattr(model, "get_config") else {}
+    return {k: v for k, v in cfg.items() if k not in ("name", "trainable", "dtype")}
