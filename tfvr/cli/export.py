@@ -48,8 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _export(module, out, signatures, examples, overwrite, inputs):
     from tfvr.export.saved_model import export
 
+    from tfvr.safety import apply_umask
+
     extra = {"inputs": inputs} if "inputs" in inspect.signature(export).parameters else {}
-    return export(module, out, signatures=signatures, examples=examples, overwrite=overwrite, **extra)
+    out = export(module, out, signatures=signatures, examples=examples, overwrite=overwrite, **extra)
+    apply_umask(out)  # (tfvr.export.saved_model.export does this itself where it writes through tfvr.safety)
+    return out
 
 
 def _check_out(out, inputs, overwrite) -> None:
