@@ -72,8 +72,7 @@ def load_converted(weights_path):
         model = cls.from_config(meta["config"])
     except (TypeError, ValueError, KeyError) as e:
         raise UserError(f"{config_path_for(p)}: cannot build {cls.__name__} from its config ({e})") from None
-    if hasattr(model, "build_for_weights"):
-        model.build_for_weights()
+    build_for_weights(model)
     try:
         model.load_weights(str(p))
     except Exception as e:  # noqa: BLE001 - h5py / Keras errors of a truncated or foreign file
@@ -81,6 +80,22 @@ def load_converted(weights_path):
         raise UserError(f"{p}: cannot load the weights (truncated or not written for {cls.__name__}?): "
                         f"{type(e).__name__}: {first}") from None
     return model
+
+
+def build_for_weights(model) -> None:
+    """Creates every weight of a freshly configured model (before `load_weights`)."""
+    if hasattr(model, "build_for_weights"):
+        model.build_for_weights()
+        return
+    if hasattr(model, "n_frames_G") and hasattr(model, "size_multiple"):  # vid2vid: one call per path
+        import tensorflow as tf
+
+        n, m = int(model.n_frames_G), 4 * int(model.size_multiple)  # reflect pads need >= 2 px at the bottleneck
+        labels = tf.zeros([1, n, m, m], tf.int32)
+        inst = tf.zeros([1, n, m, m], tf.int32) if getattr(model, "use_instance", False) else None
+        model(labels, None, inst, training=False)
+        if not getattr(model, "no_flow", False):
+            model(labels, tf.zeros([1, n - 1, m, m, 3]), inst, training=False)
 
 
 def arch_of(meta: dict, model) -> str:
