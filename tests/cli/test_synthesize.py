@@ -55,7 +55,8 @@ def write_ids(folder, labels):
 def test_export_metadata(model):
     _, path = model
     meta = json.loads(open(f"{path}/assets/tfvr.json").read())
-    assert meta["format"] == "tfvr.vid2vid/1" and meta["n_frames_G"] == 3 and meta["label_nc"] == 5
+    assert meta["format"] == "tfvr.export/2" and meta["kind"] == "label-to-video"
+    assert meta["n_frames_G"] == 3 and meta["label_nc"] == 5
 
 
 def test_synthesize_matches_the_keras_model(model, clip, tmp_path):

@@ -90,5 +90,5 @@ def test_read_metadata_errors_name_the_folder(tmp_path):
     with pytest.raises(UserError, match="not a SavedModel"):
         read_metadata(str(tmp_path))
     (tmp_path / "saved_model.pb").write_bytes(b"")
-    with pytest.raises(UserError, match="not a tfvr restoration model"):
+    with pytest.raises(UserError, match="not a tfvr export"):
         read_metadata(str(tmp_path))

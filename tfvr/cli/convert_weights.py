@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 from tfvr.errors import UserError
+from tfvr.export.converted import config_path_for, load_converted  # noqa: F401  (re-exported)
 
 ARCHS = ("edvr", "sttn_inpaint", "vid2vid")
 SUFFIX = ".weights.h5"
@@ -79,12 +80,6 @@ def _atomic_write(path: Path, write) -> None:
         write(str(tmp))
 
 
-def config_path_for(weights_path: str | os.PathLike) -> Path:
-    """`OUT.weights.h5` → `OUT.config.json`."""
-    p = Path(weights_path)
-    return p.with_name(p.name[: -len(SUFFIX)] + ".config.json")
-
-
 def convert(arch: str, input_path: Path, output: Path, preset: str | None = None, kwargs: dict | None = None,
             key: str | None = None):
     """The command as a function; returns the Keras model."""
@@ -94,16 +89,11 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
         raise UserError(f"{output}: the output name must end with {SUFFIX} (Keras save_weights requires it)")
     if not output.parent.is_dir():
         raise UserError(f"{output}: the folder {output.parent} does not exist")
-    convert_cli = _converter(arch)
+    from tfvr.export.converted import build_from_state_dict
+
+    _converter(arch)
     state_dict = load_state_dict(input_path, key=key)
-    extra = {"source": str(input_path)} if "source" in inspect.signature(convert_cli).parameters else {}
-    try:
-        model = convert_cli(state_dict, preset, kwargs, **extra)
-    except UserError as e:
-        msg = str(e)
-        raise UserError(msg if str(input_path) in msg else f"{input_path}: {msg}") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{input_path}: cannot convert to {arch} (preset={preset}, kwargs={kwargs}): {e}") from None
+    model = build_from_state_dict(arch, state_dict, preset, kwargs, source=str(input_path))
 
     meta = {"arch": arch, "class": f"{type(model).__module__}.{type(model).__qualname__}",
             "config": model.get_config(), "source": str(input_path), "preset": preset,
@@ -125,46 +115,6 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
 def num_params(model) -> int:
     """Trainable parameters (what PyTorch's `sum(p.numel() for p in m.parameters())` counts)."""
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
-
-
-def load_converted(weights_path: str | os.PathLike):
-    """Rebuilds a model written by this command (reads `OUT.config.json`, builds, loads `OUT.weights.h5`).
-
-    The sidecar's "class" is resolved only among tfvr's model classes (`tfvr.registry.model_class`): a sidecar
-    from someone else cannot make tfvr import a module. A missing or non-JSON sidecar, a bad config and a
-    corrupt / mismatched .weights.h5 are one-line `UserError`s naming the file."""
-    from tfvr.registry import model_class
-
-    weights_path = Path(weights_path)
-    cfg_path = config_path_for(weights_path)
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{weights_path}: no {cfg_path.name} beside it (write both with `tfvr convert-weights`)") \
-            from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{cfg_path}: not a JSON sidecar written by `tfvr convert-weights` ({e})") from None
-    except OSError as e:
-        raise UserError(f"{cfg_path}: cannot read it ({e.strerror or e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
-        raise UserError(f"{cfg_path}: expected a JSON object with \"class\" and \"config\" (written by "
-                        "`tfvr convert-weights`)")
-    cls = model_class(meta.get("class"), source=str(cfg_path))
-    try:
-        model = cls.from_config(meta["config"])
-    except (TypeError, ValueError, KeyError) as e:
-        raise UserError(f"{cfg_path}: \"config\" does not build a {cls.__name__} ({e})") from None
-    if hasattr(model, "build_for_weights"):
-        model.build_for_weights()
-    if not weights_path.is_file():
-        raise UserError(f"{weights_path}: no such weights file")
-    try:
-        model.load_weights(str(weights_path))
-    except Exception as e:  # noqa: BLE001 - h5py OSError / KeyError / ValueError for corrupt or foreign files
-        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
-        raise UserError(f"{weights_path}: not a readable .weights.h5 for {cls.__name__} "
-                        f"({type(e).__name__}: {first})") from None
-    return model
 
 
 def run(args: argparse.Namespace) -> int:

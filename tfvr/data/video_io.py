@@ -3,7 +3,9 @@
 Anything OpenCV can open is accepted (`.mp4`, `.avi`, `.mkv`, `.mov`, ...). OpenCV decodes to BGR; every function
 here speaks RGB. A file that is missing, empty, not a video, or truncated (fewer frames decode than its container
 announces) raises `tfvr.errors.VideoReadError` naming the file. `write_video` is atomic: it writes to a temporary
-name in the destination folder and renames it when complete, so a failure never leaves a half-written video.
+name in the destination folder (`tfvr.safety.atomic_file`), re-opens it and checks that every frame reads back
+(OpenCV's writer fails silently on a full disk), and only then renames it, so a failure never leaves a
+half-written video and never replaces a good one.
 
     video = read_video("clip.mp4")            # Video(frames uint8 [T, H, W, 3] RGB, fps)
     info = probe("clip.mp4")                  # VideoInfo(num_frames, fps, width, height)
@@ -14,7 +16,6 @@ name in the destination folder and renames it when complete, so a failure never 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -153,6 +154,104 @@ def _pad_even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+class VideoFileWriter:
+    """Writes uint8 RGB frames to one video file at `path` (not atomic by itself: `write_video` and
+    `tfvr.inference.io` wrap it in `tfvr.safety.atomic_file`), and checks what it wrote.
+
+    OpenCV's `VideoWriter.write` reports nothing (a full disk only prints an FFmpeg warning), so `close()`
+    re-opens the file and counts the frames that decode: fewer than were written raises `UserError` naming
+    `label` (and "no space left on the device" when the file system is full). Odd sizes are padded to even ones
+    (see `write_video`).
+    """
+
+    def __init__(self, path, fps: float = DEFAULT_FPS, label=None):
+        self.path = Path(os.fspath(path))
+        self.label = label if label is not None else self.path
+        suffix = self.path.suffix.lower()
+        if suffix not in _FOURCC:
+            raise UserError(f"{self.label}: unsupported video extension {self.path.suffix!r} "
+                            f"(use one of {sorted(_FOURCC)})")
+        if not (np.isfinite(fps) and fps > 0):
+            raise UserError(f"{self.label}: fps must be positive, got {fps}")
+        self.fps = float(fps)
+        self.fourcc = _FOURCC[suffix]
+        self.count = 0
+        self.size = None
+        self._writer = None
+
+    def write(self, frame) -> None:
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8:
+            raise UserError(f"{self.label}: frames must be uint8, got {frame.dtype}")
+        if frame.ndim == 2:
+            frame = np.repeat(frame[..., None], 3, axis=-1)
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise UserError(f"{self.label}: frames must be [H, W, 3] RGB, got shape {frame.shape}")
+        frame = _pad_even(frame)
+        if self.size is None:
+            self.size = frame.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                           (int(self.size[1]), int(self.size[0])))
+            if not self._writer.isOpened():
+                self._writer.release()
+                self._writer = None
+                _raise_if_full(self.path, self.label)
+                raise UserError(f"{self.label}: OpenCV could not open a {self.fourcc} video writer "
+                                f"for {self.size[1]}x{self.size[0]} frames")
+        elif frame.shape[:2] != self.size:
+            raise UserError(f"{self.label}: frame {self.count} is {frame.shape[1]}x{frame.shape[0]}, "
+                            f"frame 0 was {self.size[1]}x{self.size[0]}")
+        self._writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+        self.count += 1
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def close(self) -> None:
+        """Finishes the file and verifies it (frame count and size read back)."""
+        if self.count == 0:
+            self.abort()
+            raise UserError(f"{self.label}: no frames to write")
+        self._writer.release()
+        self._writer = None
+        verify_video(self.path, self.count, self.size, label=self.label)
+
+
+def _raise_if_full(path: Path, label) -> None:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < 64 * 1024:
+        raise UserError(f"{label}: no space left on the device (the video could not be written completely)")
+
+
+def verify_video(path, num_frames: int, size=None, label=None) -> None:
+    """Raises `UserError` unless `path` decodes to `num_frames` frames of `size` (H, W)."""
+    label = label if label is not None else path
+    path = Path(os.fspath(path))
+    ok = path.exists() and path.stat().st_size > 0
+    n, shape = 0, None
+    if ok:
+        cap = cv2.VideoCapture(str(path))
+        try:
+            if cap.isOpened():
+                while True:
+                    good, frame = cap.read()
+                    if not good or frame is None:
+                        break
+                    shape = frame.shape[:2]
+                    n += 1
+        finally:
+            cap.release()
+    if n != num_frames or (size is not None and shape is not None and tuple(shape) != tuple(size)):
+        _raise_if_full(path, label)
+        got = f"{n} of {num_frames} frames" + (f", {shape[1]}x{shape[0]}" if shape else "")
+        raise UserError(f"{label}: the written video does not read back ({got}); not kept")
+
+
 def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarray], fps: float = DEFAULT_FPS) -> Path:
     """Writes uint8 RGB frames ([T, H, W, 3] array or an iterable of [H, W, 3]) to `path` atomically.
 
@@ -162,51 +261,17 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
     clip reads back as 204x158 with the original pixels at the top-left. Raises `UserError` for bad frames or an encoder that cannot open.
     Returns the written path.
     """
+    from tfvr.safety import atomic_file
+
     out = Path(os.fspath(path))
-    suffix = out.suffix.lower()
-    if suffix not in _FOURCC:
-        raise UserError(f"{out}: unsupported video extension {out.suffix!r} (use one of {sorted(_FOURCC)})")
-    if not (np.isfinite(fps) and fps > 0):
-        raise UserError(f"{out}: fps must be positive, got {fps}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden sibling with the same extension (OpenCV picks the container from it); created by the encoder, so
-    # it gets the usual permissions.
-    tmp = out.parent / f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"
-    writer = None
-    try:
-        count = 0
-        size = None
-        for frame in frames:
-            frame = np.asarray(frame)
-            if frame.dtype != np.uint8:
-                raise UserError(f"{out}: frames must be uint8, got {frame.dtype}")
-            if frame.ndim == 2:
-                frame = np.repeat(frame[..., None], 3, axis=-1)
-            if frame.ndim != 3 or frame.shape[2] != 3:
-                raise UserError(f"{out}: frames must be [H, W, 3] RGB, got shape {frame.shape}")
-            frame = _pad_even(frame)
-            if size is None:
-                size = frame.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps),
-                                         (int(size[1]), int(size[0])))
-                if not writer.isOpened():
-                    raise UserError(f"{out}: OpenCV could not open a {_FOURCC[suffix]} video writer "
-                                    f"for {size[1]}x{size[0]} frames")
-            elif frame.shape[:2] != size:
-                raise UserError(f"{out}: frame {count} is {frame.shape[1]}x{frame.shape[0]}, "
-                                f"frame 0 was {size[1]}x{size[0]}")
-            writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
-            count += 1
-        if count == 0:
-            raise UserError(f"{out}: no frames to write")
-        writer.release()
-        writer = None
-        if tmp.stat().st_size == 0:
-            raise UserError(f"{out}: the video encoder wrote nothing")
-        os.replace(tmp, out)
-        return out
-    finally:
-        if writer is not None:
-            writer.release()
-        if tmp.exists():
-            tmp.unlink()
+    VideoFileWriter(out, fps)  # checks the extension and fps before anything is created
+    with atomic_file(out) as tmp:
+        writer = VideoFileWriter(tmp, fps, label=out)
+        try:
+            for frame in frames:
+                writer.write(frame)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+    return out

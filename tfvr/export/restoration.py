@@ -12,22 +12,17 @@ A wrong rank, T, channel count or an empty batch fails in the graph with "frames
 ..." (`tfvr.export.checks`), not with a raw error from inside the model.
 
 What a client (`tfvr restore`) needs to know travels with the SavedModel, readable without TensorFlow:
-`assets/tfvr.json` = {"format": "tfvr.restoration/1", "num_frames", "scale", "multiple", "family", "model_config"}.
+`assets/tfvr.json` (`tfvr.export.metadata`, kind "restoration": num_frames, scale, multiple, family, model_config).
 The same numbers are also integer variables on the loaded object (`loaded.num_frames`, `.scale`, `.multiple`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-
 import tensorflow as tf
 
 from tfvr.ops.padding import pad_to_multiple  # noqa: F401  (re-exported: the serving graphs' padding)
-
-METADATA_FILE = "tfvr.json"
-FORMAT = "tfvr.restoration/1"
+from tfvr.export import metadata as _metadata
+from tfvr.export.metadata import FORMAT, METADATA_FILE  # noqa: F401  (re-exported)
 
 
 class RestorationModule(tf.Module):
@@ -45,7 +40,8 @@ class RestorationModule(tf.Module):
     """
 
     def __init__(self, model, num_frames: int, scale: int = 1, multiple: int = 1, family: str = "",
-                 model_config: dict | None = None, output_key: str = "output", name: str | None = None):
+                 model_config: dict | None = None, output_key: str = "output", name: str | None = None,
+                 precision: str | None = None):
         super().__init__(name=name)
         self.model = model
         self._num_frames = int(num_frames)
@@ -55,19 +51,8 @@ class RestorationModule(tf.Module):
         self.num_frames = tf.Variable(self._num_frames, trainable=False, dtype=tf.int32, name="num_frames")
         self.scale = tf.Variable(self._scale, trainable=False, dtype=tf.int32, name="scale")
         self.multiple = tf.Variable(self._multiple, trainable=False, dtype=tf.int32, name="multiple")
-        self.metadata = {
-            "format": FORMAT,
-            "family": family,
-            "num_frames": self._num_frames,
-            "scale": self._scale,
-            "multiple": self._multiple,
-            "model_config": model_config or {},
-        }
-        self._tmpdir = tempfile.mkdtemp(prefix="tfvr-meta-")
-        path = os.path.join(self._tmpdir, METADATA_FILE)
-        with open(path, "w") as f:
-            json.dump(self.metadata, f, indent=2, sort_keys=True, default=str)
-        self.metadata_asset = tf.saved_model.Asset(path)
+        _metadata.attach(self, "restoration", family=family, num_frames=self._num_frames, scale=self._scale,
+                         multiple=self._multiple, model_config=model_config, precision=precision)
         self.serve = tf.function(
             self._serve,
             input_signature=[tf.TensorSpec([None, self._num_frames, None, None, 3], tf.uint8, name="frames")],
@@ -104,25 +89,13 @@ class RestorationModule(tf.Module):
 
 
 def read_metadata(saved_model_dir: str) -> dict:
-    """The `assets/tfvr.json` of an exported restoration model (no TensorFlow needed).
+    """The `assets/tfvr.json` of an exported restoration model (no TensorFlow needed; old exports included).
 
     Raises `tfvr.errors.UserError` naming the folder if it is not a SavedModel or not a restoration export.
     """
     from tfvr.errors import UserError
 
-    if not os.path.isdir(saved_model_dir):
-        raise UserError(f"{saved_model_dir}: no such SavedModel folder")
-    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-        raise UserError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
-    path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
-    if not os.path.exists(path):
-        raise UserError(f"{saved_model_dir}: not a tfvr restoration model (no assets/{METADATA_FILE}); "
-                        "export it with `tfvr export`")
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable metadata ({e})") from e
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    meta = _metadata.read(saved_model_dir)
+    if meta["kind"] != "restoration":
+        raise UserError(f"{saved_model_dir}: a {meta['kind']} model, not a restoration one")
     return meta

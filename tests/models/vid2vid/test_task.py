@@ -163,7 +163,7 @@ def test_train_script_end_to_end(tmp_path):  # ~30 s: a 4-channel model, 2 steps
     for key in ("psnr_model", "psnr_baseline", "ewarp_model", "ewarp_baseline", "ewarp_gt"):
         assert np.isfinite(metrics[key]), key
     assert (work / "export" / "saved_model.pb").exists()
-    assert json.loads((work / "export" / "assets" / "tfvr.json").read_text())["format"] == "tfvr.vid2vid/1"
+    assert json.loads((work / "export" / "assets" / "tfvr.json").read_text())["kind"] == "label-to-video"
 
 
 def test_sequence_folders_feed_the_task(tmp_path):

@@ -88,14 +88,9 @@ def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
         log.info("init_from: read %s", ckpt)
         return to_basicsr(model)
     if p.name.endswith(".weights.h5"):
-        from tfvr.cli.convert_weights import load_converted
+        from tfvr.export.converted import load_converted
 
-        try:
-            model = load_converted(p)
-        except FileNotFoundError:
-            raise UserError(f"{p}: no {p.name[:-len('.weights.h5')]}.config.json beside it "
-                            "(write it with `tfvr convert-weights`)") from None
-        return to_basicsr(model)
+        return to_basicsr(load_converted(p))  # one-line UserError for a missing sidecar / bad weights
     from tfvr.export.torch_state import load_state_dict
 
     return load_state_dict(p)

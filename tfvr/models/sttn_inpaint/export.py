@@ -7,19 +7,27 @@ transformer attends over all T). Inside the graph: frames are resized to the mod
 the hole to the model size with "any pixel of the area is hole" (area resize > 0) so thin holes survive; the
 generator runs at the model size; its output is resized back to H x W (bilinear) and composited with the input at
 full resolution: `where(hole, output, frames)`, so every pixel outside the hole is returned bit-exactly.
-The model size is kept in the SavedModel as `model_height` / `model_width` (variables) for `tfvr inpaint`.
+The model size is kept in `assets/tfvr.json` (`tfvr.export.metadata`, kind "inpainting": model_height,
+model_width) and, as in the first releases, as the `model_height` / `model_width` variables.
 """
 
 import tensorflow as tf
 
+from tfvr.export import metadata as _metadata
+
 
 class InpaintExportModule(tf.Module):
-    def __init__(self, generator, height: int, width: int, name: str = "sttn_inpaint"):
+    def __init__(self, generator, height: int, width: int, name: str = "sttn_inpaint",
+                 model_config: dict | None = None, precision: str | None = None):
         super().__init__(name=name)
         self.generator = generator
         self.height, self.width = int(height), int(width)
         self.model_height = tf.Variable(self.height, trainable=False, dtype=tf.int32, name="model_height")
         self.model_width = tf.Variable(self.width, trainable=False, dtype=tf.int32, name="model_width")
+        if model_config is None and hasattr(generator, "get_config"):
+            model_config = {k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")}
+        _metadata.attach(self, "inpainting", family="sttn_inpaint", num_frames=0, model_config=model_config,
+                         precision=precision, model_height=self.height, model_width=self.width)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames"),
                                   tf.TensorSpec([None, None, None, 1], tf.uint8, name="masks")])

@@ -15,42 +15,36 @@ generates from the labels alone. H and W are padded to the model's multiple in t
 outputs cropped back, so any frame size works. `flow`/`weight` are zeros for a model without flow.
 
 What a client needs travels with the SavedModel, readable without TensorFlow: `assets/tfvr.json` =
-{"format": "tfvr.vid2vid/1", "label_nc", "n_frames_G", "use_instance", "multiple", "model_config"}.
+`tfvr.export.metadata` kind "label-to-video" with "label_nc", "n_frames_G", "use_instance", "multiple",
+"model_config" (exports of format "tfvr.vid2vid/1" are still read).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-
 import numpy as np
 import tensorflow as tf
 
+from tfvr.export import metadata as _metadata
+from tfvr.export.metadata import METADATA_FILE  # noqa: F401  (re-exported)
 from tfvr.ops.padding import pad_to_multiple
 
-METADATA_FILE = "tfvr.json"
-FORMAT = "tfvr.vid2vid/1"
+LEGACY_FORMAT = "tfvr.vid2vid/1"
 
 
 class Vid2VidModule(tf.Module):
     """Wraps a `Vid2VidGenerator` for export (see the module docstring)."""
 
-    def __init__(self, generator, model_config: dict | None = None, name: str = "vid2vid_serving"):
+    def __init__(self, generator, model_config: dict | None = None, name: str = "vid2vid_serving",
+                 precision: str | None = None):
         super().__init__(name=name)
         self.generator = generator
         self._n = int(generator.n_frames_G)
         self._multiple = int(generator.size_multiple)
         self._use_instance = bool(generator.use_instance)
         self._no_flow = bool(generator.no_flow)
-        self.metadata = {"format": FORMAT, "label_nc": int(generator.label_nc), "n_frames_G": self._n,
-                         "use_instance": self._use_instance, "multiple": self._multiple,
-                         "model_config": model_config or {}}
-        self._tmpdir = tempfile.mkdtemp(prefix="tfvr-meta-")
-        path = os.path.join(self._tmpdir, METADATA_FILE)
-        with open(path, "w") as f:
-            json.dump(self.metadata, f, indent=2, sort_keys=True, default=str)
-        self.metadata_asset = tf.saved_model.Asset(path)
+        _metadata.attach(self, "label-to-video", family="vid2vid", num_frames=self._n, multiple=self._multiple,
+                         model_config=model_config, precision=precision, label_nc=int(generator.label_nc),
+                         n_frames_G=self._n, use_instance=self._use_instance)
         self.n_frames_G = tf.Variable(self._n, trainable=False, dtype=tf.int32, name="n_frames_G")
         self.label_nc = tf.Variable(int(generator.label_nc), trainable=False, dtype=tf.int32, name="label_nc")
         specs = [tf.TensorSpec([None, self._n, None, None], tf.int32, name="labels"),
@@ -128,18 +122,9 @@ def read_metadata(saved_model_dir: str) -> dict:
     """The `assets/tfvr.json` of an exported vid2vid model; `UserError` naming the folder if it is not one."""
     from tfvr.errors import UserError
 
-    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-        raise UserError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
-    path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{saved_model_dir}: not a tfvr vid2vid model (no assets/{METADATA_FILE})") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable metadata ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{saved_model_dir}: a {meta.get('format')!r} model, not a vid2vid one ({FORMAT!r}); "
+    meta = _metadata.read(saved_model_dir)
+    if meta["kind"] != "label-to-video":
+        raise UserError(f"{saved_model_dir}: a {meta['kind']} model, not a label-to-video (vid2vid) one; "
                         "`tfvr synthesize` needs a model exported from a vid2vid run")
     return meta
 
