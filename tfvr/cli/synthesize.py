@@ -40,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input video's, or 24)")
     p.add_argument("--max-frames", type=int, default=None, help="generate only the first N frames")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a file or a folder tfvr wrote")
+    p.add_argument("--first-frame", default="labels", choices=("labels", "zeros"),
+                   help="how the sequence starts: labels = frame 0 from its labels alone (tfvr's rule, as in "
+                        "training); zeros = NVIDIA's --no_first_img (frames 0..n-2 are not written, frame n-1 is "
+                        "the raw image with zero previous frames)")
+    p.add_argument("--first-frames", type=Path, default=None, metavar="FRAMES",
+                   help="NVIDIA's --use_real_img: a video or image folder whose first n-1 frames start the "
+                        "sequence (copied to the output as they are)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -47,6 +54,7 @@ def run(args) -> int:
     from tfvr.inference.synthesize import synthesize_video
 
     r = synthesize_video(args.model, args.labels, args.output, instances=args.instances, palette=args.palette,
-                         fps=args.fps, max_frames=args.max_frames, overwrite=args.overwrite, quiet=args.quiet)
+                         fps=args.fps, max_frames=args.max_frames, overwrite=args.overwrite, quiet=args.quiet,
+                         first_frames=args.first_frames, first_frame=args.first_frame)
     print(f"generated {r.frames} frames from {args.labels} -> {r.output}")
     return 0

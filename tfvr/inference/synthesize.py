@@ -114,9 +114,26 @@ def count_frames(source: Path, max_frames: Optional[int]) -> int:
     return n if max_frames is None else min(n, max_frames)
 
 
-def generate(model, label_maps, instance_maps=None):
-    """Yields uint8 [H, W, 3] frames, generated sequentially from an iterable of label maps."""
-    stream = windows.Vid2VidStream(model.n)
+FIRST_FRAME_MODES = ("labels", "zeros")
+
+
+def generate(model, label_maps, instance_maps=None, first_frames=None, first_frame: str = "labels"):
+    """Yields uint8 [H, W, 3] frames, generated sequentially from an iterable of label maps.
+
+    How the sequence starts (the model needs n-1 previous frames):
+        first_frame "labels" (tfvr's rule, as in training): frame 0 from its labels alone, then the frames made
+            so far (zeros where none exist yet).
+        first_frame "zeros" (NVIDIA's --no_first_img): nothing is generated for frames 0..n-2; frame n-1 is the
+            raw image of the labels of frames 0..n-1 with zero previous frames, then the loop runs on its outputs.
+        first_frames (a list of n-1 uint8 frames, NVIDIA's --use_real_img): frames 0..n-2 are these (written as
+            they are), generation starts at frame n-1 from them.
+    """
+    if first_frame not in FIRST_FRAME_MODES:
+        raise UserError(f"--first-frame must be one of {', '.join(FIRST_FRAME_MODES)}, got {first_frame!r}")
+    n = model.n
+    if first_frames is not None and len(first_frames) < n - 1:
+        raise UserError(f"--first-frames: the model needs {n - 1} first frames, got {len(first_frames)}")
+    stream = windows.Vid2VidStream(n)
     first_shape = None
     instance_maps = iter(instance_maps) if instance_maps is not None else None
     for t, lab in enumerate(label_maps):
@@ -130,7 +147,17 @@ def generate(model, label_maps, instance_maps=None):
             if ins is None:
                 raise UserError("the model uses instance edges: pass --instances with one map per label frame")
         labels, prev, num_prev, inst = stream.step(lab, ins)
-        frame = model.next_frame(labels, prev, num_prev, inst)
+        if first_frames is not None and t < n - 1:
+            frame = np.asarray(first_frames[t], np.uint8)
+            if frame.shape[:2] != lab.shape[:2]:
+                raise UserError(f"--first-frames: frame {t} is {frame.shape[1]}x{frame.shape[0]}, the labels "
+                                f"{lab.shape[1]}x{lab.shape[0]}")
+        elif first_frames is None and first_frame == "zeros":
+            if t < n - 1:
+                continue  # NVIDIA writes frames n-1 ... only
+            frame = model.next_frame(labels, prev, -1 if num_prev == 0 else num_prev, inst)
+        else:
+            frame = model.next_frame(labels, prev, num_prev, inst)
         stream.push(frame)
         yield frame
 
@@ -143,7 +170,7 @@ class SynthesizeResult:
 
 def synthesize_video(model_path, labels, output, *, instances=None, palette: str = "synthetic",
                      fps: Optional[float] = None, max_frames: Optional[int] = None, overwrite: bool = False,
-                     quiet: bool = False) -> SynthesizeResult:
+                     quiet: bool = False, first_frames=None, first_frame: str = "labels") -> SynthesizeResult:
     """`tfvr synthesize`: checks, then streams label maps through the model into `output`."""
     from tfvr.inference.client import check_model_path, open_model
 
@@ -159,7 +186,7 @@ def synthesize_video(model_path, labels, output, *, instances=None, palette: str
             from tfvr.data.video_io import probe
 
             fps = probe(source).fps or 24.0
-    sink = io.FrameSink(output, fps, inputs=[source, instances, model_path], overwrite=overwrite,
+    sink = io.FrameSink(output, fps, inputs=[source, instances, model_path, first_frames], overwrite=overwrite,
                         threaded=True).check()
     model = open_model(model_path, "label-to-video", "`tfvr synthesize`")
     if model.use_instance and instances is None:
@@ -170,7 +197,10 @@ def synthesize_video(model_path, labels, output, *, instances=None, palette: str
     bar = io.progress(total, f"synthesize {source.name}", quiet)
     try:
         with sink:
-            for frame in generate(model, label_maps, instance_maps):
+            firsts = None
+            if first_frames is not None:
+                firsts = list(io.FrameSource(first_frames, max_frames=model.n - 1).frames())
+            for frame in generate(model, label_maps, instance_maps, firsts, first_frame):
                 sink.write(frame)
                 bar.update(1)
     finally:

@@ -599,10 +599,6 @@ class EDVR(PresetMixin, keras.Model):
         out = lrelu(self.pixel_shuffle(self.upconv2(out)))
         out = lrelu(self.conv_hr(out))
         out = self.conv_last(out)
-        # The final residual add in float32 (a 16-bit sum would round the output to ~1/256): the base comes from
-        # the input as given (float32 when the caller passes float32), the output is float32.
-        c = self.center
-        x_center = pad_to_multiple(tf.cast(x_in[:, c:c + 1], tf.float32), self.size_multiple, self.pad_mode)[:, 0]
         if self.hr_in:
             base = x_center
         else:

@@ -74,11 +74,16 @@ class Vid2VidModule(tf.Module):
             return (tf.cast(out["img_final"], tf.float32), tf.cast(flow, tf.float32), tf.cast(weight, tf.float32))
 
         first = lambda: outputs(self.generator(labels, None, instances, training=False))  # noqa: E731
+        # num_prev < 0: NVIDIA's --no_first_img first frame (the given, zero, previous frames through the image
+        # encoder, the raw image only: use_raw_only)
+        raw_only = lambda: outputs(self.generator(labels, prev, instances, training=False,  # noqa: E731
+                                                  use_raw_only=True))
         if self._no_flow:  # the per-frame baseline never sees previous frames
             img, flow, weight = first()
-        else:  # the first frame is generated from its labels alone, exactly as in training
+        else:  # num_prev == 0: the first frame is generated from its labels alone, exactly as in training
             img, flow, weight = tf.cond(
-                num_prev > 0, lambda: outputs(self.generator(labels, prev, instances, training=False)), first)
+                num_prev > 0, lambda: outputs(self.generator(labels, prev, instances, training=False)),
+                lambda: tf.cond(num_prev < 0, raw_only, first))
         return {"frame": img[:, :h, :w], "flow": flow[:, :h, :w], "weight": weight[:, :h, :w]}
 
     def _serve_impl(self, labels, prev_frames, num_prev, instances):
