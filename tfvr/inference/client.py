@@ -92,6 +92,10 @@ class LabelToVideoClient:
 
     def __init__(self, fn, meta: dict, path, keep=None):
         self._fn, self._keep = fn, keep
+        sigs = getattr(keep, "signatures", None)
+        sigs = sigs() if callable(sigs) else (sigs or {})
+        # exports since the float_feedback signature: the loop can run on unquantised previous frames
+        self._float_fn = sigs.get("float_feedback") if hasattr(sigs, "get") else None
         self.n = int(meta.get("n_frames_G") or meta.get("num_frames"))
         self.num_classes = int(meta["label_nc"])
         self.use_instance = bool(meta.get("use_instance", False))
@@ -105,6 +109,21 @@ class LabelToVideoClient:
         if self.use_instance:
             args["instances"] = tf.constant(instances[None], tf.int32)
         return self._fn(**args)["frame"].numpy()[0]
+
+    @property
+    def float_feedback(self) -> bool:
+        return self._float_fn is not None
+
+    def next_frame_float(self, labels, prev, num_prev, instances=None):
+        """prev float32 [n-1, H, W, 3] in [-1, 1] -> (uint8 frame, float32 frame in [-1, 1])."""
+        import tensorflow as tf
+
+        args = {"labels": tf.constant(labels[None], tf.int32), "prev_frames": tf.constant(prev[None], tf.float32),
+                "num_prev": tf.constant(num_prev, tf.int32)}
+        if self.use_instance:
+            args["instances"] = tf.constant(instances[None], tf.int32)
+        out = self._float_fn(**args)
+        return out["frame"].numpy()[0], out["frame_float"].numpy()[0]
 
 
 def _client(kind: str, fn, meta: dict, path, keep):

@@ -133,7 +133,15 @@ def generate(model, label_maps, instance_maps=None, first_frames=None, first_fra
     n = model.n
     if first_frames is not None and len(first_frames) < n - 1:
         raise UserError(f"--first-frames: the model needs {n - 1} first frames, got {len(first_frames)}")
-    stream = windows.Vid2VidStream(n)
+    use_float = bool(getattr(model, "float_feedback", False))
+    stream = windows.Vid2VidStream(n, np.float32 if use_float else np.uint8)
+
+    def step(labels, prev, num_prev, inst):
+        if use_float:
+            return model.next_frame_float(labels, prev, num_prev, inst)
+        frame = model.next_frame(labels, prev, num_prev, inst)
+        return frame, frame
+
     first_shape = None
     instance_maps = iter(instance_maps) if instance_maps is not None else None
     for t, lab in enumerate(label_maps):
@@ -152,13 +160,14 @@ def generate(model, label_maps, instance_maps=None, first_frames=None, first_fra
             if frame.shape[:2] != lab.shape[:2]:
                 raise UserError(f"--first-frames: frame {t} is {frame.shape[1]}x{frame.shape[0]}, the labels "
                                 f"{lab.shape[1]}x{lab.shape[0]}")
+            fed = frame.astype(np.float32) / 127.5 - 1.0 if use_float else frame
         elif first_frames is None and first_frame == "zeros":
             if t < n - 1:
                 continue  # NVIDIA writes frames n-1 ... only
-            frame = model.next_frame(labels, prev, -1 if num_prev == 0 else num_prev, inst)
+            frame, fed = step(labels, prev, -1 if num_prev == 0 else num_prev, inst)
         else:
-            frame = model.next_frame(labels, prev, num_prev, inst)
-        stream.push(frame)
+            frame, fed = step(labels, prev, num_prev, inst)
+        stream.push(fed)
         yield frame
 
 

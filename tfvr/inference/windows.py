@@ -135,8 +135,9 @@ class Vid2VidStream:
     next frame — labels of frames t-n+1..t (frames before 0 repeat frame 0), the last n-1 generated frames (zeros
     where they do not exist yet) and num_prev = min(t, n-1) — and `push(frame)` records the generated frame."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, dtype=np.uint8):
         self.n = int(n)
+        self.dtype = dtype  # uint8 frames, or float32 in [-1, 1] (a client with float feedback)
         self.t = 0
         self._labels: list[np.ndarray] = []
         self._insts: list[np.ndarray] = []
@@ -152,8 +153,8 @@ class Vid2VidStream:
             inst_window = np.stack([self._insts[0]] * (n - len(self._insts)) + self._insts)
         h, w = labels.shape[:2]
         prev = self._outputs[-(n - 1):] if n > 1 else []
-        prev = [np.zeros((h, w, 3), np.uint8)] * (n - 1 - len(prev)) + prev
-        prev = np.stack(prev) if prev else np.zeros((0, h, w, 3), np.uint8)
+        prev = [np.zeros((h, w, 3), self.dtype)] * (n - 1 - len(prev)) + prev
+        prev = np.stack(prev) if prev else np.zeros((0, h, w, 3), self.dtype)
         return window, prev, min(self.t, n - 1), inst_window
 
     def push(self, frame: np.ndarray) -> None:

@@ -50,11 +50,18 @@ class Vid2VidModule(tf.Module):
         specs = [tf.TensorSpec([None, self._n, None, None], tf.int32, name="labels"),
                  tf.TensorSpec([None, self._n - 1, None, None, 3], tf.uint8, name="prev_frames"),
                  tf.TensorSpec([], tf.int32, name="num_prev")]
+        # float_feedback: the same step with float32 previous frames in [-1, 1] and the float frame returned too,
+        # so a client can run the loop on unquantised outputs as NVIDIA's test does (`tfvr synthesize` does).
+        fspecs = list(specs)
+        fspecs[1] = tf.TensorSpec([None, self._n - 1, None, None, 3], tf.float32, name="prev_frames")
         if self._use_instance:
             specs.append(tf.TensorSpec([None, self._n, None, None], tf.int32, name="instances"))
+            fspecs.append(specs[-1])
             self.serve = tf.function(self._serve_instances, input_signature=specs)
+            self.serve_float = tf.function(self._serve_float_instances, input_signature=fspecs)
         else:
             self.serve = tf.function(self._serve, input_signature=specs)
+            self.serve_float = tf.function(self._serve_float, input_signature=fspecs)
 
     def next_frame(self, labels, prev_frames, num_prev, instances=None):
         """float core: labels int [B, n, H, W], prev_frames float [B, n−1, H, W, 3] in [−1, 1] → dict (float)."""
@@ -86,7 +93,7 @@ class Vid2VidModule(tf.Module):
                 lambda: tf.cond(num_prev < 0, raw_only, first))
         return {"frame": img[:, :h, :w], "flow": flow[:, :h, :w], "weight": weight[:, :h, :w]}
 
-    def _serve_impl(self, labels, prev_frames, num_prev, instances):
+    def _serve_impl(self, labels, prev_frames, num_prev, instances, as_float=False):
         from tfvr.export.checks import check_input
 
         n = self._n
@@ -98,10 +105,19 @@ class Vid2VidModule(tf.Module):
         prev_frames = _same_size(prev_frames, labels, "prev_frames", f"[B, {n - 1}, H, W, 3]")
         if instances is not None:
             instances = _same_size(instances, labels, "instances", f"[B, {n}, H, W]")
-        prev = tf.cast(prev_frames, tf.float32) / 127.5 - 1.0
+        prev = prev_frames if as_float else tf.cast(prev_frames, tf.float32) / 127.5 - 1.0
         out = self.next_frame(labels, prev, num_prev, instances)
         frame = tf.cast(tf.round(tf.clip_by_value((out["frame"] + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
-        return {"frame": frame, "flow": out["flow"], "weight": out["weight"]}
+        res = {"frame": frame, "flow": out["flow"], "weight": out["weight"]}
+        if as_float:
+            res["frame_float"] = out["frame"]
+        return res
+
+    def _serve_float(self, labels, prev_frames, num_prev):
+        return self._serve_impl(labels, prev_frames, num_prev, None, as_float=True)
+
+    def _serve_float_instances(self, labels, prev_frames, num_prev, instances):
+        return self._serve_impl(labels, prev_frames, num_prev, instances, as_float=True)
 
     def _serve(self, labels, prev_frames, num_prev):
         return self._serve_impl(labels, prev_frames, num_prev, None)
@@ -110,7 +126,7 @@ class Vid2VidModule(tf.Module):
         return self._serve_impl(labels, prev_frames, num_prev, instances)
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serve}
+        return {"serving_default": self.serve, "float_feedback": self.serve_float}
 
     def examples(self) -> dict:
         rng = np.random.default_rng(0)
@@ -120,7 +136,8 @@ class Vid2VidModule(tf.Module):
               "num_prev": np.int32(self._n - 1)}
         if self._use_instance:
             ex["instances"] = rng.integers(0, 4, (1, self._n, 37, 29), dtype=np.int32)
-        return {"serving_default": ex}
+        fex = dict(ex, prev_frames=(ex["prev_frames"].astype(np.float32) / 127.5 - 1.0))
+        return {"serving_default": ex, "float_feedback": fex}
 
 
 def read_metadata(saved_model_dir: str) -> dict:
