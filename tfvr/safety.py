@@ -290,21 +290,14 @@ def _remove_tmp(tmp: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(out: PathLike, *, mark: bool = True, verify=None) -> Iterator[Path]:
-    """Yields a temporary sibling folder of `out`; on success marks it as tfvr's (``.tfvr-output``), runs
-    ``verify(tmp)`` (which raises to refuse the result), applies the umask, fsyncs and renames it onto `out`.
-    Call ``check_output`` first: this replaces an existing `out` without asking."""
-    out = Path(out)
-    tmp = _tmp_sibling(out, directory=True)
+def _atomic(out: Path, directory: bool, finish) -> Iterator[Path]:
+    """The shared body of atomic_dir / atomic_file: a temporary sibling, `finish(tmp)` on success (mark, verify,
+    umask, fsync), then the swap onto `out`; on any error the temporary goes and `out` is untouched."""
+    tmp = _tmp_sibling(out, directory=directory)
     try:
         yield tmp
         with guard_os_errors(out):
-            if mark:
-                (tmp / MARKER).write_text("written by tfvr; `--overwrite` may replace this folder\n")
-            if verify is not None:
-                verify(tmp)
-            apply_umask(tmp)
-            _fsync_tree(tmp)
+            finish(tmp)
             _swap_into_place(tmp, out)
     except OSError as e:
         _remove_tmp(tmp)
@@ -315,27 +308,40 @@ def atomic_dir(out: PathLike, *, mark: bool = True, verify=None) -> Iterator[Pat
 
 
 @contextlib.contextmanager
+def atomic_dir(out: PathLike, *, mark: bool = True, verify=None) -> Iterator[Path]:
+    """Yields a temporary sibling folder of `out`; on success marks it as tfvr's (``.tfvr-output``), runs
+    ``verify(tmp)`` (which raises to refuse the result), applies the umask, fsyncs and renames it onto `out`.
+    Call ``check_output`` first: this replaces an existing `out` without asking."""
+    out = Path(out)
+
+    def finish(tmp: Path) -> None:
+        if mark:
+            (tmp / MARKER).write_text("written by tfvr; `--overwrite` may replace this folder\n")
+        if verify is not None:
+            verify(tmp)
+        apply_umask(tmp)
+        _fsync_tree(tmp)
+
+    with _atomic(out, True, finish) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
 def atomic_file(out: PathLike, *, verify=None) -> Iterator[Path]:
     """Yields a temporary sibling file path of `out` (same suffix, so writers that pick a format by the
     extension work); on success runs ``verify(tmp)``, applies the umask, fsyncs and renames it onto `out`."""
     out = Path(out)
-    tmp = _tmp_sibling(out, directory=False)
-    try:
+
+    def finish(tmp: Path) -> None:
+        if not tmp.exists():
+            raise OutputError(f"{out}: nothing was written")
+        if verify is not None:
+            verify(tmp)
+        apply_umask(tmp)
+        _fsync_file(tmp)
+
+    with _atomic(out, False, finish) as tmp:
         yield tmp
-        with guard_os_errors(out):
-            if not tmp.exists():
-                raise OutputError(f"{out}: nothing was written")
-            if verify is not None:
-                verify(tmp)
-            apply_umask(tmp)
-            _fsync_file(tmp)
-            _swap_into_place(tmp, out)
-    except OSError as e:
-        _remove_tmp(tmp)
-        raise os_error(e, out) from None
-    except BaseException:
-        _remove_tmp(tmp)
-        raise
 
 
 def write_text(out: PathLike, text: str) -> Path:

@@ -253,28 +253,8 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
         shutil.rmtree(tmp / _SCRATCH)
         shutil.rmtree(tmp / _REPORTS)
         failed = [r for r in reports if r.error]
-        manifest = {
-            "format": P.FORMAT,
-            "version": P.VERSION,
-            "layout": layout_name,
-            "source_dir": str(src.resolve()),
-            "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
-                         "seed": seed, **({"reds_input": reds_input} if layout_name == "reds" else {}),
-                         "runner": "beam", "workers": workers},
-            "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(shards)},
-            "counts": {
-                "sources": len(reports),
-                "failed": len(failed),
-                "scenes": sum(len(r.scenes) for r in reports if not r.error),
-                "clips": sum(r.clips for r in reports),
-                "frames": sum(r.frames_kept for r in reports),
-                "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
-                                   "uniform": sum(r.dropped_uniform for r in reports)},
-                "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
-            },
-            "videos": [r.as_dict() for r in reports],
-            **(manifest_extra or {}),
-        }
+        manifest = P.build_manifest(layout_name, src, settings, num_shards, val_fraction, seed, reds_input, stats,
+                                    shard_names, reports, manifest_extra, runner="beam", workers=workers)
         (tmp / P.MANIFEST).write_text(P._dumps(manifest))
     return P.PrepareResult(out_dir=out, manifest=manifest, failed=failed)
 

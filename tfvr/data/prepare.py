@@ -276,27 +276,8 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
             shard_names = {split: [Path(p).name for p in w.close()] for split, w in writers.items()}
 
             failed = [r for r in reports if r.error]
-            manifest = {
-                "format": FORMAT,
-                "version": VERSION,
-                "layout": layout_name,
-                "source_dir": str(src.resolve()),
-                "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
-                             "seed": seed, **({"reds_input": reds_input} if layout_name == "reds" else {})},
-                "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(writers)},
-                "counts": {
-                    "sources": len(reports),
-                    "failed": len(failed),
-                    "scenes": sum(len(r.scenes) for r in reports if not r.error),
-                    "clips": sum(r.clips for r in reports),
-                    "frames": sum(r.frames_kept for r in reports),
-                    "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
-                                       "uniform": sum(r.dropped_uniform for r in reports)},
-                    "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
-                },
-                "videos": [r.as_dict() for r in reports],
-                **(manifest_extra or {}),
-            }
+            manifest = build_manifest(layout_name, src, settings, num_shards, val_fraction, seed, reds_input,
+                                      stats, shard_names, reports, manifest_extra)
             (tmp / MANIFEST).write_text(_dumps(manifest))
     except BaseException:
         for w in writers.values():
@@ -317,6 +298,34 @@ def is_prepared_folder(path: str | os.PathLike) -> bool:
         return json.loads((p / MANIFEST).read_text()).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def build_manifest(layout_name, src, settings, num_shards, val_fraction, seed, reds_input, stats, shard_names,
+                   reports, manifest_extra=None, **extra_settings) -> dict:
+    """manifest.json's content (both runners write it through this; `extra_settings` e.g. the Beam runner's)."""
+    failed = [r for r in reports if r.error]
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "layout": layout_name,
+        "source_dir": str(Path(src).resolve()),
+        "settings": {**settings.as_dict(), "num_shards": num_shards, "val_fraction": val_fraction,
+                     "seed": seed, **({"reds_input": reds_input} if layout_name == "reds" else {}),
+                     **extra_settings},
+        "splits": {split: stats[split].as_dict(shard_names[split]) for split in sorted(shard_names)},
+        "counts": {
+            "sources": len(reports),
+            "failed": len(failed),
+            "scenes": sum(len(r.scenes) for r in reports if not r.error),
+            "clips": sum(r.clips for r in reports),
+            "frames": sum(r.frames_kept for r in reports),
+            "dropped_frames": {"fade": sum(r.dropped_fade for r in reports),
+                               "uniform": sum(r.dropped_uniform for r in reports)},
+            "dropped_scenes": sum(r.dropped_scenes for r in reports if not r.error),
+        },
+        "videos": [r.as_dict() for r in reports],
+        **(manifest_extra or {}),
+    }
 
 
 def _dumps(manifest: dict) -> str:
