@@ -209,3 +209,21 @@ def test_case9_png_folders_and_exports_follow_the_umask(model, tmp_path):
             want = 0o755 if (root / name).is_dir() else 0o644
             assert mode == want, (root, name, oct(mode))
     assert stat.S_IMODE((tmp_path / "v.mp4").stat().st_mode) == 0o644
+
+
+def test_extra_masks_are_reported_not_silently_ignored(tmp_path):
+    """Issue 12, case 13: more mask images than frames is said in one warning naming the folder and the count."""
+    import cv2
+    import numpy as np
+
+    from tfvr.inference.inpaint import MaskSource
+
+    masks = tmp_path / "m"
+    masks.mkdir()
+    for i in range(7):
+        cv2.imwrite(str(masks / f"{i:03d}.png"), np.full((12, 16), 255 * (i % 2), np.uint8))
+    said = []
+    src = MaskSource(masks, 5, 12, 16, dilate=0, warn=said.append)
+    assert said == [f"{masks}: 7 mask images for 5 frames; the last 2 are not used"]
+    assert [bool(src.user(i).any()) for i in range(5)] == [False, True, False, True, False]
+    src.close()
