@@ -132,6 +132,7 @@ def test_every_wrong_model_is_one_line(files, exported, frames_dir, tmp_path, ca
 def test_export_guards(files, tmp_path, capsys):
     wd = tmp_path / "run"
     (wd / "checkpoints").mkdir(parents=True)
+    (wd / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')  # a TF checkpoint state
     assert main(["export", "--weights", str(files / "tiny.weights.h5"), "--out", str(wd), "--overwrite"]) == 2
     assert "training run" in capsys.readouterr().err
     assert main(["export", "--from-pytorch", str(files / "edvr_tiny.npz"), "--arch", "edvr",

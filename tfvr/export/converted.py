@@ -46,7 +46,7 @@ def read_sidecar(weights_path) -> dict:
     try:
         meta = json.loads(cfg.read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"{cfg}: not a readable JSON sidecar ({e})") from None
+        raise UserError(f"{cfg}: not a JSON sidecar written by `tfvr convert-weights` ({e})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) or "class" not in meta:
         raise UserError(f"{cfg}: not a tfvr convert-weights sidecar (needs \"class\" and \"config\")")
     return meta
@@ -74,7 +74,8 @@ def load_converted(weights_path):
         model.load_weights(str(p))
     except Exception as e:  # noqa: BLE001 - h5py / Keras errors of a truncated or foreign file
         first = (str(e).splitlines() or [""])[0][:200]
-        raise UserError(f"{p}: cannot load the weights (truncated or not written for {cls.__name__}?): "
+        raise UserError(f"{p}: not a readable .weights.h5 for {cls.__name__} (truncated or written for another "
+                        f"model?): "
                         f"{type(e).__name__}: {first}") from None
     return model
 

@@ -89,7 +89,8 @@ class OptimConfig:
     def validate(self, group: str = "optim") -> "OptimConfig":
         """Raises ConfigError naming the first out-of-range field (called before the workdir is touched)."""
         _check(self, group, {
-            "optimizer": (lambda v: v in ("adam", "adamw", "sgd"), "must be adam, adamw or sgd"),
+            "optimizer": (lambda v: v in ("adam", "torch_adam", "adamw", "sgd"),
+                          "must be adam, torch_adam, adamw or sgd"),
             "learning_rate": (lambda v: v >= 0, "must be >= 0"),
             "beta1": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
             "beta2": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
