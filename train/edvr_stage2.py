@@ -13,6 +13,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfvr import quiet  # noqa: E402
+
+quiet.setup(sys.argv)  # before TensorFlow is imported (TFVR_VERBOSE=1 shows its logs)
+
 from tfvr.models.edvr.cascade import EDVRStage2Task  # noqa: E402
 from tfvr.training import app  # noqa: E402
 
