@@ -118,7 +118,7 @@ def tiled(args) -> dict:
         cmd = [sys.executable, "-m", "tfvr.cli", "restore", "--model", model_dir, "--tile", str(args.tile),
                "--tile-overlap", str(args.overlap), "--tile-batch", str(args.tile_batch), "--quiet", clip, out_dir]
         if args.max_frames:
-            cmd[5:5] = ["--max-frames", str(args.max_frames)]
+            cmd[4:4] = ["--max-frames", str(args.max_frames)]  # after "restore", before "--model DIR"
         proc, wall, rss = _time_v(cmd, env, args.timeout)
         frames = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
         shape = None
@@ -165,7 +165,7 @@ def main() -> None:
         print(f"\ntfvr restore --tile {r['tile']} --tile-overlap {r['overlap']} --tile-batch {r['tile_batch']}, "
               f"EDVR-M ×4 (random weights, SavedModel), LR {r['lr_size'][0]}×{r['lr_size'][1]} → {r['out_shape']}, "
               f"{r['frames_restored']} frame(s) of a {r['frames_in_clip']}-frame clip:")
-        if r["peak_rss_mb"]:
+        if r["peak_rss_mb"] and not r["rc"]:
             print(f"  peak RSS {r['peak_rss_mb']:.0f} MB = {r['peak_rss_mb'] / GIB:.2f} GiB "
                   f"({'within' if r['peak_rss_mb'] <= 4 * GIB else 'ABOVE'} 4 GiB), {r['wall_s']:.0f} s wall")
         if r.get("error"):
