@@ -7,17 +7,16 @@ case 5  inpaint with the output = its input video, or = the masks folder: refuse
 case 9  PNG folders and exports get 0755 / 0644 under umask 022
 """
 
-import contextlib
 import json
 import os
 import stat
-import subprocess
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.reliability._fs import small_tmpfs
 from tfvr.cli import main
 from tfvr.data.video_io import probe, read_video, write_video
 from tfvr.export.restoration import RestorationModule
@@ -116,22 +115,7 @@ def test_case5_inpaint_output_equal_to_its_input_or_masks_is_refused(inpaint_mod
 
 
 # -------------------------------------------------------------------------------------------------- case 3
-@contextlib.contextmanager
-def small_tmpfs(path, size):
-    """A real tmpfs of `size` mounted on `path` for the block (root only; always unmounted)."""
-    if os.geteuid() != 0:
-        pytest.skip("the real disk-full case mounts a small tmpfs, which needs root (CI runs as root)")
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        pytest.skip(f"running as root, but mount -t tmpfs failed: {r.stderr.strip()[:200]}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
+# the real tmpfs of the fault-injection suite: tests/reliability/_fs.py
 def test_case3_disk_full_while_writing_a_video(model, tmp_path, capsys):
     src = _noise_video(tmp_path / "in.mp4", n=12, h=128, w=160)  # noise: mp4v cannot compress it
     with small_tmpfs(tmp_path / "small", "96k") as small:
