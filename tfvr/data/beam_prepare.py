@@ -196,13 +196,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
         raise UserError("--runner beam needs Apache Beam: pip install 'tfvr[beam]' (or use --runner direct)") from None
     from tfvr.data import prepare as P
 
-    settings = settings or SceneSettings()
-    if settings.clip_len < 0:
-        raise UserError(f"--clip-len must be >= 0, got {settings.clip_len}")
-    if settings.interval <= 0:
-        raise UserError(f"--interval must be > 0 seconds, got {settings.interval}")
-    if num_shards < 0:
-        raise UserError(f"--num-shards must be >= 0, got {num_shards}")
+    settings = P.check_arguments(settings, num_shards)
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     src, out = Path(src_dir), Path(out_dir)

@@ -209,13 +209,7 @@ def prepare(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: s
     import tensorflow as tf
     from tqdm import tqdm
 
-    settings = settings or SceneSettings()
-    if settings.clip_len < 0:
-        raise UserError(f"--clip-len must be >= 0, got {settings.clip_len}")
-    if settings.interval <= 0:
-        raise UserError(f"--interval must be > 0 seconds, got {settings.interval}")
-    if num_shards < 0:
-        raise UserError(f"--num-shards must be >= 0, got {num_shards}")
+    settings = check_arguments(settings, num_shards)
     src = Path(src_dir)
     out = Path(out_dir)
     check_output(out, [src], overwrite=overwrite, what="output folder", owned=is_prepared_folder,
@@ -298,6 +292,18 @@ def is_prepared_folder(path: str | os.PathLike) -> bool:
         return json.loads((p / MANIFEST).read_text()).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def check_arguments(settings, num_shards: int):
+    """The prepare arguments both runners check before touching anything; returns the settings (defaults if None)."""
+    settings = settings or SceneSettings()
+    if settings.clip_len < 0:
+        raise UserError(f"--clip-len must be >= 0, got {settings.clip_len}")
+    if settings.interval <= 0:
+        raise UserError(f"--interval must be > 0 seconds, got {settings.interval}")
+    if num_shards < 0:
+        raise UserError(f"--num-shards must be >= 0, got {num_shards}")
+    return settings
 
 
 def build_manifest(layout_name, src, settings, num_shards, val_fraction, seed, reds_input, stats, shard_names,
