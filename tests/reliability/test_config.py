@@ -45,7 +45,7 @@ def test_registry_resolves_only_registered_names(tmp_path):
             registry.model_class(value, source="m.config.json")
     import keras
 
-    for name in registry.MODEL_CLASSES:  # every listed class exists and is a Keras model
+    for name in registry.model_class_names():  # every listed class exists and is a Keras model
         assert issubclass(registry.model_class(name), keras.Model)
 
 

@@ -11,8 +11,8 @@ needed: a restricted unpickler, see `tfvr.export.pth`), builds the Keras model w
 
 each written to a temporary name and renamed, so a failed conversion leaves nothing behind.
 
-Convention for converters (how a family plugs in): `--arch NAME` imports `tfvr.models.NAME.convert` lazily and calls
-its `convert_cli(state_dict, preset, kwargs) -> keras.Model`, where `state_dict` is `{PyTorch name: np.ndarray}` (PyTorch
+Convention for converters (how a family plugs in): `--arch NAME` is a family whose record (`tfvr.family.Family`,
+`tfvr.registry`) names a `converter`; this command calls that `convert_cli(state_dict, preset, kwargs) -> keras.Model`, where `state_dict` is `{PyTorch name: np.ndarray}` (PyTorch
 layouts), `preset` is the `--preset` string or None, `kwargs` the parsed `--kwargs` JSON object or None (the
 reference constructor's keyword arguments; with a preset they override its fields). If `convert_cli` also takes
 a `source` keyword, it gets the input file name for its error messages. The returned model must be built, with
@@ -23,8 +23,6 @@ command turns into a one-line error naming the input file) for weights that do n
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import math
 import os
@@ -33,14 +31,15 @@ from pathlib import Path
 from tfvr.errors import UserError
 from tfvr.export.converted import config_path_for, load_converted  # noqa: F401  (re-exported)
 
-ARCHS = ("edvr", "sttn_inpaint", "vid2vid")
 SUFFIX = ".weights.h5"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="PyTorch state dict: .pth/.pt (read without torch) or .npz")
     parser.add_argument("-o", "--output", type=Path, required=True, help=f"output file, must end with {SUFFIX}")
-    parser.add_argument("--arch", required=True, choices=ARCHS, help="model family")
+    from tfvr.registry import converter_names
+
+    parser.add_argument("--arch", required=True, choices=converter_names(), help="model family")
     parser.add_argument("--preset", default=None, help="named configuration of the family (e.g. edvr_l)")
     parser.add_argument("--kwargs", default=None, metavar="JSON",
                         help='constructor kwargs as a JSON object, e.g. \'{"num_feat": 128, "with_tsa": false}\'')
@@ -58,16 +57,6 @@ def _parse_kwargs(text: str | None) -> dict | None:
     if not isinstance(value, dict):
         raise UserError(f"--kwargs must be a JSON object, got {type(value).__name__}: {text!r}")
     return value
-
-
-def _converter(arch: str):
-    try:
-        module = importlib.import_module(f"tfvr.models.{arch}.convert")
-    except ModuleNotFoundError as e:
-        raise UserError(f"--arch {arch}: no converter module tfvr.models.{arch}.convert ({e})") from None
-    if not hasattr(module, "convert_cli"):
-        raise UserError(f"--arch {arch}: tfvr.models.{arch}.convert has no convert_cli(state_dict, preset, kwargs)")
-    return module.convert_cli
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -89,9 +78,9 @@ def convert(arch: str, input_path: Path, output: Path, preset: str | None = None
         raise UserError(f"{output}: the output name must end with {SUFFIX} (Keras save_weights requires it)")
     if not output.parent.is_dir():
         raise UserError(f"{output}: the folder {output.parent} does not exist")
-    from tfvr.export.converted import build_from_state_dict
+    from tfvr.export.converted import _converter, build_from_state_dict
 
-    _converter(arch)
+    _converter(arch)  # an unknown --arch fails before the input is read
     state_dict = load_state_dict(input_path, key=key)
     model = build_from_state_dict(arch, state_dict, preset, kwargs, source=str(input_path))
 

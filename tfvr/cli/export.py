@@ -38,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="--workdir: checkpoint prefix (e.g. W/checkpoints/ckpt-500); default: the newest readable one")
     p.add_argument("--no-ema", action="store_true", help="--workdir: export the raw weights even with an EMA")
-    p.add_argument("--arch", default=None, help="--from-pytorch: model family (edvr, sttn_inpaint, vid2vid)")
+    from tfvr.registry import converter_names
+
+    p.add_argument("--arch", default=None, help=f"--from-pytorch: model family ({', '.join(converter_names())})")
     p.add_argument("--preset", default=None, help="--from-pytorch: a released checkpoint or family preset name")
     p.add_argument("--kwargs", default=None, metavar="JSON", help="--from-pytorch: constructor kwargs (JSON object)")
     p.add_argument("--key", default=None, help="--from-pytorch: entry of a wrapped checkpoint to read")

@@ -13,7 +13,6 @@ serving module each family's model goes into.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -23,8 +22,6 @@ import numpy as np
 from tfvr.errors import UserError
 
 SUFFIX = ".weights.h5"
-KIND_OF_ARCH = {"edvr": "restoration", "sttn_restore": "restoration", "sttn_inpaint": "inpainting",
-                "vid2vid": "label-to-video"}
 # Frame size of the inpainting module built from converted weights: the released STTN's 432x240.
 INPAINT_SIZE = (240, 432)
 
@@ -97,19 +94,24 @@ def build_for_weights(model) -> None:
 
 
 def arch_of(meta: dict, model) -> str:
+    """The family of a converted model: the sidecar's "arch" when it is a registered family with a serving
+    kind, else the family whose `model_classes` holds the model's class (`tfvr.registry`)."""
+    from tfvr import registry
+
     arch = meta.get("arch")
-    if arch in KIND_OF_ARCH:
+    if registry.serving_kind(arch) is not None:
         return arch
-    mod = type(model).__module__
-    for a in KIND_OF_ARCH:
-        if mod.startswith(f"tfvr.models.{a}."):
-            return a
+    fam = registry.family_of_model(model)
+    if fam is not None and fam.serving is not None:
+        return fam.name
     raise UserError(f"{type(model).__name__}: no serving module for this model")
 
 
 def serving_module(model, arch: str, model_config: dict | None = None, precision: str | None = None):
     """(tf.Module, kind, examples {signature: {arg: array}}) for a built Keras model of family `arch`."""
-    kind = KIND_OF_ARCH.get(arch)
+    from tfvr import registry
+
+    kind = registry.serving_kind(arch)
     rng = np.random.default_rng(0)
     if kind == "restoration":
         from tfvr.export.restoration import RestorationModule
@@ -139,7 +141,8 @@ def serving_module(model, arch: str, model_config: dict | None = None, precision
 
         module = Vid2VidModule(model, model_config=model_config)
         return module, kind, module.examples()
-    raise UserError(f"--arch {arch}: no serving module (known: {', '.join(sorted(KIND_OF_ARCH))})")
+    known = sorted(n for n, f in registry.families().items() if f.serving)
+    raise UserError(f"--arch {arch}: no serving module (known: {', '.join(known)})")
 
 
 def is_weights_file(path) -> bool:
@@ -147,16 +150,11 @@ def is_weights_file(path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- conversion
-ARCHS = ("edvr", "sttn_inpaint", "vid2vid")
-
-
 def _converter(arch: str):
-    if arch not in ARCHS:
-        raise UserError(f"--arch {arch}: no converter (known: {', '.join(ARCHS)})")
-    module = importlib.import_module(f"tfvr.models.{arch}.convert")
-    if not hasattr(module, "convert_cli"):
-        raise UserError(f"--arch {arch}: tfvr.models.{arch}.convert has no convert_cli(state_dict, preset, kwargs)")
-    return module.convert_cli
+    """The family's PyTorch converter, from its record (`tfvr.registry.converter`)."""
+    from tfvr import registry
+
+    return registry.converter(arch)
 
 
 def resolve_checkpoint(path, arch: str | None, preset: str | None, kwargs: dict | None, state_dict=None):
@@ -171,7 +169,9 @@ def resolve_checkpoint(path, arch: str | None, preset: str | None, kwargs: dict 
         arch, kw = resolve_pytorch_checkpoint(path, arch=arch, preset=preset, kwargs=kwargs, state_dict=state_dict)
         return arch, None, kw
     if arch is None:
-        raise UserError(f"{path}: say what it is with --arch ({', '.join(ARCHS)})")
+        from tfvr.registry import converter_names
+
+        raise UserError(f"{path}: say what it is with --arch ({', '.join(converter_names())})")
     return arch, preset, kwargs
 
 

@@ -143,7 +143,7 @@ def check_model_path(path, kind: str, command: str = "this command", allow_workd
     path = Path(path)
     if converted.is_weights_file(path):
         meta = converted.read_sidecar(path)
-        got = converted.KIND_OF_ARCH.get(meta.get("arch"))
+        got = _serving_kind(meta.get("arch"))
         if got is not None and got != kind:
             raise _wrong_kind(path, got, kind, command)
         return
@@ -214,7 +214,7 @@ def _from_weights(path: Path, kind: str, command: str):
 
     meta = converted.read_sidecar(path)
     arch = meta.get("arch")
-    got = converted.KIND_OF_ARCH.get(arch)
+    got = _serving_kind(arch)
     if got is not None and got != kind:
         raise _wrong_kind(path, got, kind, command)
     model = converted.load_converted(path)

@@ -30,14 +30,14 @@ __all__ = ["ExampleBuild", "PresetMixin", "load_model", "weights_dirs"]
 
 
 def _register_all_models() -> None:
-    import tfvr.models.edvr.model  # noqa: F401
-    import tfvr.models.memvsr.nextframe  # noqa: F401
-    import tfvr.models.memvsr.vsr  # noqa: F401
-    import tfvr.models.sttn_inpaint.discriminator  # noqa: F401
-    import tfvr.models.sttn_inpaint.generator  # noqa: F401
-    import tfvr.models.sttn_restore.model  # noqa: F401
-    import tfvr.models.vid2vid.discriminator  # noqa: F401
-    import tfvr.models.vid2vid.generator  # noqa: F401
+    """Imports every model class the families' records list (`tfvr.family.Family.model_classes`), which
+    registers them with Keras."""
+    from tfvr.family import resolve
+    from tfvr.models import builtin_families
+
+    for fam in builtin_families():
+        for ref in fam.model_classes:
+            resolve(ref)
 
 
 def load_model(path: str, **kwargs):

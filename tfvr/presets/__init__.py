@@ -160,7 +160,7 @@ def resolve_pytorch_checkpoint(path: str | os.PathLike, arch: str | None = None,
         raise UserError(f"{path}: no such file")
     if arch is None:
         raise UserError(f"{path}: not a released checkpoint tfvr knows by name (see `tfvr presets`); say what it "
-                        "is with --arch (edvr, sttn_inpaint, vid2vid) and --preset or --kwargs")
+                        f"is with --arch ({', '.join(_converter_names())}) and --preset or --kwargs")
     if kwargs or arch != "edvr":
         if arch == "vid2vid" and not kwargs:
             raise UserError(f"{path}: a vid2vid generator needs --preset or --kwargs (its config cannot be read "
@@ -173,15 +173,21 @@ def resolve_pytorch_checkpoint(path: str | os.PathLike, arch: str | None = None,
     return "edvr", infer_basicsr_kwargs(sd, source=str(path))
 
 
+def _converter_names() -> list[str]:
+    from tfvr.registry import converter_names  # noqa: PLC0415
+
+    return converter_names()
+
+
 def _family_preset(arch: str, name: str) -> dict:
-    if arch == "edvr":
-        from tfvr.models.edvr.presets import PRESETS  # noqa: PLC0415
-    elif arch == "vid2vid":
-        from tfvr.models.vid2vid.convert import PRESETS  # noqa: PLC0415
-    elif arch == "sttn_inpaint" and name in ("released", "default"):
+    """A family's own architecture preset (its record's `presets`, `tfvr.registry`); STTN-I's "released" /
+    "default" is its released checkpoint's configuration."""
+    if arch == "sttn_inpaint" and name in ("released", "default"):
         return dict(get("sttn_inpaint_youtube_vos").kwargs)
-    else:
-        PRESETS = {}
+    from tfvr.registry import families  # noqa: PLC0415
+
+    fam = families().get(arch)
+    PRESETS = fam.load_presets() if fam is not None else {}
     if name not in PRESETS:
         known = sorted(PRESETS) + [p.name for p in list_presets(arch)]
         raise UserError(f"unknown {arch} preset {name!r}; known: {', '.join(known) or 'none'}")

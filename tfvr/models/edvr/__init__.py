@@ -3,10 +3,19 @@
 `EDVR` (the Keras model), `EDVRConfig`, `get_preset`, `from_basicsr` (BasicSR state dict → EDVR).
 """
 
-from tfvr.models.edvr.config import EDVRConfig
-from tfvr.models.edvr.convert import from_basicsr, infer_basicsr_kwargs, to_basicsr
-from tfvr.models.edvr.model import EDVR, PCDAlignment, PredeblurModule, TSAFusion
-from tfvr.models.edvr.presets import PRESETS, get_preset
+from tfvr.family import lazy_exports
 
-__all__ = ["EDVR", "EDVRConfig", "PCDAlignment", "PredeblurModule", "TSAFusion", "PRESETS", "get_preset",
-           "from_basicsr", "infer_basicsr_kwargs", "to_basicsr"]
+_EXPORTS = {
+    "EDVR": "tfvr.models.edvr.model",
+    "EDVRConfig": "tfvr.models.edvr.config",
+    "PCDAlignment": "tfvr.models.edvr.model",
+    "PredeblurModule": "tfvr.models.edvr.model",
+    "TSAFusion": "tfvr.models.edvr.model",
+    "PRESETS": "tfvr.models.edvr.presets",
+    "get_preset": "tfvr.models.edvr.presets",
+    "from_basicsr": "tfvr.models.edvr.convert",
+    "infer_basicsr_kwargs": "tfvr.models.edvr.convert",
+    "to_basicsr": "tfvr.models.edvr.convert",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

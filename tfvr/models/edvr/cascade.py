@@ -32,7 +32,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr.config import EDVRConfig, EDVRStage2Experiment
 from tfvr.models.edvr.model import EDVR
@@ -104,7 +103,6 @@ class EDVRCascade(keras.Model):
 # The task (its config, `EDVRStage2Experiment`, lives in `tfvr.models.edvr.config`)
 
 
-@registry.register_task
 class EDVRStage2Task(EDVRTask):
     """Stage 2 of EDVR's two-stage restoration, trained on the outputs of a frozen stage-1 model."""
 

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr.config import EDVRConfig, EDVRExperiment
 from tfvr.models.edvr.convert import init_from_state_dict, to_basicsr
@@ -96,7 +95,6 @@ def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
     return load_state_dict(p)
 
 
-@registry.register_task
 class EDVRTask(Task):
     """EDVR (Wang et al., CVPRW 2019) trained for ×4 video SR (or deblurring with hr_in) with its stabilisers."""
 

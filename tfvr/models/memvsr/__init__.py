@@ -5,12 +5,21 @@
 Training: `python train/memvsr.py --flagfile=train/configs/memvsr_nextframe_demo.flags --workdir=...`.
 """
 
-from tfvr.models.memvsr.config import MemoryConfig, MemVSRExperiment, NextFrameConfig, NextFrameDataConfig
-from tfvr.models.memvsr.encoders import ResNetDecoder, ResNetEncoder, UNetDecoder, UNetEncoder
-from tfvr.models.memvsr.memory import MemoryModule
-from tfvr.models.memvsr.nextframe import NextFramePredictor
-from tfvr.models.memvsr.task import MemVSRTask
-from tfvr.models.memvsr.vsr import MemEDVR
+from tfvr.family import lazy_exports
 
-__all__ = ["MemoryModule", "NextFramePredictor", "MemEDVR", "MemVSRTask", "MemVSRExperiment", "MemoryConfig",
-           "NextFrameConfig", "NextFrameDataConfig", "UNetEncoder", "UNetDecoder", "ResNetEncoder", "ResNetDecoder"]
+_EXPORTS = {
+    "MemoryModule": "tfvr.models.memvsr.memory",
+    "NextFramePredictor": "tfvr.models.memvsr.nextframe",
+    "MemEDVR": "tfvr.models.memvsr.vsr",
+    "MemVSRTask": "tfvr.models.memvsr.task",
+    "MemVSRExperiment": "tfvr.models.memvsr.config",
+    "MemoryConfig": "tfvr.models.memvsr.config",
+    "NextFrameConfig": "tfvr.models.memvsr.config",
+    "NextFrameDataConfig": "tfvr.models.memvsr.config",
+    "UNetEncoder": "tfvr.models.memvsr.encoders",
+    "UNetDecoder": "tfvr.models.memvsr.encoders",
+    "ResNetEncoder": "tfvr.models.memvsr.encoders",
+    "ResNetDecoder": "tfvr.models.memvsr.encoders",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

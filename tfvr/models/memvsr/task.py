@@ -33,7 +33,6 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.errors import UserError
 from tfvr.models.memvsr.config import MemVSRExperiment
 from tfvr.training.task import OptimizerGroup, Task
@@ -329,7 +328,6 @@ def _strip(maps):
     return summaries.image_strip(*tf.unstack(maps, axis=1))
 
 
-@registry.register_task
 class MemVSRTask(Task):
     """Memory-augmented video restoration (seed 004): next-frame prediction or EDVR+memory VSR (`config.mode`)."""
 

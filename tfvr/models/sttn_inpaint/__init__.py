@@ -3,17 +3,16 @@
 `STTNInpaintGenerator`, `TPatchGANDiscriminator`, `from_authors(state_dict)` (the released PyTorch weights).
 """
 
-from .config import DiscriminatorConfig, GeneratorConfig, ModelConfig
-from .convert import discriminator_from_authors, from_authors
-from .discriminator import TPatchGANDiscriminator
-from .generator import STTNInpaintGenerator
+from tfvr.family import lazy_exports
 
-__all__ = [
-    "DiscriminatorConfig",
-    "GeneratorConfig",
-    "ModelConfig",
-    "STTNInpaintGenerator",
-    "TPatchGANDiscriminator",
-    "discriminator_from_authors",
-    "from_authors",
-]
+_EXPORTS = {
+    "DiscriminatorConfig": "tfvr.models.sttn_inpaint.config",
+    "GeneratorConfig": "tfvr.models.sttn_inpaint.config",
+    "ModelConfig": "tfvr.models.sttn_inpaint.config",
+    "STTNInpaintGenerator": "tfvr.models.sttn_inpaint.generator",
+    "TPatchGANDiscriminator": "tfvr.models.sttn_inpaint.discriminator",
+    "discriminator_from_authors": "tfvr.models.sttn_inpaint.convert",
+    "from_authors": "tfvr.models.sttn_inpaint.convert",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

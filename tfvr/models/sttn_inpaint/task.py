@@ -26,7 +26,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.config import Experiment
 from tfvr.data.config import DataConfig
 from tfvr.training.config import OptimConfig
@@ -123,7 +122,6 @@ def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
     return total, {"loss/hole": hole_term, "loss/valid": valid_term, "loss/gan": adv_term}
 
 
-@registry.register_task
 class STTNInpaintTask(Task):
     """STTN-I: generator "generator" (optimizer group "g") and discriminator "discriminator" (group "d")."""
 

@@ -2,7 +2,13 @@
 deblurring windows of 2N+1 frames. `STTNRestore` is the Keras model, `STTNRestoreConfig` its constructor arguments.
 """
 
-from tfvr.models.sttn_restore.config import STTNRestoreConfig
-from tfvr.models.sttn_restore.model import ResNetHead, STTNRestore, UNetFlow
+from tfvr.family import lazy_exports
 
-__all__ = ["STTNRestore", "STTNRestoreConfig", "UNetFlow", "ResNetHead"]
+_EXPORTS = {
+    "STTNRestore": "tfvr.models.sttn_restore.model",
+    "STTNRestoreConfig": "tfvr.models.sttn_restore.config",
+    "UNetFlow": "tfvr.models.sttn_restore.model",
+    "ResNetHead": "tfvr.models.sttn_restore.model",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

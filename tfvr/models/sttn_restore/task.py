@@ -22,7 +22,6 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.models.sttn_restore.config import STTNRestoreExperiment
 from tfvr.models.sttn_restore.model import STTNRestore
 from tfvr.training.task import OptimizerGroup, Task
@@ -46,7 +45,6 @@ def _to_uint8(x) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-@registry.register_task
 class STTNRestoreTask(Task):
     """STTN-R (Kim et al., ECCV 2018) trained for video denoising or deblurring, with its single-frame ablation."""
 

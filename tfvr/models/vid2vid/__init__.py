@@ -1,15 +1,15 @@
 """vid2vid (Wang et al., NeurIPS 2018) as NVIDIA/vid2vid computes it: flow-warping sequential generator,
 multi-scale image discriminator and multi-scale temporal discriminators."""
 
-from tfvr.models.vid2vid.convert import discriminator_from_nvidia, from_nvidia
-from tfvr.models.vid2vid.discriminator import MultiscaleDiscriminator, VideoDiscriminator
-from tfvr.models.vid2vid.generator import CompositeGenerator, CompositeLocalGenerator
+from tfvr.family import lazy_exports
 
-__all__ = [
-    "CompositeGenerator",
-    "CompositeLocalGenerator",
-    "MultiscaleDiscriminator",
-    "VideoDiscriminator",
-    "from_nvidia",
-    "discriminator_from_nvidia",
-]
+_EXPORTS = {
+    "CompositeGenerator": "tfvr.models.vid2vid.generator",
+    "CompositeLocalGenerator": "tfvr.models.vid2vid.generator",
+    "MultiscaleDiscriminator": "tfvr.models.vid2vid.discriminator",
+    "VideoDiscriminator": "tfvr.models.vid2vid.discriminator",
+    "from_nvidia": "tfvr.models.vid2vid.convert",
+    "discriminator_from_nvidia": "tfvr.models.vid2vid.convert",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -31,7 +31,6 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfvr import registry
 from tfvr.errors import ConfigError
 from tfvr.models.vid2vid.config import Vid2VidExperiment
 from tfvr.models.vid2vid.discriminator import MultiscaleDiscriminator, VideoDiscriminator, stack_video_input
@@ -125,7 +124,6 @@ class _VGGLoss:
         return tf.add_n([w * tf.reduce_mean(tf.abs(f - tf.stop_gradient(r))) for w, f, r in zip(self.WEIGHTS, fx, rx)])
 
 
-@registry.register_task
 class Vid2VidTask(Task):
     """vid2vid (Wang et al., NeurIPS 2018) on label-to-video clips, with its per-frame baseline."""
 
