@@ -112,41 +112,16 @@ def _run_pytorch(args) -> int:
 
 
 def _run_workdir(args) -> int:
-    from tfvr.config import from_dict, read_json
-    from tfvr.errors import UserError
-    from tfvr.registry import get_task
+    from tfvr.training.checkpoints import read_run, restore_models
 
-    cfg_path = os.path.join(args.workdir, "config.json")
-    if not os.path.isdir(args.workdir):
-        raise UserError(f"{args.workdir}: no such run folder")
-    data = read_json(cfg_path)
-    if "task" not in data:
-        raise UserError(f"{cfg_path}: no \"task\" key (not written by a tfvr training run?)")
-    task_cls = get_task(data["task"], data.get("task_module"), source=cfg_path)
-    config = from_dict(task_cls.experiment_cls, data, source=cfg_path)
+    read_run(args.workdir)  # a bad run folder / config.json fails before --out is looked at
     inputs = [args.workdir] + ([args.checkpoint] if args.checkpoint else [])
     _check_out(args.out, inputs, args.overwrite)
-
-    import tensorflow as tf
-
-    from tfvr.training.loop import Trainer
-
-    device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
-    task = task_cls(config)
-    trainer = Trainer(task, args.workdir, strategy=tf.distribute.OneDeviceStrategy(device)).build()
-    if args.checkpoint:
-        if not tf.io.gfile.exists(args.checkpoint + ".index"):
-            raise UserError(f"{args.checkpoint}: no such checkpoint (expected {args.checkpoint}.index)")
-        step = trainer.restore_from(args.checkpoint)
-    else:
-        step = trainer.restore()
-        if step is None:
-            raise UserError(f"{os.path.join(args.workdir, 'checkpoints')}: no readable checkpoint to export")
-    if args.no_ema:
-        trainer.ema = None
-    module = trainer.export_module()
+    run = restore_models(args.workdir, args.checkpoint, ema=not args.no_ema)
+    task = run.task
+    module = task.export_module(run.models)
     out = _export(module, args.out, task.export_signatures(module), task.export_examples(module), args, inputs)
-    print(f"exported {out} from step {step} of {args.workdir}{_suffix(args)}")
+    print(f"exported {out} from step {run.step} of {args.workdir}{_suffix(args)}")
     return 0
 
 

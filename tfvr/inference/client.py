@@ -32,6 +32,12 @@ class ModelError(UserError):
     """A `--model` that cannot be used by this command."""
 
 
+def _serving_kind(arch):
+    from tfvr.registry import serving_kind
+
+    return serving_kind(arch)
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return (text[0] if text else "")[:300]
@@ -227,21 +233,10 @@ def _from_weights(path: Path, kind: str, command: str):
 
 
 def _from_workdir(path: Path, kind: str, command: str):
-    import tensorflow as tf
+    from tfvr.training.checkpoints import restore_models
 
-    from tfvr.config import from_dict, read_json
-    from tfvr.registry import get_task
-    from tfvr.training.loop import Trainer
-
-    data = read_json(path / "config.json")
-    if "task" not in data:
-        raise ModelError(f"{path / 'config.json'}: no \"task\" key (not written by a tfvr training run?)")
-    task_cls = get_task(data["task"], data.get("task_module"))
-    task = task_cls(from_dict(task_cls.experiment_cls, data, source=str(path / "config.json")))
-    trainer = Trainer(task, str(path), strategy=tf.distribute.OneDeviceStrategy("/cpu:0")).build()
-    if trainer.restore() is None:
-        raise ModelError(f"{path / 'checkpoints'}: no readable checkpoint")
-    module = trainer.export_module()
+    run = restore_models(path)
+    module = run.task.export_module(run.models)
     meta = getattr(module, "metadata", None)
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         raise _wrong_kind(path, (meta or {}).get("kind", "another kind of model"), kind, command)

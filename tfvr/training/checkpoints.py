@@ -14,16 +14,26 @@ When checkpoints exist (listed, or `ckpt-*.index` files on disk) but none can be
 
 Only the chief writes into `<workdir>/checkpoints`; the other workers of a multi-worker run must take part in the
 save (it reads mirrored variables) and write into a scratch folder that is removed right after.
+
+What a checkpoint holds is named here, once (`checkpoint_objects`): `step`, `guard`, `model_<name>` for each of
+`task.build_models()`, `optimizer_<group>`, and `ema` (the shadow copies of `ema_variables(task, models)`).
+
+`restore_models(workdir, checkpoint=None)` rebuilds a run's models from its `config.json` and its newest readable
+(or the given) checkpoint - the task is looked up in `tfvr.registry` - without optimizers, guards or a Trainer,
+and by default puts the EMA weights in. `tfvr export --workdir`, `tfvr evaluate` / `tfvr.inference` on a workdir
+and the families' `init_from` a workdir use it. It changes nothing in the workdir. Errors are one line
+(`UserError`): no run folder, no / bad config.json, no checkpoint, an unreadable or mismatching one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import os
 import shutil
 import time
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import tensorflow as tf
 
@@ -31,7 +41,8 @@ from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
 
-__all__ = ["Checkpointer", "CheckpointMismatch", "UnreadableCheckpoints", "latest_checkpoint_step"]
+__all__ = ["Checkpointer", "CheckpointMismatch", "UnreadableCheckpoints", "latest_checkpoint_step", "model_key",
+           "checkpoint_objects", "ema_variables", "restore_models", "RestoredRun", "read_run", "read_models"]
 
 
 class CheckpointMismatch(UserError):
@@ -211,3 +222,148 @@ def latest_checkpoint_step(directory: str) -> Optional[int]:
     if state is None or not state.model_checkpoint_path:
         return None
     return checkpoint_step(state.model_checkpoint_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a checkpoint holds, and reading a run's models back
+
+
+def model_key(name: str) -> str:
+    """The checkpoint entry of model `name` (of `task.build_models()`)."""
+    return f"model_{name}"
+
+
+def checkpoint_objects(models: Mapping[str, Any], *, step=None, guard=None, optimizers: Mapping[str, Any] = (),
+                       ema=None) -> dict:
+    """The `tf.train.Checkpoint` entries of a run: the one place their names are defined (the trainer writes all
+    of them; `restore_models` reads `step`, the models and `ema`)."""
+    objects: dict[str, Any] = {}
+    if step is not None:
+        objects["step"] = step
+    if guard is not None:
+        objects["guard"] = guard
+    for name, m in models.items():
+        objects[model_key(name)] = m
+    for name, opt in dict(optimizers).items():
+        objects[f"optimizer_{name}"] = opt
+    if ema is not None:
+        objects["ema"] = ema
+    return objects
+
+
+def ema_variables(task, models: Mapping[str, Any]) -> list:
+    """The variables the EMA shadows, in checkpoint order: the trainable variables of `task.ema_models` (default:
+    every model), each once."""
+    from tfvr.training.task import _ref
+
+    out, seen = [], set()
+    for n in task.ema_models or tuple(models):
+        for v in models[n].trainable_variables:
+            if _ref(v) not in seen:
+                seen.add(_ref(v))
+                out.append(v)
+    return out
+
+
+@dataclasses.dataclass
+class RestoredRun:
+    """What `restore_models` rebuilt: the run's Task (with its config), its models holding the checkpoint's (EMA)
+    weights, the checkpoint's step and path."""
+
+    task: Any
+    models: dict
+    step: int
+    path: str
+    ema: bool  # whether the EMA weights were put in
+
+
+def read_run(workdir, tasks: Optional[Mapping[str, type]] = None):
+    """(Task instance, config.json path) of a training run folder. The task named by config.json is looked up in
+    `tasks` (name -> Task class) when given, else in `tfvr.registry`; nothing config.json names is imported."""
+    from tfvr.config import from_dict, read_json
+
+    workdir = os.fspath(workdir)
+    if not os.path.isdir(workdir):
+        raise UserError(f"{workdir}: no such run folder")
+    cfg_path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise UserError(f"{cfg_path}: no such file (not a tfvr training run?)")
+    data = read_json(cfg_path)
+    if "task" not in data:
+        raise UserError(f"{cfg_path}: no \"task\" key (not written by a tfvr training run?)")
+    if tasks is not None:
+        name = data["task"]
+        if not isinstance(name, str) or name not in tasks:
+            raise UserError(f"{cfg_path}: a {name!r} run; expected one of {sorted(tasks)}")
+        task_cls = tasks[name]
+    else:
+        from tfvr.registry import get_task
+
+        task_cls = get_task(data["task"], data.get("task_module"), source=cfg_path)
+    config = from_dict(task_cls.experiment_cls, data, source=cfg_path)
+    return task_cls(config), cfg_path
+
+
+def restore_models(workdir, checkpoint: Optional[str] = None, *, ema: bool = True,
+                   tasks: Optional[Mapping[str, type]] = None) -> RestoredRun:
+    """Rebuilds the models of the training run in `workdir` (module docstring): `task.build_models()` under the
+    float32 policy, then reads `checkpoint` (a `ckpt-N` prefix) or the newest readable checkpoint of
+    `<workdir>/checkpoints` into them. With `ema` (and an EMA in the run) the models get the EMA weights.
+    `tasks`: look the run's task up there instead of in `tfvr.registry` (a family reading its own runs)."""
+    import keras
+
+    task, cfg_path = read_run(workdir, tasks)
+    workdir = os.fspath(workdir)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if checkpoint is not None and not tf.io.gfile.exists(checkpoint + ".index"):
+        raise UserError(f"{checkpoint}: no such checkpoint (expected {checkpoint}.index)")
+    if checkpoint is None and not glob.glob(os.path.join(glob.escape(ckpt_dir), "ckpt-*")):
+        raise UserError(f"{ckpt_dir}: no checkpoint (the run has not saved one yet)")
+    task.restoring = True  # build_models may skip one-time initialisation (init_from): the checkpoint replaces it
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        models = dict(task.build_models())
+    finally:
+        keras.config.set_dtype_policy(policy)
+    shadow = None
+    if float(task.config.trainer.ema_decay) > 0:
+        from tfvr.training.ema import EMA
+
+        shadow = EMA(ema_variables(task, models), task.config.trainer.ema_decay)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ckpt = Checkpointer(ckpt_dir, checkpoint_objects(models, step=step, ema=shadow))  # reads only
+    if checkpoint is not None:
+        try:
+            ckpt.restore(checkpoint)
+        except CheckpointMismatch:
+            raise
+        except _CORRUPT as e:
+            raise UserError(f"{checkpoint}: unreadable checkpoint ({type(e).__name__}: "
+                            f"{(str(e).splitlines() or [''])[0][:200]})") from None
+        path = checkpoint
+    else:
+        path = ckpt.restore_latest(set_aside=False)
+        if path is None:
+            raise UserError(f"{ckpt_dir}: no readable checkpoint")
+    if ema and shadow is not None:
+        shadow.copy_to_model()
+    log.info("restored %s (step %d) from %s", path, int(step.numpy()), cfg_path)
+    return RestoredRun(task=task, models=models, step=int(step.numpy()), path=path, ema=bool(ema and shadow))
+
+
+def read_models(source, models: Mapping[str, Any]) -> str:
+    """Reads the variables of `models` (name -> model, keys as in the run's `build_models`) that the checkpoint
+    holds - a `ckpt-N` prefix, or the newest checkpoint of the run folder `source` - without checking that all of
+    them were there (initialising from another run). Returns the checkpoint path."""
+    source = os.fspath(source)
+    path = source if tf.io.gfile.exists(source + ".index") else tf.train.latest_checkpoint(
+        os.path.join(source, "checkpoints"))
+    if path is None:
+        raise UserError(f"{source}: no checkpoint to initialise from (not a tfvr run folder or ckpt-N prefix?)")
+    try:
+        tf.train.Checkpoint(**checkpoint_objects(models)).read(path).expect_partial()
+    except _CORRUPT as e:
+        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}: "
+                        f"{(str(e).splitlines() or [''])[0][:200]})") from None
+    return path

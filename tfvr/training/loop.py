@@ -64,7 +64,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfvr.training import schedules
-from tfvr.training.checkpoints import Checkpointer, UnreadableCheckpoints, checkpoint_step
+from tfvr.training.checkpoints import (Checkpointer, UnreadableCheckpoints, checkpoint_objects, checkpoint_step,
+                                        ema_variables)
 from tfvr.training.ema import EMA
 from tfvr.training.guards import GuardMonitor, GuardState, TrainingDiverged
 from tfvr.training.strategy import create_strategy, is_chief, worker_index
@@ -189,25 +190,13 @@ class Trainer:
                 opt.build(list(g.variables))
                 self.optimizers[g.name] = opt
             if self.tcfg.ema_decay > 0:
-                names = self.task.ema_models or tuple(self.models)
-                ema_vars, seen_ema = [], set()
-                for n in names:
-                    for v in self.models[n].trainable_variables:
-                        if _ref(v) not in seen_ema:
-                            seen_ema.add(_ref(v))
-                            ema_vars.append(v)
-                self.ema = EMA(ema_vars, self.tcfg.ema_decay)
+                self.ema = EMA(ema_variables(self.task, self.models), self.tcfg.ema_decay)
         self.guard_state = GuardState(list(self.groups), len(self.task.guards()))
         self.monitor = GuardMonitor(self.guard_state, self.task.guards(), self.tcfg.nan_lr_factor,
                                     self.tcfg.max_nan_failures)
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        objects: dict[str, Any] = {"step": self._step_var, "guard": self.guard_state}
-        for name, m in self.models.items():
-            objects[f"model_{name}"] = m
-        for name, opt in self.optimizers.items():
-            objects[f"optimizer_{name}"] = opt
-        if self.ema is not None:
-            objects["ema"] = self.ema
+        objects = checkpoint_objects(self.models, step=self._step_var, guard=self.guard_state,
+                                     optimizers=self.optimizers, ema=self.ema)
         self.checkpointer = Checkpointer(os.path.join(self.workdir, "checkpoints"), objects,
                                          max_to_keep=self.tcfg.keep_checkpoints, is_chief=self.is_chief,
                                          worker_index=worker_index(self.strategy))

@@ -166,14 +166,16 @@ class EDVRStage2Task(EDVRTask):
         s1cfg = dataclasses.asdict(self.stage1_config)
         s1cfg["dcn_impl"] = self.config.model.dcn_impl
         stage1 = EDVR(**s1cfg, name="stage1").build_for_weights()
+        stage1.trainable = False
+        models["stage1"] = stage1
+        if getattr(self, "restoring", False):  # `restore_models`: the checkpoint holds stage 1 too
+            return models
         src = self.config.stage1.weights
         report = init_from_state_dict(stage1, load_init_state_dict(src), mode="prefix", source=src)
         if report["kept"]:
             raise UserError(f"stage1.weights={src}: {len(report['kept'])} stage-1 tensors are missing or have other "
                             f"shapes (e.g. {', '.join(report['kept'][:3])}); stage 1 must load completely")
-        stage1.trainable = False
         log.info("stage 1: %d tensors from %s (frozen)", len(report["copied"]), src)
-        models["stage1"] = stage1
         return models
 
     def layer_groups(self, models):

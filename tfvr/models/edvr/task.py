@@ -29,7 +29,6 @@ inside the graph), so `tfvr restore` and TF Serving work with it; the DCNs trace
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvr.errors import ConfigError, UserError
-from tfvr.models.edvr.config import EDVRConfig, EDVRExperiment
+from tfvr.models.edvr.config import EDVRExperiment
 from tfvr.models.edvr.convert import init_from_state_dict, to_basicsr
 from tfvr.models.edvr.model import EDVR
 from tfvr.training.task import MetricGuard, OptimizerGroup, Task
@@ -69,23 +68,13 @@ def upscale_baseline(lr_frames: np.ndarray, scale: int, method: str = "bicubic")
 def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
     """A BasicSR-named EDVR state dict from a tfvr workdir, a converted `.weights.h5`, or a `.pth` / `.npz`."""
     p = Path(path)
-    if p.is_dir():
-        cfg_path = p / "config.json"
-        if not cfg_path.exists():
-            raise UserError(f"{p}: stabilizers.init_from: a folder must be a tfvr workdir with config.json")
-        model_cfg = json.loads(cfg_path.read_text()).get("model")
-        if not isinstance(model_cfg, dict):
-            raise UserError(f"{cfg_path}: no 'model' section (not an EDVR run?)")
-        try:
-            model = EDVR(**{**dataclasses.asdict(EDVRConfig()), **model_cfg}).build_for_weights()
-        except (TypeError, ValueError) as e:
-            raise UserError(f"{cfg_path}: not an EDVR model config ({e})") from None
-        ckpt = tf.train.latest_checkpoint(str(p / "checkpoints"))
-        if ckpt is None:
-            raise UserError(f"{p}/checkpoints: no checkpoint to initialise from")
-        tf.train.Checkpoint(model_edvr=model).read(ckpt).expect_partial()
-        log.info("init_from: read %s", ckpt)
-        return to_basicsr(model)
+    if p.is_dir():  # a training run: its own task rebuilds the model (raw weights, not the EMA)
+        from tfvr.models.edvr.cascade import EDVRStage2Task
+        from tfvr.training.checkpoints import restore_models
+
+        run = restore_models(p, ema=False, tasks={"edvr": EDVRTask, "edvr_stage2": EDVRStage2Task})
+        log.info("init_from: read %s", run.path)
+        return to_basicsr(run.models["edvr"])
     if p.name.endswith(".weights.h5"):
         from tfvr.export.converted import load_converted
 
@@ -130,7 +119,7 @@ class EDVRTask(Task):
     def build_models(self):
         model = EDVR(**dataclasses.asdict(self.config.model), name="edvr").build_for_weights()
         init = self.config.stabilizers.init_from
-        if init:
+        if init and not getattr(self, "restoring", False):  # a checkpoint being read overwrites it anyway
             report = init_from_state_dict(model, load_init_state_dict(init), mode=self.config.stabilizers.init_mode,
                                           source=init)
             log.info("init_from %s: copied %d tensors, %d keep their initialisation%s", init, len(report["copied"]),

@@ -126,7 +126,7 @@ class _NextFrame:
                    if k not in ("input_size", "channels")}
         model = NextFramePredictor(n.test_type, n.encoder, n.channels, n.skip, n.res_blocks, d.input_size, n.qs_sep,
                                    mem, name="memvsr").build_for_weights()
-        if n.init_from:
+        if n.init_from and not getattr(self.task, "restoring", False):
             _init_from_workdir(n.init_from, model)
         return {"memvsr": model}
 
@@ -259,11 +259,11 @@ class _NextFrame:
 
 
 def _init_from_workdir(path: str, model) -> None:
-    ckpt = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
-    if ckpt is None:
-        raise UserError(f"{path}/checkpoints: no checkpoint to initialise from (nextframe.init_from)")
-    tf.train.Checkpoint(model_memvsr=model).read(ckpt).expect_partial()
-    log.info("init_from: read %s", ckpt)
+    """The seed's `load`: reads the newest checkpoint of the run in `path` into `model` (the variables that match,
+    raw weights)."""
+    from tfvr.training.checkpoints import read_models
+
+    log.info("init_from: read %s", read_models(path, {"memvsr": model}))
 
 
 def _vsr_impl(config: MemVSRExperiment):
