@@ -124,8 +124,9 @@ class _NextFrame:
         if m.enabled:
             mem = {k: v for k, v in m.module_kwargs(d.input_size, n.channels[-1]).items()
                    if k not in ("input_size", "channels")}
-        model = NextFramePredictor(n.test_type, n.encoder, n.channels, n.skip, n.res_blocks, d.input_size, n.qs_sep,
-                                   mem, name="memvsr").build_for_weights()
+        kwargs = dict(test_type=n.test_type, encoder=n.encoder, channels=n.channels, skip=n.skip,
+                      res_blocks=n.res_blocks, input_size=d.input_size, qs_sep=n.qs_sep, memory=mem)
+        model = NextFramePredictor(**kwargs, name="memvsr").build_for_weights()
         if n.init_from and not getattr(self.task, "restoring", False):
             _init_from_workdir(n.init_from, model)
         return {"memvsr": model}
@@ -287,8 +288,8 @@ def _vsr_impl(config: MemVSRExperiment):
             if o.memory.enabled:
                 mem = {k: v for k, v in o.memory.module_kwargs(o.edvr.num_frame, o.edvr.num_feat).items()
                        if k not in ("input_size", "channels")}
-            model = MemEDVR(with_pcd=o.vsr.with_pcd, memory=mem, name="edvr",
-                            **dataclasses.asdict(o.edvr)).build_for_weights()
+            kwargs = {**dataclasses.asdict(o.edvr), "with_pcd": o.vsr.with_pcd, "memory": mem}
+            model = MemEDVR(**kwargs, name="edvr").build_for_weights()
             return {"edvr": model}
 
         def optimizer_groups(self, models):

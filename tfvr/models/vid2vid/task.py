@@ -192,16 +192,18 @@ class Vid2VidTask(Task):
 
     def _image_d(self, name):
         d = self.config.disc
-        return MultiscaleDiscriminator(self._label_channels() + self.config.model.output_nc, d.ndf, d.n_layers_D,
-                                       d.num_D, d.norm, True, name=name)
+        kwargs = dict(input_nc=self._label_channels() + self.config.model.output_nc, ndf=d.ndf, n_layers=d.n_layers_D,
+                      num_D=d.num_D, norm=d.norm, get_interm_feat=True)
+        return MultiscaleDiscriminator(**kwargs, name=name)
 
     def build_models(self):
         mc, dc = self.config.model, self.config.disc
         gen = Vid2VidGenerator(**dataclasses.asdict(mc), name="generator")
         models = {"generator": gen, "image_d": self._image_d("image_d")}
         if self.with_video_d:
-            models["video_d"] = VideoDiscriminator(dc.n_frames_D, dc.n_scales_temporal, mc.output_nc, dc.ndf,
-                                                   dc.n_layers_D, dc.num_D, dc.norm, name="video_d")
+            kwargs = dict(n_frames_D=dc.n_frames_D, n_scales_temporal=dc.n_scales_temporal, output_nc=mc.output_nc,
+                          ndf=dc.ndf, n_layers=dc.n_layers_D, num_D=dc.num_D, norm=dc.norm)
+            models["video_d"] = VideoDiscriminator(**kwargs, name="video_d")
         if self.with_baseline:
             models["baseline_g"] = Vid2VidGenerator(**{**dataclasses.asdict(mc), "no_flow": True}, name="baseline_g")
             models["baseline_d"] = self._image_d("baseline_d")
