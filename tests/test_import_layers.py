@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 TFVR = Path(REPO) / "tfvr"
 
@@ -59,3 +59,10 @@ def test_importing_the_registry_imports_no_family_and_no_tensorflow():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split("\n")[:2] == ["[] False", "False"], r.stdout
+
+
+def test_generic_train_entry_point_knows_only_registered_tasks():
+    r = subprocess.run([sys.executable, "-m", "tfvr.training", "os", "--workdir=x"], capture_output=True, text=True,
+                       cwd=REPO, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().startswith("python -m tfvr.training: error:"), r.stderr
+    assert "unknown task 'os'" in r.stderr and "edvr" in r.stderr and len(r.stderr.strip().splitlines()) == 1

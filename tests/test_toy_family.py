@@ -49,8 +49,7 @@ class ToyNetConfig:
 @dataclasses.dataclass
 class ToyData:
     batch_size: int = 2
-    size: int = 8
-    noise: float = 0.1
+    size: int = 8  # frames are size x size, noise sigma NOISE
 
 
 @dataclasses.dataclass
@@ -59,7 +58,10 @@ class ToyFamilyExperiment(Experiment):
     data: ToyData = dataclasses.field(default_factory=ToyData)
 
 
-def _batch(seed: int, n: int, t: int, size: int, noise: float):
+NOISE = 0.1
+
+
+def _batch(seed: int, n: int, t: int, size: int, noise: float = NOISE):
     rng = np.random.default_rng(seed)
     clean = np.repeat(rng.uniform(0, 1, (n, 1, size, size, 3)), t, axis=1).astype(np.float32)
     return {"lq": clean + rng.normal(0, noise, clean.shape).astype(np.float32), "gt": clean[:, t // 2]}
@@ -78,7 +80,7 @@ class ToyFamilyTask(Task):
 
     def build_train_dataset(self, input_context, seed):
         d, t = self.config.data, self.config.model.num_frame
-        b = _batch(int(seed), input_context.get_per_replica_batch_size(d.batch_size), t, d.size, d.noise)
+        b = _batch(int(seed), input_context.get_per_replica_batch_size(d.batch_size), t, d.size)
         return tf.data.Dataset.from_tensors(b).repeat()
 
     def train_step(self, batch, models, ctx):
@@ -88,7 +90,7 @@ class ToyFamilyTask(Task):
         return {"loss": loss}
 
     def evaluate(self, models):
-        b = _batch(7, 2, self.config.model.num_frame, 8, self.config.data.noise)
+        b = _batch(7, 2, self.config.model.num_frame, self.config.data.size)
         mse = float(np.mean((np.clip(models["net"](b["lq"]).numpy(), 0, 1) - b["gt"]) ** 2))
         return {"psnr": 10 * np.log10(1 / max(mse, 1e-12))}
 

@@ -1,19 +1,9 @@
 """`Family`: the one record a model family declares about itself (the registration point, see `tfvr.registry`).
 
-A family declares it once, in its own package (`tfvr/models/<family>/family.py`):
-
-    FAMILY = Family(
-        name="edvr",
-        tasks={"edvr": "tfvr.models.edvr.task:EDVRTask", "edvr_stage2": "tfvr.models.edvr.cascade:EDVRStage2Task"},
-        experiment="tfvr.models.edvr.config:EDVRExperiment",
-        model_classes=("tfvr.models.edvr.model:EDVR", "tfvr.models.edvr.cascade:EDVRCascade"),
-        converter="tfvr.models.edvr.convert:convert_cli",
-        serving="restoration",
-        presets="tfvr.models.edvr.presets:PRESETS",
-    )
-
-and `tfvr/models/__init__.py` names that module in one line. A plug-in (or a test) may pass the objects
-themselves instead of "module:attribute" strings and register the record with `tfvr.registry.register_family`.
+A family declares it once, in its own package (`tfvr/models/<family>/family.py`: `FAMILY = Family(...)`, e.g.
+`tfvr/models/edvr/family.py`) and `tfvr/models/__init__.py` names that module in one line. A plug-in (or a test)
+may pass the objects themselves instead of "module:attribute" strings and register the record with
+`tfvr.registry.register_family`.
 
 Strings are resolved (imported) only when used, so listing the families imports no task / model module. They are
 literals of tfvr's code, never values read from a file: `tfvr.registry` looks names from config.json and
@@ -74,7 +64,6 @@ class Family:
             from converted weights is wrapped for serving, and what `tfvr.inference` expects.
         presets: the family's own architecture presets (name -> constructor kwargs) that `--arch X --preset NAME`
             accepts, or None.
-        description: one line for listings.
     """
 
     name: str
@@ -84,7 +73,6 @@ class Family:
     converter: Optional[Ref] = None
     serving: Optional[str] = None
     presets: Optional[Ref] = None
-    description: str = ""
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):

@@ -1,10 +1,9 @@
-"""STTN-I's family record (see `tfvr.family`; listed in `tfvr/models/__init__.py`)."""
+"""STTN-I's family record (`tfvr.family`; listed in `tfvr/models/__init__.py`)."""
 
 from tfvr.family import Family
 
 FAMILY = Family(
     name="sttn_inpaint",
-    description="STTN-I (Zeng et al., ECCV 2020): spatial-temporal transformer video inpainting",
     tasks={"sttn_inpaint": "tfvr.models.sttn_inpaint.task:STTNInpaintTask"},
     experiment="tfvr.models.sttn_inpaint.task:STTNInpaintExperiment",
     model_classes=("tfvr.models.sttn_inpaint.generator:STTNInpaintGenerator",

@@ -1,10 +1,9 @@
-"""vid2vid's family record (see `tfvr.family`; listed in `tfvr/models/__init__.py`)."""
+"""vid2vid's family record (`tfvr.family`; listed in `tfvr/models/__init__.py`)."""
 
 from tfvr.family import Family
 
 FAMILY = Family(
     name="vid2vid",
-    description="vid2vid (Wang et al., NeurIPS 2018): label-to-video synthesis",
     tasks={"vid2vid": "tfvr.models.vid2vid.task:Vid2VidTask"},
     experiment="tfvr.models.vid2vid.config:Vid2VidExperiment",
     model_classes=("tfvr.models.vid2vid.generator:CompositeGenerator",
