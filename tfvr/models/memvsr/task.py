@@ -2,7 +2,7 @@
 
 **mode = "nextframe"** (seed 004's next-frame prediction): model {"memvsr": `NextFramePredictor`}; clips of
 `nextframe_data.input_size` frames `frame_interval` apart (synthetic / HumanEva / Charades,
-`tfvr.models.memvsr.datasets`), the target is the next frame at the same interval. Loss: the seed's L1 (or L2 /
+`tfvr.data.layouts.nextframe`), the target is the next frame at the same interval. Loss: the seed's L1 (or L2 /
 Charbonnier) between prediction and target, plus `wsupervised` × the entropy of the memory read weights.
 Three optimizer groups as the seed's `optimList`: "encoder", "decoder", "memory" with LR multipliers `lr.*`.
 Evaluation on the held-out clips: PSNR / SSIM (uint8 RGB) of the prediction (`psnr_model`) and of copying the
@@ -137,7 +137,7 @@ class _NextFrame:
         return [OptimizerGroup(k, v, self.cfg.optim, lr_multiplier=mult[k]) for k, v in groups.items() if v]
 
     def build_train_dataset(self, input_context, seed):
-        from tfvr.models.memvsr import datasets
+        from tfvr.data.layouts import nextframe as datasets
 
         d = self.cfg.nextframe_data
         bs = input_context.get_per_replica_batch_size(d.batch_size) if input_context else d.batch_size
@@ -168,7 +168,7 @@ class _NextFrame:
 
     def eval_data(self):
         if self._eval is None:
-            from tfvr.models.memvsr import datasets
+            from tfvr.data.layouts import nextframe as datasets
 
             self._eval = datasets.eval_clips(self.cfg.nextframe_data, self.num_inputs, "val")
         return self._eval

@@ -129,7 +129,7 @@ class Vid2VidExperiment(Experiment):
             the clips of the `val` split of `data` instead).
         eval_frames: frames per held-out evaluation video.
         sequence_root: a folder laid out like NVIDIA/vid2vid's `datasets/Cityscapes` (`train_A/<seq>/` label maps,
-            `train_B/<seq>/` frames, optional `train_inst/<seq>/`; `tfvr.models.vid2vid.cityscapes`) to train on
+            `train_B/<seq>/` frames, optional `train_inst/<seq>/`; `tfvr.data.layouts.cityscapes`) to train on
             instead of `data.source`; crops, batch size, frames per clip and seed still come from `data`. The
             evaluation then generates the `val_A` sequences (their first `eval_frames` frames). Set model.label_nc
             (and fg_labels, use_instance) to the data's classes: 35, (26,) and true for Cityscapes.

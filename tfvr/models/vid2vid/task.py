@@ -249,7 +249,7 @@ class Vid2VidTask(Task):
     def build_train_dataset(self, input_context, seed):
         c = self.config
         if c.sequence_root:
-            from tfvr.models.vid2vid import cityscapes
+            from tfvr.data.layouts import cityscapes
 
             ds = cityscapes.build_dataset(c.sequence_root, "train", num_frames=c.data.num_frames,
                                           crop_size=c.data.crop_size, batch_size=c.data.batch_size, seed=int(seed),
@@ -403,7 +403,7 @@ class Vid2VidTask(Task):
         mult = 2 ** (c.model.n_downsampling + c.model.n_scales_spatial - 1)
         vids = []
         if c.sequence_root:
-            from tfvr.models.vid2vid import cityscapes
+            from tfvr.data.layouts import cityscapes
 
             for seq in cityscapes.list_sequences(c.sequence_root, "val"):
                 n = min(len(seq.labels), c.eval_frames)
