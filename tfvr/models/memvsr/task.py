@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from tfvr import registry
 from tfvr.errors import UserError
+from tfvr.losses.pixel import pixel_loss as _pixel_loss
 from tfvr.models.memvsr.config import MemVSRExperiment
 from tfvr.training.task import OptimizerGroup, Task
 
@@ -45,15 +46,6 @@ __all__ = ["MemVSRTask", "save_png_set", "weight_maps"]
 
 def _to_uint8(x) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _pixel_loss(kind: str, pred, target):
-    d = tf.cast(pred, tf.float32) - tf.cast(target, tf.float32)
-    if kind == "l1":
-        return tf.reduce_mean(tf.abs(d))
-    if kind == "l2":
-        return tf.reduce_mean(tf.square(d))
-    return tf.reduce_mean(tf.sqrt(tf.square(d) + 1e-6))
 
 
 def weight_maps(weights, height: int, width: int) -> tf.Tensor:
