@@ -149,6 +149,17 @@ def poisson_noise(frames, scale, seed, vals: float = 256.0):
 # The chain
 
 
+def _uniform_or_low(seed, low: float, high: float):
+    """A stateless uniform draw in [low, high), or `low` itself when the range is empty (high <= low)."""
+    if high <= low:
+        return tf.constant(low, tf.float32)
+    return tf.random.stateless_uniform([], seed, low, high)
+
+
+def _clip01(x, clip: bool):
+    return tf.clip_by_value(x, 0.0, 1.0) if clip else x
+
+
 def _quantize(x):
     return tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0) / 255.0
 
@@ -207,27 +218,17 @@ def apply_chain(frames, steps, cfg, scale: int, seed, *, return_params: bool = F
             continue
         if st == "noise":
             run = tf.random.stateless_uniform([], ss[0]) < cfg.noise_prob
-            sigma = tf.random.stateless_uniform([], ss[1], cfg.noise_sigma_min, max(cfg.noise_sigma_max,
-                                                                                  cfg.noise_sigma_min + 1e-6))
-            if cfg.noise_sigma_max <= cfg.noise_sigma_min:
-                sigma = tf.constant(cfg.noise_sigma_min, tf.float32)
+            sigma = _uniform_or_low(ss[1], cfg.noise_sigma_min, cfg.noise_sigma_max)
             gray = tf.random.stateless_uniform([], ss[2]) < cfg.noise_gray_prob
-            y = gaussian_noise(x, sigma, ss[3], gray)
-            y = tf.clip_by_value(y, 0.0, 1.0) if cfg.clip else y
-            x = tf.where(run, y, x)
+            x = tf.where(run, _clip01(gaussian_noise(x, sigma, ss[3], gray), cfg.clip), x)
             params[f"{i}/noise/run"] = run
             params[f"{i}/noise/sigma"] = sigma
             params[f"{i}/noise/gray"] = gray
             continue
         if st == "poisson":
             run = tf.random.stateless_uniform([], ss[0]) < cfg.poisson_prob
-            sc = tf.random.stateless_uniform([], ss[1], cfg.poisson_scale_min, max(cfg.poisson_scale_max,
-                                                                                 cfg.poisson_scale_min + 1e-6))
-            if cfg.poisson_scale_max <= cfg.poisson_scale_min:
-                sc = tf.constant(cfg.poisson_scale_min, tf.float32)
-            y = tf.cond(run, lambda x=x, sc=sc: poisson_noise(x, sc, ss[3]), lambda x=x: x)
-            y = tf.clip_by_value(y, 0.0, 1.0) if cfg.clip else y
-            x = y
+            sc = _uniform_or_low(ss[1], cfg.poisson_scale_min, cfg.poisson_scale_max)
+            x = _clip01(tf.cond(run, lambda x=x, sc=sc: poisson_noise(x, sc, ss[3]), lambda x=x: x), cfg.clip)
             params[f"{i}/poisson/run"] = run
             params[f"{i}/poisson/scale"] = sc
             continue
