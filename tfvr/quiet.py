@@ -92,6 +92,15 @@ def is_noise(line: str) -> bool:
     return False
 
 
+def _dup_stderr() -> tuple[int, int, int]:
+    """Flushes `sys.stderr`, then (a copy of fd 2, a new pipe's read end, its write end)."""
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    return (os.dup(2), *os.pipe())
+
+
 def filtered_stderr():
     """Context manager: while it is open, file descriptor 2 (this process's and its children's) goes through a
     filter thread that drops `is_noise` lines and Beam workers' INFO / start-up lines and passes everything else
@@ -104,12 +113,7 @@ def filtered_stderr():
         if is_verbose():
             yield
             return
-        try:
-            sys.stderr.flush()
-        except Exception:
-            pass
-        saved = os.dup(2)
-        r, w = os.pipe()
+        saved, r, w = _dup_stderr()
         os.dup2(w, 2)
         os.close(w)
 
@@ -204,12 +208,7 @@ def _install_fd2_filter() -> None:
     import io
     import subprocess
 
-    try:
-        sys.stderr.flush()
-    except Exception:
-        pass
-    orig = os.dup(2)
-    r, w = os.pipe()
+    orig, r, w = _dup_stderr()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         proc = subprocess.Popen([sys.executable, "-S", "-c", _FILTER_SRC, root], stdin=r, stdout=orig,

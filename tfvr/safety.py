@@ -307,6 +307,14 @@ def _atomic(out: Path, directory: bool, finish) -> Iterator[Path]:
         raise
 
 
+def _seal(tmp: Path, verify, fsync) -> None:
+    """The end of an atomic write before the rename: ``verify(tmp)`` (raises to refuse it), umask, fsync."""
+    if verify is not None:
+        verify(tmp)
+    apply_umask(tmp)
+    fsync(tmp)
+
+
 @contextlib.contextmanager
 def atomic_dir(out: PathLike, *, mark: bool = True, verify=None) -> Iterator[Path]:
     """Yields a temporary sibling folder of `out`; on success marks it as tfvr's (``.tfvr-output``), runs
@@ -317,10 +325,7 @@ def atomic_dir(out: PathLike, *, mark: bool = True, verify=None) -> Iterator[Pat
     def finish(tmp: Path) -> None:
         if mark:
             (tmp / MARKER).write_text("written by tfvr; `--overwrite` may replace this folder\n")
-        if verify is not None:
-            verify(tmp)
-        apply_umask(tmp)
-        _fsync_tree(tmp)
+        _seal(tmp, verify, _fsync_tree)
 
     with _atomic(out, True, finish) as tmp:
         yield tmp
@@ -335,10 +340,7 @@ def atomic_file(out: PathLike, *, verify=None) -> Iterator[Path]:
     def finish(tmp: Path) -> None:
         if not tmp.exists():
             raise OutputError(f"{out}: nothing was written")
-        if verify is not None:
-            verify(tmp)
-        apply_umask(tmp)
-        _fsync_file(tmp)
+        _seal(tmp, verify, _fsync_file)
 
     with _atomic(out, False, finish) as tmp:
         yield tmp

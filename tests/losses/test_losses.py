@@ -85,3 +85,47 @@ def test_nsgan():
     x = np.array([0.0, 2.0], np.float32)
     expected = np.mean(np.log1p(np.exp(-x)))
     assert float(losses.adversarial_loss(x, True, "nsgan")) == pytest.approx(expected, rel=1e-5)
+
+
+def test_pixel_loss_by_name_and_masked_l1():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=(2, 4, 4, 3)).astype(np.float32)
+    t = rng.uniform(size=p.shape).astype(np.float32)
+    d = p.astype(np.float64) - t
+    assert float(losses.pixel_loss("l1", p, t)) == pytest.approx(np.abs(d).mean(), rel=1e-5)
+    assert float(losses.pixel_loss("l2", p, t)) == pytest.approx((d ** 2).mean(), rel=1e-5)
+    assert float(losses.pixel_loss("mse", p, t)) == pytest.approx((d ** 2).mean(), rel=1e-5)
+    assert float(losses.pixel_loss("charbonnier", p, t)) == pytest.approx(np.sqrt(d ** 2 + 1e-6).mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="pixel loss must be one of"):
+        losses.pixel_loss("l3", p, t)
+    # vid2vid's MaskedL1: the mean over every element of |m·a − m·b|, the mask broadcast over channels
+    m = (rng.uniform(size=(2, 4, 4, 1)) > 0.5).astype(np.float32)
+    assert float(losses.masked_l1(p, t, m)) == pytest.approx(np.abs(m * p - m * t).mean(), rel=1e-5)
+
+
+def test_gan_feature_losses_and_flow_warp_losses_by_hand():
+    from tfvr.ops.warp import backward_warp
+
+    rng = np.random.default_rng(2)
+    feats = lambda: [[rng.normal(size=(1, 2, 2, 2)).astype(np.float32), rng.normal(size=(1, 2, 2, 1)).astype(np.float32)]]  # noqa: E731
+    real, fake = feats(), feats()
+    g_gan, g_fm, d = losses.gan_feature_losses(real, fake, "lsgan", num_layers_d=1, fm_weight=10.0)
+    assert float(g_gan) == pytest.approx(((fake[0][-1] - 1) ** 2).mean(), rel=1e-5)
+    assert float(g_fm) == pytest.approx(10.0 * 4 / 2 * np.abs(fake[0][0] - real[0][0]).mean(), rel=1e-5)
+    assert float(d) == pytest.approx(0.5 * (((real[0][-1] - 1) ** 2).mean() + (fake[0][-1] ** 2).mean()), rel=1e-5)
+
+    b, t, h, w = 1, 3, 4, 5
+    clip = lambda c: rng.uniform(-1, 1, size=(b, t, h, w, c)).astype(np.float32)  # noqa: E731
+    real_v, fake_v = clip(3), clip(3)
+    flow, flow_ref = clip(2)[:, 1:], clip(2)[:, 1:]
+    weight = rng.uniform(size=(b, t - 1, h, w, 1)).astype(np.float32)
+    conf = (rng.uniform(size=(b, t - 1, h, w, 1)) > 0.3).astype(np.float32)
+    out = losses.flow_warp_losses(real_v, fake_v, flow, weight, flow_ref, conf, 2.0, 3.0, 4.0)
+    merge = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+    ml1 = lambda a, c: np.abs(merge(conf) * a - merge(conf) * c).mean()  # noqa: E731
+    warp = lambda img, f: backward_warp(merge(img), merge(f)).numpy()  # noqa: E731
+    assert float(out["f_flow"]) == pytest.approx(2.0 * ml1(merge(flow), merge(flow_ref)), rel=1e-5)
+    assert float(out["f_warp"]) == pytest.approx(3.0 * ml1(warp(real_v[:, :-1], flow), merge(real_v[:, 1:])), rel=1e-5)
+    assert float(out["w"]) == pytest.approx(4.0 * ml1(merge(weight), 0.0), rel=1e-5)
+    assert float(out["g_warp"]) == pytest.approx(3.0 * ml1(merge(fake_v[:, 1:]), warp(fake_v[:, :-1], flow_ref)),
+                                                 rel=1e-5)

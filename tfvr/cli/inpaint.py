@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfvr.cli import video_args
 from tfvr.inference.inpaint import REFERENCE_HW, effective_holes, read_masks  # noqa: F401  (re-exported)
 from tfvr.inference.windows import BLENDS, sttn_plan
 
@@ -36,10 +37,9 @@ def windows(num_frames: int, neighbor_stride: int = 5, ref_length: int = 10):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("video", type=Path, help="input video or a folder of frames")
-    p.add_argument("output", type=Path, help="output .mp4 (or .avi/.mkv/.mov), or a folder for lossless PNG frames")
-    p.add_argument("--model", required=True, type=Path,
-                   help="STTN-I SavedModel folder (`tfvr export`) or converted X.weights.h5")
+    video_args.add_io(p, "video", "input video or a folder of frames",
+                      "output .mp4 (or .avi/.mkv/.mov), or a folder for lossless PNG frames",
+                      "STTN-I SavedModel folder (`tfvr export`) or converted X.weights.h5")
     p.add_argument("--masks", required=True, type=Path,
                    help="folder of mask images (one per frame, or one for all), a mask video, or one image")
     p.add_argument("--neighbor-stride", type=int, default=5, help="local window half-width and step (5)")
@@ -51,10 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(test.py's running 0.5/0.5)")
     p.add_argument("--dilate", type=int, default=4,
                    help="3x3-cross dilations of the mask at 432x240, scaled with the frame size (4)")
-    p.add_argument("--max-frames", type=int, default=None, help="process only the first N frames")
-    p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a file or a folder tfvr wrote")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    video_args.add_run_options(p, "process only the first N frames", "output fps (default: the input's)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,28 +24,24 @@ Input: a video file or a folder of frames (sorted by name).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from tfvr.cli import video_args
 from tfvr.inference.tiling import owned as _owned  # noqa: F401  (kept for callers of the old module)
 from tfvr.inference.tiling import tile_starts  # noqa: F401
 from tfvr.inference.windows import PADDINGS, sliding_windows  # noqa: F401
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("video", type=Path, help="input video (anything OpenCV reads) or a folder of frames")
-    p.add_argument("output", type=Path, help="output .mp4 (or .avi/.mkv/.mov/.m4v), or a folder for PNG frames")
-    p.add_argument("--model", required=True, type=Path,
-                   help="restoration SavedModel folder (`tfvr export`) or converted X.weights.h5")
+    video_args.add_io(p, "video", "input video (anything OpenCV reads) or a folder of frames",
+                      "output .mp4 (or .avi/.mkv/.mov/.m4v), or a folder for PNG frames",
+                      "restoration SavedModel folder (`tfvr export`) or converted X.weights.h5")
     p.add_argument("--padding", default="reflection_circle", choices=PADDINGS,
                    help="frames outside the video at its ends (BasicSR modes; default reflection_circle)")
     p.add_argument("--tile", type=int, default=0,
                    help="restore frames in tiles of this size (pixels, input resolution); 0 = whole frames")
     p.add_argument("--tile-overlap", type=int, default=32, help="overlap between neighbouring tiles (32)")
     p.add_argument("--tile-batch", type=int, default=4, help="tiles per model call (4)")
-    p.add_argument("--max-frames", type=int, default=None, help="restore only the first N frames")
-    p.add_argument("--fps", type=float, default=None, help="output fps (default: the input's; 25 for folders)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a file or a folder tfvr wrote")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    video_args.add_run_options(p, "restore only the first N frames", "output fps (default: the input's; 25 for folders)")
 
 
 def run(args) -> int:

@@ -24,22 +24,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfvr.cli import video_args
 from tfvr.inference.synthesize import (count_frames, generate, iter_instance_maps,  # noqa: F401  (re-exported)
                                        iter_label_maps, load_palette, snap_to_palette)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("labels", type=Path, help="folder of label maps (class ids) or a colour label video/folder")
-    p.add_argument("output", type=Path, help="output .mp4 (or .avi/.mkv/.mov/.m4v), or a folder for PNG frames")
-    p.add_argument("--model", required=True, type=Path,
-                   help="vid2vid SavedModel folder (a vid2vid run's export/) or converted X.weights.h5")
+    video_args.add_io(p, "labels", "folder of label maps (class ids) or a colour label video/folder",
+                      "output .mp4 (or .avi/.mkv/.mov/.m4v), or a folder for PNG frames",
+                      "vid2vid SavedModel folder (a vid2vid run's export/) or converted X.weights.h5")
     p.add_argument("--instances", type=Path, default=None,
                    help="folder of instance-id maps (needed by models trained with instance edges)")
     p.add_argument("--palette", default="synthetic",
                    help='class colours for colour label inputs: "synthetic" or a JSON file [[R,G,B], ...]')
-    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input video's, or 24)")
-    p.add_argument("--max-frames", type=int, default=None, help="generate only the first N frames")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a file or a folder tfvr wrote")
     p.add_argument("--first-frame", default="labels", choices=("labels", "zeros"),
                    help="how the sequence starts: labels = frame 0 from its labels alone (tfvr's rule, as in "
                         "training); zeros = NVIDIA's --no_first_img (frames 0..n-2 are not written, frame n-1 is "
@@ -47,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first-frames", type=Path, default=None, metavar="FRAMES",
                    help="NVIDIA's --use_real_img: a video or image folder whose first n-1 frames start the "
                         "sequence (copied to the output as they are)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    video_args.add_run_options(p, "generate only the first N frames",
+                               "output frame rate (default: the input video's, or 24)")
 
 
 def run(args) -> int:

@@ -149,6 +149,17 @@ def poisson_noise(frames, scale, seed, vals: float = 256.0):
 # The chain
 
 
+def _uniform_or_low(seed, low: float, high: float):
+    """A stateless uniform draw in [low, high), or `low` itself when the range is empty (high <= low)."""
+    if high <= low:
+        return tf.constant(low, tf.float32)
+    return tf.random.stateless_uniform([], seed, low, high)
+
+
+def _clip01(x, clip: bool):
+    return tf.clip_by_value(x, 0.0, 1.0) if clip else x
+
+
 def _quantize(x):
     return tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0) / 255.0
 
@@ -175,19 +186,14 @@ def apply_chain(frames, steps, cfg, scale: int, seed, *, return_params: bool = F
     params = {}
     for i, st in enumerate(steps):
         ss = tf.random.experimental.stateless_split(seeds[i], 4)
+        drawn = {"run": tf.constant(True)}  # this step's random choices, recorded as params["<i>/<step>/<name>"]
         if st == "down":
             x = degrade.tf_imresize(x, 1.0 / scale, antialiasing=True) if scale > 1 else x
-            params[f"{i}/down/run"] = tf.constant(True)
-            continue
-        if st == "up":  # back to the HR grid (restoration of down-sampled video by same-size models, e.g. STTN-R)
+        elif st == "up":  # back to the HR grid (restoration of down-sampled video by same-size models, e.g. STTN-R)
             x = degrade.tf_imresize(x, float(scale), antialiasing=True) if scale > 1 else x
-            params[f"{i}/up/run"] = tf.constant(True)
-            continue
-        if st == "quantize":
+        elif st == "quantize":
             x = _quantize(x)
-            params[f"{i}/quantize/run"] = tf.constant(True)
-            continue
-        if st == "temporal_blur":
+        elif st == "temporal_blur":
             k = cfg.temporal_blur_frames
             run = tf.random.stateless_uniform([], ss[0]) < cfg.temporal_blur_prob
             c = (k - 1) // 2
@@ -195,40 +201,23 @@ def apply_chain(frames, steps, cfg, scale: int, seed, *, return_params: bool = F
                 blurred = degrade.tf_temporal_blur(x, k)
                 plain = x[c:c + tf.shape(x)[0] - k + 1]
                 x = tf.where(run, blurred, plain)
-            params[f"{i}/temporal_blur/run"] = run
-            continue
-        if st == "blur":
+            drawn = {"run": run}
+        elif st == "blur":
             run = tf.random.stateless_uniform([], ss[0]) < cfg.blur_prob
             kernel = random_kernel(cfg.blur_kernel_size, ss[1], iso_prob=cfg.blur_iso_prob,
                                    sigma_min=cfg.blur_sigma_min, sigma_max=cfg.blur_sigma_max)
             x = tf.cond(run, lambda x=x, kernel=kernel: filter2d(x, kernel), lambda x=x: x)
-            params[f"{i}/blur/run"] = run
-            params[f"{i}/blur/kernel"] = kernel
-            continue
-        if st == "noise":
+            drawn = {"run": run, "kernel": kernel}
+        elif st == "noise":
             run = tf.random.stateless_uniform([], ss[0]) < cfg.noise_prob
-            sigma = tf.random.stateless_uniform([], ss[1], cfg.noise_sigma_min, max(cfg.noise_sigma_max,
-                                                                                  cfg.noise_sigma_min + 1e-6))
-            if cfg.noise_sigma_max <= cfg.noise_sigma_min:
-                sigma = tf.constant(cfg.noise_sigma_min, tf.float32)
+            sigma = _uniform_or_low(ss[1], cfg.noise_sigma_min, cfg.noise_sigma_max)
             gray = tf.random.stateless_uniform([], ss[2]) < cfg.noise_gray_prob
-            y = gaussian_noise(x, sigma, ss[3], gray)
-            y = tf.clip_by_value(y, 0.0, 1.0) if cfg.clip else y
-            x = tf.where(run, y, x)
-            params[f"{i}/noise/run"] = run
-            params[f"{i}/noise/sigma"] = sigma
-            params[f"{i}/noise/gray"] = gray
-            continue
-        if st == "poisson":
+            x = tf.where(run, _clip01(gaussian_noise(x, sigma, ss[3], gray), cfg.clip), x)
+            drawn = {"run": run, "sigma": sigma, "gray": gray}
+        elif st == "poisson":
             run = tf.random.stateless_uniform([], ss[0]) < cfg.poisson_prob
-            sc = tf.random.stateless_uniform([], ss[1], cfg.poisson_scale_min, max(cfg.poisson_scale_max,
-                                                                                 cfg.poisson_scale_min + 1e-6))
-            if cfg.poisson_scale_max <= cfg.poisson_scale_min:
-                sc = tf.constant(cfg.poisson_scale_min, tf.float32)
-            y = tf.cond(run, lambda x=x, sc=sc: poisson_noise(x, sc, ss[3]), lambda x=x: x)
-            y = tf.clip_by_value(y, 0.0, 1.0) if cfg.clip else y
-            x = y
-            params[f"{i}/poisson/run"] = run
-            params[f"{i}/poisson/scale"] = sc
-            continue
+            sc = _uniform_or_low(ss[1], cfg.poisson_scale_min, cfg.poisson_scale_max)
+            x = _clip01(tf.cond(run, lambda x=x, sc=sc: poisson_noise(x, sc, ss[3]), lambda x=x: x), cfg.clip)
+            drawn = {"run": run, "scale": sc}
+        params.update({f"{i}/{st}/{name}": value for name, value in drawn.items()})
     return (x, params) if return_params else x

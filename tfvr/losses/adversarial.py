@@ -24,7 +24,8 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-__all__ = ["adversarial_loss", "generator_loss", "discriminator_loss", "feature_matching_loss", "AdversarialLoss"]
+__all__ = ["adversarial_loss", "generator_loss", "discriminator_loss", "feature_matching_loss", "gan_feature_losses",
+           "AdversarialLoss"]
 
 KINDS = ("hinge", "lsgan", "nsgan")
 
@@ -91,6 +92,21 @@ def feature_matching_loss(fake_features: Sequence[Sequence[tf.Tensor]], real_fea
             diff = tf.abs(tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32)))
             total = total + (1.0 / num_d) * feat_w * weight * tf.reduce_mean(diff)
     return total
+
+
+def gan_feature_losses(pred_real: Any, pred_fake: Any, kind: str, num_layers_d: int | None = None,
+                       fm_weight: float = 10.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """vid2vid / pix2pixHD's three losses from one pair of discriminator outputs (multi-scale feature lists):
+    (G adversarial on D(fake) with the real target, G feature matching, D loss ½(real + fake)).
+
+    One D(fake) serves both sides: the D loss only updates D and the G losses only G (the caller's tapes and
+    optimizer groups), so D(fake) need not be computed twice (vid2vid's `fake.detach()` pass).
+    """
+    g_gan = adversarial_loss(pred_fake, True, kind, for_discriminator=False)
+    g_fm = feature_matching_loss(pred_fake, pred_real, num_layers_d, fm_weight)
+    d_loss = 0.5 * (adversarial_loss(pred_real, True, kind, for_discriminator=True)
+                    + adversarial_loss(pred_fake, False, kind, for_discriminator=True))
+    return g_gan, g_fm, d_loss
 
 
 class AdversarialLoss:

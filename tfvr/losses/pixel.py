@@ -1,4 +1,5 @@
-"""Pixel losses: Charbonnier, L1, MSE, with an optional per-pixel weight (e.g. a hole mask).
+"""Pixel losses: Charbonnier, L1, MSE, with an optional per-pixel weight (e.g. a hole mask); `pixel_loss(kind, ...)`
+by name; vid2vid's `masked_l1`.
 
 Reduction (all three):
 - "mean" (default): the average over every element (batch, time, pixels, channels), like BasicSR's
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["charbonnier", "l1", "mse", "masked_mean", "reduce"]
+__all__ = ["charbonnier", "l1", "mse", "masked_mean", "masked_l1", "pixel_loss", "reduce"]
 
 
 def reduce(x: tf.Tensor, reduction: str = "mean") -> tf.Tensor:
@@ -41,32 +42,51 @@ def _prep(pred, target, weight):
     return pred, target, weight
 
 
+def _elementwise(loss, weight, reduction: str) -> tf.Tensor:
+    if weight is not None:
+        loss = loss * weight
+    return reduce(loss, reduction)
+
+
 def charbonnier(pred, target, eps: float = 1e-12, reduction: str = "mean", weight=None) -> tf.Tensor:
     """Charbonnier loss `sqrt((pred - target)^2 + eps)` (BasicSR `CharbonnierLoss`; see the module docstring
     for `eps` and `reduction`). `weight` broadcasts against the inputs."""
     pred, target, weight = _prep(pred, target, weight)
-    loss = tf.sqrt(tf.square(pred - target) + eps)
-    if weight is not None:
-        loss = loss * weight
-    return reduce(loss, reduction)
+    return _elementwise(tf.sqrt(tf.square(pred - target) + eps), weight, reduction)
 
 
 def l1(pred, target, reduction: str = "mean", weight=None) -> tf.Tensor:
     """Mean (or sum) absolute error."""
     pred, target, weight = _prep(pred, target, weight)
-    loss = tf.abs(pred - target)
-    if weight is not None:
-        loss = loss * weight
-    return reduce(loss, reduction)
+    return _elementwise(tf.abs(pred - target), weight, reduction)
 
 
 def mse(pred, target, reduction: str = "mean", weight=None) -> tf.Tensor:
     """Mean (or sum) squared error."""
     pred, target, weight = _prep(pred, target, weight)
-    loss = tf.square(pred - target)
-    if weight is not None:
-        loss = loss * weight
-    return reduce(loss, reduction)
+    return _elementwise(tf.square(pred - target), weight, reduction)
+
+
+PIXEL_LOSSES = ("l1", "l2", "mse", "charbonnier")
+
+
+def pixel_loss(kind: str, pred, target, eps: float = 1e-6) -> tf.Tensor:
+    """The mean pixel loss a config names: "l1", "l2" / "mse" or "charbonnier" (`eps` under the square root; 1e-6
+    by default, the EDVR paper's epsilon 1e-3 squared). MemVSR's `nextframe.loss` is read with it."""
+    if kind == "l1":
+        return l1(pred, target)
+    if kind in ("l2", "mse"):
+        return mse(pred, target)
+    if kind == "charbonnier":
+        return charbonnier(pred, target, eps=eps)
+    raise ValueError(f"pixel loss must be one of {PIXEL_LOSSES}, got {kind!r}")
+
+
+def masked_l1(a, b, mask) -> tf.Tensor:
+    """vid2vid's `MaskedL1Loss`: the mean over every element of |mask·a − mask·b| (mask broadcast over channels;
+    not an average over the masked region, see `masked_mean` for that)."""
+    mask = tf.cast(mask, tf.float32)
+    return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) * mask - tf.cast(b, tf.float32) * mask))
 
 
 def masked_mean(x, mask, eps: float = 1e-8) -> tf.Tensor:

@@ -26,24 +26,16 @@ def make_colorwheel() -> np.ndarray:
     """The 55 x 3 Middlebury colour wheel, values in [0, 255]."""
     ry, yg, gc, cb, bm, mr = 15, 6, 4, 11, 13, 6
     wheel = np.zeros((ry + yg + gc + cb + bm + mr, 3), np.float64)
+    # (segment length, channel held at 255, channel that ramps, ramp rising?): red → yellow → green → cyan →
+    # blue → magenta → red
+    segments = ((ry, 0, 1, True), (yg, 1, 0, False), (gc, 1, 2, True), (cb, 2, 1, False), (bm, 2, 0, True),
+                (mr, 0, 2, False))
     col = 0
-    wheel[0:ry, 0] = 255
-    wheel[0:ry, 1] = np.floor(255 * np.arange(ry) / ry)
-    col += ry
-    wheel[col:col + yg, 0] = 255 - np.floor(255 * np.arange(yg) / yg)
-    wheel[col:col + yg, 1] = 255
-    col += yg
-    wheel[col:col + gc, 1] = 255
-    wheel[col:col + gc, 2] = np.floor(255 * np.arange(gc) / gc)
-    col += gc
-    wheel[col:col + cb, 1] = 255 - np.floor(255 * np.arange(cb) / cb)
-    wheel[col:col + cb, 2] = 255
-    col += cb
-    wheel[col:col + bm, 2] = 255
-    wheel[col:col + bm, 0] = np.floor(255 * np.arange(bm) / bm)
-    col += bm
-    wheel[col:col + mr, 2] = 255 - np.floor(255 * np.arange(mr) / mr)
-    wheel[col:col + mr, 0] = 255
+    for n, full, ramp, rising in segments:
+        up = np.floor(255 * np.arange(n) / n)
+        wheel[col:col + n, full] = 255
+        wheel[col:col + n, ramp] = up if rising else 255 - up
+        col += n
     return wheel
 
 

@@ -167,7 +167,7 @@ def test_train_script_end_to_end(tmp_path):  # ~30 s: a 4-channel model, 2 steps
 
 
 def test_sequence_folders_feed_the_task(tmp_path):
-    from tests.models.vid2vid.test_cityscapes import make_fake_cityscapes
+    from tests.data.test_cityscapes import make_fake_cityscapes
 
     root = make_fake_cityscapes(tmp_path)
     cfg = tiny_config(sequence_root=str(root))

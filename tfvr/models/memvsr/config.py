@@ -115,7 +115,7 @@ class NextFrameDataConfig:
 
     Attributes:
         dataset: "synthetic" (procedural videos, `tfvr.data.synthetic`), "humaneva", "charades" (the seed's
-            layouts under `root`; see `tfvr.models.memvsr.datasets`).
+            layouts under `root`; see `tfvr.data.layouts.nextframe`).
         root: data folder for humaneva / charades.
         input_size: sentence length (input frames).
         frame_interval: frames between consecutive inputs (the seed's default 50 on 30-60 fps footage).

@@ -2,7 +2,7 @@
 
 **mode = "nextframe"** (seed 004's next-frame prediction): model {"memvsr": `NextFramePredictor`}; clips of
 `nextframe_data.input_size` frames `frame_interval` apart (synthetic / HumanEva / Charades,
-`tfvr.models.memvsr.datasets`), the target is the next frame at the same interval. Loss: the seed's L1 (or L2 /
+`tfvr.data.layouts.nextframe`), the target is the next frame at the same interval. Loss: the seed's L1 (or L2 /
 Charbonnier) between prediction and target, plus `wsupervised` × the entropy of the memory read weights.
 Three optimizer groups as the seed's `optimList`: "encoder", "decoder", "memory" with LR multipliers `lr.*`.
 Evaluation on the held-out clips: PSNR / SSIM (uint8 RGB) of the prediction (`psnr_model`) and of copying the
@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvr.errors import UserError
+from tfvr.losses.pixel import pixel_loss as _pixel_loss
 from tfvr.models.memvsr.config import MemVSRExperiment
 from tfvr.training.task import OptimizerGroup, Task
 
@@ -44,15 +45,6 @@ __all__ = ["MemVSRTask", "save_png_set", "weight_maps"]
 
 def _to_uint8(x) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _pixel_loss(kind: str, pred, target):
-    d = tf.cast(pred, tf.float32) - tf.cast(target, tf.float32)
-    if kind == "l1":
-        return tf.reduce_mean(tf.abs(d))
-    if kind == "l2":
-        return tf.reduce_mean(tf.square(d))
-    return tf.reduce_mean(tf.sqrt(tf.square(d) + 1e-6))
 
 
 def weight_maps(weights, height: int, width: int) -> tf.Tensor:
@@ -137,7 +129,7 @@ class _NextFrame:
         return [OptimizerGroup(k, v, self.cfg.optim, lr_multiplier=mult[k]) for k, v in groups.items() if v]
 
     def build_train_dataset(self, input_context, seed):
-        from tfvr.models.memvsr import datasets
+        from tfvr.data.layouts import nextframe as datasets
 
         d = self.cfg.nextframe_data
         bs = input_context.get_per_replica_batch_size(d.batch_size) if input_context else d.batch_size
@@ -168,7 +160,7 @@ class _NextFrame:
 
     def eval_data(self):
         if self._eval is None:
-            from tfvr.models.memvsr import datasets
+            from tfvr.data.layouts import nextframe as datasets
 
             self._eval = datasets.eval_clips(self.cfg.nextframe_data, self.num_inputs, "val")
         return self._eval

@@ -10,6 +10,7 @@ import dataclasses
 
 from tfvr.config import Experiment
 from tfvr.data.config import DataConfig
+from tfvr.errors import ConfigError
 from tfvr.training.config import OptimConfig
 
 
@@ -129,7 +130,7 @@ class Vid2VidExperiment(Experiment):
             the clips of the `val` split of `data` instead).
         eval_frames: frames per held-out evaluation video.
         sequence_root: a folder laid out like NVIDIA/vid2vid's `datasets/Cityscapes` (`train_A/<seq>/` label maps,
-            `train_B/<seq>/` frames, optional `train_inst/<seq>/`; `tfvr.models.vid2vid.cityscapes`) to train on
+            `train_B/<seq>/` frames, optional `train_inst/<seq>/`; `tfvr.data.layouts.cityscapes`) to train on
             instead of `data.source`; crops, batch size, frames per clip and seed still come from `data`. The
             evaluation then generates the `val_A` sequences (their first `eval_frames` frames). Set model.label_nc
             (and fg_labels, use_instance) to the data's classes: 35, (26,) and true for Cityscapes.
@@ -147,3 +148,30 @@ class Vid2VidExperiment(Experiment):
     eval_videos: int = 2
     eval_frames: int = 16
     sequence_root: str = ""
+
+
+def size_multiple(model: Vid2VidGeneratorConfig) -> int:
+    """What frame sides must be a multiple of: 2**(n_downsampling + n_scales_spatial − 1)."""
+    return 2 ** (model.n_downsampling + model.n_scales_spatial - 1)
+
+
+def check_experiment(c: Vid2VidExperiment) -> None:
+    """The cross-field checks of a training run (`Vid2VidTask` runs them); `ConfigError` naming the fields."""
+    if c.data.task != "label2video":
+        raise ConfigError(f"data.task={c.data.task!r}: vid2vid trains on task=label2video clips")
+    s = c.sequence
+    if not 1 <= s.start_frames <= s.max_frames <= c.data.num_frames:
+        raise ConfigError(f"sequence: need 1 <= start_frames ({s.start_frames}) <= max_frames ({s.max_frames}) "
+                          f"<= data.num_frames ({c.data.num_frames})")
+    if s.start_frames < 2 and not c.model.no_flow:
+        raise ConfigError("sequence.start_frames must be >= 2 with flow (the first frame has no flow)")
+    if s.bptt_frames < 1:
+        raise ConfigError("sequence.bptt_frames must be >= 1")
+    mult = size_multiple(c.model)
+    if any(d % mult for d in c.data.crop_hw):
+        raise ConfigError(f"data.crop_size={c.data.crop_size} must be a multiple of {mult} (both sides) "
+                          "(2**(model.n_downsampling + model.n_scales_spatial - 1))")
+    from tfvr.losses.adversarial import KINDS
+
+    if c.loss.gan_mode not in KINDS:
+        raise ConfigError(f"loss.gan_mode={c.loss.gan_mode!r}: expected one of {KINDS}")

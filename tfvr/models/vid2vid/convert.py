@@ -15,7 +15,7 @@ import numpy as np
 
 from tfvr.models.vid2vid.discriminator import MultiscaleDiscriminator
 from tfvr.models.vid2vid.generator import CompositeGenerator
-from tfvr.models.vid2vid.layers import Sequence, to_keras_array, to_torch_array, torch_params
+from tfvr.layers.torch_nn import Sequence, to_keras_array, to_torch_array, torch_params
 
 # Keys PyTorch keeps for bookkeeping only.
 _IGNORED_SUFFIXES = ("num_batches_tracked",)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfvr.models.saving import ExampleBuild
-from tfvr.models.vid2vid.layers import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer
+from tfvr.layers.torch_nn import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer
 
 _NDF_MAX = 64
 

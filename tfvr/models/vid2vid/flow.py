@@ -10,7 +10,7 @@ The conventions are vid2vid's:
 - `conf = Σ_c (I_t − warp(I_{t−d}, flow))² < 0.02` with images in [−1, 1] (vid2vid's `compute_flow_and_conf`).
 
 The confidence is computed with `tfvr.ops.warp.backward_warp` (border padding), the same warp the losses use.
-`warping_error` is the E_warp temporal-consistency metric (Lai et al., ECCV 2018) on DIS flow.
+`add_reference_flows` adds them to a training batch; `warping_error` is the E_warp temporal-consistency metric (Lai et al., ECCV 2018) on DIS flow.
 """
 
 from __future__ import annotations
@@ -95,6 +95,16 @@ def reference_flows(frames, step: int = 1, preset: str = "medium"):
     flow = tf.ensure_shape(flow, [*frames.shape[:-4], None if t is None else max(t - step, 0), *frames.shape[-3:-1], 2])
     conf = flow_confidence(frames[..., step:, :, :, :], frames[..., :-step, :, :, :], flow)
     return flow, conf
+
+
+def add_reference_flows(batch: dict, distances, preset: str = "medium") -> dict:
+    """A label-to-video batch plus `flow<d>` [B, T−d, H, W, 2] and `conf<d>` [B, T−d, H, W, 1] for every frame
+    distance d in `distances` (DIS on the frames in [−1, 1]; a `tf.data` map function)."""
+    frames = tf.cast(batch["frames"], tf.float32) * 2.0 - 1.0
+    out = dict(batch)
+    for d in distances:
+        out[f"flow{d}"], out[f"conf{d}"] = reference_flows(frames, d, preset)
+    return out
 
 
 def occlusion_mask(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:

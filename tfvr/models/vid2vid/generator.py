@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfvr.models.vid2vid.layers import (
+from tfvr.layers.torch_nn import (
     Activation,
     AvgPool3x3s2,
     Conv2d,

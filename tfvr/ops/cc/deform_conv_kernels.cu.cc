@@ -36,20 +36,39 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) { ret
 
 // Work item t = (pix * K + k) * G + g: neighbouring threads handle neighbouring groups of one tap, so their
 // column writes are contiguous.
+struct WorkItem {
+  int64_t g, k, pix, n, gk;  // offset group, kernel tap, output pixel (n, oy, ox), batch index, g * K + k
+  Corners s;                 // the bilinear corners of the tap's sampling position
+};
+
+__device__ __forceinline__ WorkItem Decode(const DeformParams& p, const float* offset, int64_t t) {
+  const int64_t k_n = p.k();
+  WorkItem w;
+  w.g = t % p.groups;
+  w.k = (t / p.groups) % k_n;
+  w.pix = t / (p.groups * k_n);
+  const int64_t ox = w.pix % p.wo, oy = (w.pix / p.wo) % p.ho;
+  w.n = w.pix / (p.wo * p.ho);
+  w.gk = w.g * k_n + w.k;
+  const float* off = offset + w.pix * 2 * p.groups * k_n;
+  w.s = Locate(BaseY(p, oy, w.k) + off[2 * w.gk], BaseX(p, ox, w.k) + off[2 * w.gk + 1], p.h, p.w);
+  return w;
+}
+
+// Grid-stride loop over the work items of `p`.
+#define TFVR_FOR_EACH_ITEM(p, t)                                                                        \
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x,                         \
+               t##_total = (p).n * (p).ho * (p).wo * (p).k() * (p).groups;                              \
+       t < t##_total; t += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
 template <typename T>
 __global__ void Im2colKernel(DeformParams p, const T* __restrict__ x, const float* __restrict__ offset,
                              const float* __restrict__ mask, T* __restrict__ cols) {
   const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
-  const int64_t total = p.n * p.ho * p.wo * k_n * p.groups;
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t g = t % p.groups;
-    const int64_t k = (t / p.groups) % k_n;
-    const int64_t pix = t / (p.groups * k_n);
-    const int64_t ox = pix % p.wo, oy = (pix / p.wo) % p.ho, n = pix / (p.wo * p.ho);
-    const int64_t gk = g * k_n + k;
-    const float* off = offset + pix * 2 * p.groups * k_n;
-    const Corners s = Locate(BaseY(p, oy, k) + off[2 * gk], BaseX(p, ox, k) + off[2 * gk + 1], p.h, p.w);
+  TFVR_FOR_EACH_ITEM(p, t) {
+    const WorkItem it = Decode(p, offset, t);
+    const int64_t g = it.g, k = it.k, pix = it.pix, n = it.n, gk = it.gk;
+    const Corners& s = it.s;
     T* dst = cols + pix * k_n * c + k * c + g * cg;
     const float m = mask[pix * p.groups * k_n + gk];
     const T* xg = x + n * p.h * p.w * c + g * cg;
@@ -68,18 +87,12 @@ __global__ void Col2imKernel(DeformParams p, const T* __restrict__ x, const floa
                              float* __restrict__ grad_x, float* __restrict__ grad_offset,
                              float* __restrict__ grad_mask) {
   const int64_t k_n = p.k(), cg = p.cg(), c = p.c;
-  const int64_t total = p.n * p.ho * p.wo * k_n * p.groups;
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t g = t % p.groups;
-    const int64_t k = (t / p.groups) % k_n;
-    const int64_t pix = t / (p.groups * k_n);
-    const int64_t ox = pix % p.wo, oy = (pix / p.wo) % p.ho, n = pix / (p.wo * p.ho);
-    const int64_t gk = g * k_n + k;
-    const float* off = offset + pix * 2 * p.groups * k_n;
+  TFVR_FOR_EACH_ITEM(p, t) {
+    const WorkItem it = Decode(p, offset, t);
+    const int64_t g = it.g, k = it.k, pix = it.pix, n = it.n, gk = it.gk;
+    const Corners& s = it.s;
     float* goff = grad_offset + pix * 2 * p.groups * k_n;
     float* gmsk = grad_mask + pix * p.groups * k_n;
-    const Corners s = Locate(BaseY(p, oy, k) + off[2 * gk], BaseX(p, ox, k) + off[2 * gk + 1], p.h, p.w);
     if (!s.inside) {
       goff[2 * gk] = goff[2 * gk + 1] = 0.f;
       gmsk[gk] = 0.f;
@@ -104,6 +117,8 @@ __global__ void Col2imKernel(DeformParams p, const T* __restrict__ x, const floa
     goff[2 * gk + 1] = m * (hy * (dot[1] - dot[0]) + s.ly * (dot[3] - dot[2]));
   }
 }
+
+#undef TFVR_FOR_EACH_ITEM
 
 template <typename T>
 __global__ void RoundKernel(int64_t size, const float* __restrict__ src, T* __restrict__ dst) {

@@ -111,6 +111,30 @@ class DeformOpBase : public OpKernel {
   }
 
  protected:
+  // The forward op's start: `p` from the inputs and its output cols [N, Ho, Wo, kh*kw*C]; false when the op is
+  // done (an error was set, or cols is empty).
+  bool StartForward(OpKernelContext* ctx, DeformParams* p, Tensor** cols) {
+    if (!Params(ctx, p)) return false;
+    const Status st = ctx->allocate_output(0, TensorShape({p->n, p->ho, p->wo, p->k() * p->c}), cols);
+    if (!st.ok()) {
+      ctx->SetStatus(st);
+      return false;
+    }
+    return (*cols)->NumElements() != 0;
+  }
+
+  // The gradient op's outputs grad_x, grad_offset, grad_mask (shaped as x, offset, mask), after checking that
+  // grad_cols (input 4) is [N, Ho, Wo, kh*kw*C].
+  static Status AllocateGrads(OpKernelContext* ctx, const DeformParams& p, Tensor** grad_x, Tensor** grad_offset,
+                              Tensor** grad_mask) {
+    const Tensor& grad_cols = ctx->input(4);
+    if (grad_cols.shape() != TensorShape({p.n, p.ho, p.wo, p.k() * p.c}))
+      return InvalidArgument("grad_cols must be [N, Ho, Wo, kh*kw*C], got ", grad_cols.shape().DebugString());
+    TF_RETURN_IF_ERROR(ctx->allocate_output(0, ctx->input(0).shape(), grad_x));
+    TF_RETURN_IF_ERROR(ctx->allocate_output(1, ctx->input(1).shape(), grad_offset));
+    return ctx->allocate_output(2, ctx->input(2).shape(), grad_mask);
+  }
+
   // Fills `p` from the inputs; false (with the error set) when they do not fit together.
   bool Params(OpKernelContext* ctx, DeformParams* p) {
     const Tensor& x = ctx->input(0);
@@ -312,10 +336,8 @@ class DeformIm2colCpuOp : public DeformOpBase {
 
   void Compute(OpKernelContext* ctx) override {
     DeformParams p;
-    if (!Params(ctx, &p)) return;
     Tensor* cols = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
-    if (cols->NumElements() == 0) return;
+    if (!StartForward(ctx, &p, &cols)) return;
     const std::vector<T> zeros(p.c, FromF<T>(0.f));
     const T* x = ctx->input(0).flat<T>().data();
     const float* offset = ctx->input(1).flat<float>().data();
@@ -337,13 +359,9 @@ class DeformIm2colGradCpuOp : public DeformOpBase {
   void Compute(OpKernelContext* ctx) override {
     DeformParams p;
     if (!Params(ctx, &p)) return;
-    const Tensor& grad_cols = ctx->input(4);
-    OP_REQUIRES(ctx, grad_cols.shape() == TensorShape({p.n, p.ho, p.wo, p.k() * p.c}),
-                InvalidArgument("grad_cols must be [N, Ho, Wo, kh*kw*C], got ", grad_cols.shape().DebugString()));
     Tensor *grad_x = nullptr, *grad_offset = nullptr, *grad_mask = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &grad_x));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
+    OP_REQUIRES_OK(ctx, AllocateGrads(ctx, p, &grad_x, &grad_offset, &grad_mask));
+    const Tensor& grad_cols = ctx->input(4);
     const int64_t x_size = grad_x->NumElements();
     T* gx_out = grad_x->flat<T>().data();
     if (grad_offset->NumElements() == 0 || x_size == 0) {
@@ -400,13 +418,13 @@ class DeformIm2colGradCpuOp : public DeformOpBase {
   }
 };
 
-#define TFVR_REGISTER_CPU(T)                                                                           \
-  REGISTER_KERNEL_BUILDER(                                                                             \
-      Name("TfvrDeformIm2col").Device(DEVICE_CPU).TypeConstraint<T>("T").HostMemory("pads"),          \
-      DeformIm2colCpuOp<T>);                                                                           \
-  REGISTER_KERNEL_BUILDER(                                                                             \
-      Name("TfvrDeformIm2colGrad").Device(DEVICE_CPU).TypeConstraint<T>("T").HostMemory("pads"),      \
-      DeformIm2colGradCpuOp<T>);
+// Both ops for one device and element type T ("pads" is read on the host).
+#define TFVR_REGISTER(DEVICE, T, FORWARD, GRAD)                                                                 \
+  REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2col").Device(DEVICE).TypeConstraint<T>("T").HostMemory("pads"),    \
+                          FORWARD<T>);                                                                          \
+  REGISTER_KERNEL_BUILDER(Name("TfvrDeformIm2colGrad").Device(DEVICE).TypeConstraint<T>("T").HostMemory("pads"), \
+                          GRAD<T>);
+#define TFVR_REGISTER_CPU(T) TFVR_REGISTER(DEVICE_CPU, T, DeformIm2colCpuOp, DeformIm2colGradCpuOp)
 TFVR_REGISTER_CPU(float)
 TFVR_REGISTER_CPU(Eigen::half)
 TFVR_REGISTER_CPU(Eigen::bfloat16)
@@ -436,10 +454,8 @@ class DeformIm2colGpuOp : public DeformOpBase {
 
   void Compute(OpKernelContext* ctx) override {
     DeformParams p;
-    if (!Params(ctx, &p)) return;
     Tensor* cols = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.ho, p.wo, p.k() * p.c}), &cols));
-    if (cols->NumElements() == 0) return;
+    if (!StartForward(ctx, &p, &cols)) return;
     DeformIm2colGpu(GpuStream(ctx), p, DTypeOf<T>(), ctx->input(0).flat<T>().data(),
                     ctx->input(1).flat<float>().data(), ctx->input(2).flat<float>().data(),
                     cols->flat<T>().data());
@@ -454,13 +470,9 @@ class DeformIm2colGradGpuOp : public DeformOpBase {
   void Compute(OpKernelContext* ctx) override {
     DeformParams p;
     if (!Params(ctx, &p)) return;
-    const Tensor& grad_cols = ctx->input(4);
-    OP_REQUIRES(ctx, grad_cols.shape() == TensorShape({p.n, p.ho, p.wo, p.k() * p.c}),
-                InvalidArgument("grad_cols must be [N, Ho, Wo, kh*kw*C], got ", grad_cols.shape().DebugString()));
     Tensor *grad_x = nullptr, *grad_offset = nullptr, *grad_mask = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &grad_x));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(1).shape(), &grad_offset));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, ctx->input(2).shape(), &grad_mask));
+    OP_REQUIRES_OK(ctx, AllocateGrads(ctx, p, &grad_x, &grad_offset, &grad_mask));
+    const Tensor& grad_cols = ctx->input(4);
     Tensor acc;
     float* acc_ptr = nullptr;
     if (!std::is_same<T, float>::value) {
@@ -474,17 +486,12 @@ class DeformIm2colGradGpuOp : public DeformOpBase {
   }
 };
 
-#define TFVR_REGISTER_GPU(T)                                                                           \
-  REGISTER_KERNEL_BUILDER(                                                                             \
-      Name("TfvrDeformIm2col").Device(DEVICE_GPU).TypeConstraint<T>("T").HostMemory("pads"),          \
-      DeformIm2colGpuOp<T>);                                                                           \
-  REGISTER_KERNEL_BUILDER(                                                                             \
-      Name("TfvrDeformIm2colGrad").Device(DEVICE_GPU).TypeConstraint<T>("T").HostMemory("pads"),      \
-      DeformIm2colGradGpuOp<T>);
+#define TFVR_REGISTER_GPU(T) TFVR_REGISTER(DEVICE_GPU, T, DeformIm2colGpuOp, DeformIm2colGradGpuOp)
 TFVR_REGISTER_GPU(float)
 TFVR_REGISTER_GPU(Eigen::half)
 TFVR_REGISTER_GPU(Eigen::bfloat16)
 #undef TFVR_REGISTER_GPU
 #endif  // GOOGLE_CUDA
+#undef TFVR_REGISTER
 
 }  // namespace tfvr

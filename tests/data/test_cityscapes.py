@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tfvr.data import synthetic
+from tfvr.data.layouts import cityscapes
 from tfvr.errors import UserError
-from tfvr.models.vid2vid import cityscapes
 
 
 @pytest.fixture(scope="module")

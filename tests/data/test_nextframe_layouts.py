@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tfvr.data import video_io
+from tfvr.data.layouts import nextframe as datasets
 from tfvr.errors import UserError
-from tfvr.models.memvsr import datasets
 from tfvr.models.memvsr.config import NextFrameDataConfig
 
 

@@ -1,10 +1,10 @@
-"""The PyTorch-semantics layers of tfvr.models.vid2vid against direct NumPy definitions."""
+"""The PyTorch-semantics layers of tfvr.layers.torch_nn (vid2vid's) against direct NumPy definitions."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfvr.models.vid2vid import layers as L
+from tfvr.layers import torch_nn as L
 
 rng = np.random.default_rng(0)
 

@@ -1,4 +1,7 @@
-"""Channels-last Keras layers that compute exactly what NVIDIA/vid2vid's PyTorch modules compute.
+"""Channels-last Keras layers that compute exactly what PyTorch's `torch.nn` modules compute, one layer per module.
+
+Used by vid2vid (its generator, discriminators and weight converter); any family porting `nn.Sequential` stacks
+can use them. (EDVR's `TorchConv2D`, a Keras `Conv2D` with PyTorch padding, stays in `tfvr.models.edvr.model`.)
 
 vid2vid's networks are `nn.Sequential` stacks whose state-dict keys are positional (`model_down_seg.4.weight`), so
 every torch module, parameter-free ones included (padding, activations), gets a layer here and `Sequence` keeps

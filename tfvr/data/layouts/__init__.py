@@ -31,6 +31,10 @@ Layouts (folder names as the public releases and BasicSR use them):
 For "videos" and "frames", a first folder level named train / val / valid / validation / test gives the split
 (valid and validation -> val); everything else is "train" (then `tfvr prepare --val-fraction` can hold some out).
 `detect_layout` guesses the layout from the folder's contents.
+
+Family-specific readers that feed a family's training directly (not `tfvr prepare`) live beside this module:
+`tfvr.data.layouts.cityscapes` (NVIDIA/vid2vid's Cityscapes sequence folders, label-to-video clips) and
+`tfvr.data.layouts.nextframe` (MemVSR's next-frame clips: synthetic videos, HumanEva, Charades).
 """
 
 from __future__ import annotations

@@ -1,0 +1,112 @@
+"""vid2vid's sequential generation: the training rollout inside the graph and the eager whole-video generation.
+
+A vid2vid generator makes frame t from the labels t−n+1..t and its own outputs t−n+1..t−1 (n = `n_frames_G`).
+Frame 0 has no previous outputs: it is generated from its labels alone (the image encoder is skipped and only the
+hallucinated image is used, vid2vid's `no_first_img`); before frame 0, labels repeat frame 0 and previous outputs
+are zeros.
+
+- `generate_sequence(gen, labels, ...)`: a training clip, unrolled in the graph, with truncated BPTT.
+- `Synthesizer`: whole videos, one traced generator call per frame (evaluation, image summaries, `tfvr
+  synthesize`'s reference).
+- `label_windows`, `all_label_windows`, `merge_frames`: the tensor plumbing both use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["label_windows", "all_label_windows", "merge_frames", "generate_sequence", "Synthesizer"]
+
+
+def label_windows(labels, t: int, n_frames_G: int):
+    """Labels t−(n−1)..t of a clip [B, T, ...] (indices before 0 repeat frame 0) → [B, n, ...]."""
+    idx = [max(t - k, 0) for k in range(n_frames_G - 1, -1, -1)]
+    return tf.gather(labels, idx, axis=1)
+
+
+def merge_frames(x):
+    """[B, T, ...] → [B·T, ...]."""
+    shape = tf.shape(x)
+    return tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+
+
+def all_label_windows(labels, n_frames_G: int):
+    """The label window of every frame of a clip [B, T, ...], frames folded into the batch → [B·T, n, ...]
+    (what a per-frame generator, fed no previous frames, takes in one call)."""
+    return merge_frames(tf.stack([label_windows(labels, t, n_frames_G) for t in range(labels.shape[1])], axis=1))
+
+
+def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None):
+    """Generates a clip frame by frame inside the graph (the T frames are unrolled: T is static).
+
+    labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from its labels alone
+    (no previous frames: hallucinated image only); frame t from the labels t−n+1..t (indices before 0 repeat
+    frame 0) and the outputs t−n+1..t−1 (zeros before frame 0). A previous output keeps its gradient only when it
+    lies in the same window of `bptt_frames` frames as t (truncated BPTT).
+    Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T − 1, H, W, 2], "weight": [B, T − 1, H, W, 1]}
+    (flow and weight of frames 1 … T − 1; both None without flow).
+
+    Unrolled rather than a `tf.while_loop`: synchronised BatchNorm all-reduces inside the generator, and
+    tf.distribute cannot synchronise replicas inside a while loop's body.
+    """
+    n = gen.n_frames_G
+    outs = []
+    for t in range(labels.shape[1]):
+        prev = None
+        if t > 0:
+            prev = []
+            for k in range(n - 1, 0, -1):
+                j = t - k
+                if j < 0:
+                    prev.append(tf.zeros_like(outs[0]["img_final"]))
+                elif j // bptt_frames == t // bptt_frames:
+                    prev.append(outs[j]["img_final"])
+                else:
+                    prev.append(tf.stop_gradient(outs[j]["img_final"]))
+            prev = tf.stack(prev, axis=1)
+        ins = None if instances is None else label_windows(instances, t, n)
+        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training))
+    result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
+    for k in ("flow", "weight"):
+        result[k] = None if gen.no_flow or len(outs) < 2 else tf.stack([o[k] for o in outs[1:]], axis=1)
+    return result
+
+
+class Synthesizer:
+    """Generates whole videos with a generator: an eager loop over frames around two traced step functions per
+    generator (first frame; later frames), kept for the generator's lifetime in this object."""
+
+    def __init__(self):
+        self._step_fns = {}
+
+    def _step_fn(self, gen):
+        key = id(gen)
+        if key not in self._step_fns:
+            first = tf.function(lambda lab, ins: gen(lab, None, ins, training=False))
+            later = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, training=False))
+            self._step_fns[key] = (first, later)
+        return self._step_fns[key]
+
+    def __call__(self, gen, labels, instances=None, recurrent: bool = True) -> np.ndarray:
+        """uint8 [T, H, W, 3] from labels int [T, H, W] (and instances [T, H, W]).
+
+        `recurrent=False` generates every frame as a first frame (the per-frame baseline).
+        """
+        first, later = self._step_fn(gen)
+        labels = tf.convert_to_tensor(labels, tf.int32)[None]
+        instances = None if instances is None else tf.convert_to_tensor(instances, tf.int32)[None]
+        n, t_len = gen.n_frames_G, labels.shape[1]
+        zeros = tf.zeros([1, labels.shape[2], labels.shape[3], gen.output_nc])
+        frames = []
+        for t in range(t_len):
+            ins = None if instances is None or not gen.use_instance else label_windows(instances, t, n)
+            lab = label_windows(labels, t, n)
+            if t == 0 or not recurrent:
+                out = first(lab, ins)
+            else:
+                prev = [frames[t - k] if t - k >= 0 else zeros for k in range(n - 1, 0, -1)]
+                out = later(lab, tf.stack(prev, axis=1), ins)
+            frames.append(out["img_final"])
+        video = tf.concat(frames, axis=0)
+        return np.clip(np.rint((video.numpy() + 1.0) * 127.5), 0, 255).astype(np.uint8)
