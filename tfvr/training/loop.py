@@ -58,7 +58,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -118,10 +118,14 @@ class Trainer:
         task: the family's Task (its `config` is the Experiment).
         workdir: run folder (checkpoints, TensorBoard, metrics.jsonl).
         strategy: a tf.distribute strategy; default from `task.config.runtime`.
+        callbacks: more receivers of the lifecycle hooks (`tfvr.training.task.TrainerCallback`: on_train_start,
+            on_eval_end, on_checkpoint), called after the task, in order.
     """
 
-    def __init__(self, task: Task, workdir: str, strategy: Optional[tf.distribute.Strategy] = None):
+    def __init__(self, task: Task, workdir: str, strategy: Optional[tf.distribute.Strategy] = None,
+                 callbacks: Sequence[Any] = ()):
         self.task = task
+        self.callbacks = [task, *callbacks]
         self.config = task.config
         self.tcfg = task.config.trainer
         self.workdir = os.path.abspath(workdir)
@@ -307,7 +311,15 @@ class Trainer:
         self._step_var.assign(self.step)
         path = self.checkpointer.save(self.step)
         log.info("checkpoint %s", path)
+        self._hook("on_checkpoint", path)
         return path
+
+    def _hook(self, name: str, *args) -> None:
+        """Calls hook `name` (`TrainerCallback`) of the task, then of each callback."""
+        for receiver in self.callbacks:
+            fn = getattr(receiver, name, None)
+            if fn is not None:
+                fn(self, *args)
 
     # ------------------------------------------------------------------------------------------------------------
     # learning rates
@@ -431,8 +443,9 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def evaluate(self) -> dict[str, float]:
-        """`task.evaluate` with the EMA weights when EMA is on. Evaluating twice at the same step with unchanged
-        weights (the last `eval_every` step, then `eval_at_end`) runs the task once."""
+        """`task.evaluate` (the Task's evaluation contract: build_eval_dataset / eval_step / aggregate /
+        reduce_aggregated) with the EMA weights when EMA is on, then the `on_eval_end` hooks. Evaluating twice at
+        the same step with unchanged weights (the last `eval_every` step, then `eval_at_end`) runs the task once."""
         self.build()
         if self._eval_cache is not None and self._eval_cache[0] == self.step:
             return dict(self._eval_cache[1])
@@ -443,6 +456,7 @@ class Trainer:
             res = self.task.evaluate(self.models)
         out = {k: float(v) for k, v in (res or {}).items()}
         self._eval_cache = (self.step, dict(out))
+        self._hook("on_eval_end", dict(out))
         return out
 
     def log_eval(self, metrics: dict[str, float]) -> None:
@@ -528,7 +542,8 @@ class Trainer:
     def train(self, on_start=None) -> TrainResult:
         """Trains to `trainer.num_steps`. `on_start()` runs once the run is known to be able to start (config
         valid, workdir locked, checkpoints restored or none there) and before the first write into the workdir
-        (the train script writes config.json there)."""
+        (the train script writes config.json there). Then, unless the run is already trained, the
+        `on_train_start` hooks (task first, then `callbacks`), then a fresh run's ckpt-0 and the steps."""
         from tfvr.config import validate_experiment
 
         validate_experiment(self.config)  # before anything is written into the workdir
@@ -554,8 +569,6 @@ class Trainer:
                 old = os.path.join(self.workdir, f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
                 os.replace(metrics, old)
                 log.warning("starting at step 0: the previous %s was renamed to %s", metrics, old)
-            if self.is_chief:
-                self.save()  # ckpt-0: a rollback target from the very first step
         else:
             self._trim_metrics(self.step)
         start_step = self.step
@@ -563,6 +576,10 @@ class Trainer:
             log.info("resuming at step %d of %d", start_step, num_steps)
         t0 = time.time()
         logs: dict[str, float] = {}
+        if self.step < num_steps:
+            self._hook("on_train_start")
+        if restored is None and self.is_chief:
+            self.save()  # ckpt-0: a rollback target from the very first step
         if self.step >= num_steps:
             log.info("already trained: step %d >= num_steps %d", self.step, num_steps)
             return TrainResult(self.step, start_step, 0.0, logs, 0)
