@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["RestorationEvaluator", "Baseline", "Predictor", "to_uint8", "upscale", "input_frame", "upscaled",
+__all__ = ["RestorationEvaluator", "RestorationEvaluation", "Baseline", "Predictor", "to_uint8", "upscale", "input_frame", "upscaled",
            "copy_last", "other_model"]
 
 
@@ -180,3 +180,22 @@ class RestorationEvaluator:
         if self.count and state.get("psnr_model") is not None:
             res[self.count] = float(sum(np.size(a) for a in state["psnr_model"]))
         return res
+
+
+class RestorationEvaluation:
+    """Task mixin (before `Task` in the bases): the evaluation contract answered by `self.evaluator` (a
+    `RestorationEvaluator` the task builds) on the held-out clips `pipeline.build_eval_dataset(self.config.data)`.
+    Override `eval_step` to add values from the model's output (`self.evaluator.step` returns it)."""
+
+    evaluator: RestorationEvaluator
+
+    def build_eval_dataset(self):
+        from tfvr.data import pipeline
+
+        return pipeline.build_eval_dataset(self.config.data)
+
+    def eval_step(self, batch, models):
+        return self.evaluator.step(batch, models)[0]
+
+    def reduce_aggregated(self, state):
+        return self.evaluator.reduce(state)
