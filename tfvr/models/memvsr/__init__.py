@@ -9,8 +9,9 @@ from tfvr.models.memvsr.config import MemoryConfig, MemVSRExperiment, NextFrameC
 from tfvr.models.memvsr.encoders import ResNetDecoder, ResNetEncoder, UNetDecoder, UNetEncoder
 from tfvr.models.memvsr.memory import MemoryModule
 from tfvr.models.memvsr.nextframe import NextFramePredictor
-from tfvr.models.memvsr.task import MemVSRTask
+from tfvr.models.memvsr.task import MemVSRNextFrameTask, MemVSRTask, MemVSRVSRTask
 from tfvr.models.memvsr.vsr import MemEDVR
 
-__all__ = ["MemoryModule", "NextFramePredictor", "MemEDVR", "MemVSRTask", "MemVSRExperiment", "MemoryConfig",
+__all__ = ["MemoryModule", "NextFramePredictor", "MemEDVR", "MemVSRTask", "MemVSRNextFrameTask", "MemVSRVSRTask",
+           "MemVSRExperiment", "MemoryConfig",
            "NextFrameConfig", "NextFrameDataConfig", "UNetEncoder", "UNetDecoder", "ResNetEncoder", "ResNetDecoder"]
