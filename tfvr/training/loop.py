@@ -8,7 +8,9 @@ What it does, in order:
 2. Inside `strategy.scope()`: `task.build_models()`, one optimizer per `task.optimizer_groups(...)` (each
    `.build()` on its variables, wrapped in a Keras `LossScaleOptimizer` under mixed_float16), the EMA.
 3. Restores the newest readable checkpoint in `<workdir>/checkpoints` (step counter, models, optimizer slots
-   and iterations, EMA, guard state), or writes `ckpt-0` so a rollback always has a target.
+   and iterations, EMA, guard state), runs the `on_train_start` hooks (the task, then `callbacks`; see
+   `tfvr.training.task.TrainerCallback`), and for a fresh run writes `ckpt-0` so a rollback always has a target.
+   `on_eval_end` follows every evaluation (`Trainer.evaluate`), `on_checkpoint` every checkpoint.
 4. Steps until `trainer.num_steps`: each step sets every group's learning rate on the host
    (`schedules.learning_rate(group.optim, step, group.lr_multiplier) * guard scale`), runs one step in a
    `tf.function` (traced once per `task.stage(step)`), averages the logged scalars over replicas, runs the
