@@ -47,11 +47,17 @@ def _tb_tags(workdir):
 
 
 def test_train_writes_outputs_and_resumes_exactly(tmp_path):
+    from tests.training.test_hooks import Recorder
+
     w = tmp_path / "run"
     exp = _exp(num_steps=4, image_every=2, eval_every=2, ema_decay=0.9)
-    t = _trainer(exp, w)
+    hooks = []
+    t = Trainer(ToyTask(exp), str(w), strategy=one_cpu_strategy(), callbacks=[Recorder(hooks, "cb")])
     res = t.train()
     assert res.step == 4 and res.start_step == 0
+    # lifecycle hooks: the start before ckpt-0, then at each eval_every / checkpoint_every step eval, checkpoint
+    assert hooks == [("cb", "train_start", 0), ("cb", "checkpoint", 0), ("cb", "eval", 2), ("cb", "checkpoint", 2),
+                     ("cb", "eval", 4), ("cb", "checkpoint", 4)]
     ckpts = sorted(os.path.basename(p) for p in t.checkpointer.checkpoints())
     assert ckpts == ["ckpt-0", "ckpt-2", "ckpt-4"]
     tags = _tb_tags(w)
@@ -65,7 +71,8 @@ def test_train_writes_outputs_and_resumes_exactly(tmp_path):
 
     # a new process (here: a new Trainer) on the same workdir restores everything and continues at step 4
     exp2 = _exp(num_steps=6, ema_decay=0.9)
-    t2 = _trainer(exp2, w).build()
+    hooks.clear()
+    t2 = Trainer(ToyTask(exp2), str(w), strategy=one_cpu_strategy(), callbacks=[Recorder(hooks, "cb")]).build()
     assert t2.restore() == 4
     for a, b in zip(weights, t2.models["denoiser"].weights):
         np.testing.assert_array_equal(a, b.numpy())
@@ -77,6 +84,9 @@ def test_train_writes_outputs_and_resumes_exactly(tmp_path):
     assert (res2.start_step, res2.step) == (4, 6)
     assert int(t2.optimizers["main"].iterations.numpy()) == 6
     assert [m["step"] for m in _metrics(w) if "loss" in m] == [1, 2, 3, 4, 5, 6]
+    assert hooks == [("cb", "train_start", 4), ("cb", "checkpoint", 6)]  # resumed: no ckpt-0; eval_every is 0
+    hooks.clear()
+    assert t2.train().step == 6 and hooks == []  # already trained: no hook
 
 
 def test_nan_rolls_back_lowers_lr_and_recovers(tmp_path, caplog):

@@ -49,13 +49,20 @@ def _prepare(pred, gt, crop_border: int, y_channel: bool) -> tuple[np.ndarray, n
     return pred.astype(np.float64), gt.astype(np.float64)
 
 
+def mse_to_psnr(mse: float, peak: float = 255.0) -> float:
+    """PSNR in dB of a mean squared error on the scale `peak` (255 for uint8, 1.0 for [0, 1] floats): `inf` for 0,
+    `nan` for nan (no pixels). For metrics pooled over many images (STTN-I's hole PSNR: one MSE over every hole
+    pixel of the held-out set) where `psnr` scores one image."""
+    mse = float(mse)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(peak * peak / mse))
+
+
 def psnr(pred: np.ndarray, gt: np.ndarray, crop_border: int = 0, y_channel: bool = False) -> float:
     """Peak signal-to-noise ratio in dB (peak 255) of uint8 RGB images; `inf` for identical images."""
     a, b = _prepare(pred, gt, crop_border, y_channel)
-    mse = np.mean((a - b) ** 2)
-    if mse == 0:
-        return float("inf")
-    return float(10.0 * np.log10(255.0 * 255.0 / mse))
+    return mse_to_psnr(np.mean((a - b) ** 2), 255.0)
 
 
 @functools.lru_cache(maxsize=1)

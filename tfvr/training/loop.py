@@ -8,7 +8,9 @@ What it does, in order:
 2. Inside `strategy.scope()`: `task.build_models()`, one optimizer per `task.optimizer_groups(...)` (each
    `.build()` on its variables, wrapped in a Keras `LossScaleOptimizer` under mixed_float16), the EMA.
 3. Restores the newest readable checkpoint in `<workdir>/checkpoints` (step counter, models, optimizer slots
-   and iterations, EMA, guard state), or writes `ckpt-0` so a rollback always has a target.
+   and iterations, EMA, guard state), runs the `on_train_start` hooks (the task, then `callbacks`; see
+   `tfvr.training.task.TrainerCallback`), and for a fresh run writes `ckpt-0` so a rollback always has a target.
+   `on_eval_end` follows every evaluation (`Trainer.evaluate`), `on_checkpoint` every checkpoint.
 4. Steps until `trainer.num_steps`: each step sets every group's learning rate on the host
    (`schedules.learning_rate(group.optim, step, group.lr_multiplier) * guard scale`), runs one step in a
    `tf.function` (traced once per `task.stage(step)`), averages the logged scalars over replicas, runs the
@@ -58,7 +60,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -119,10 +121,14 @@ class Trainer:
         task: the family's Task (its `config` is the Experiment).
         workdir: run folder (checkpoints, TensorBoard, metrics.jsonl).
         strategy: a tf.distribute strategy; default from `task.config.runtime`.
+        callbacks: more receivers of the lifecycle hooks (`tfvr.training.task.TrainerCallback`: on_train_start,
+            on_eval_end, on_checkpoint), called after the task, in order.
     """
 
-    def __init__(self, task: Task, workdir: str, strategy: Optional[tf.distribute.Strategy] = None):
+    def __init__(self, task: Task, workdir: str, strategy: Optional[tf.distribute.Strategy] = None,
+                 callbacks: Sequence[Any] = ()):
         self.task = task
+        self.callbacks = [task, *callbacks]
         self.config = task.config
         self.tcfg = task.config.trainer
         self.workdir = os.path.abspath(workdir)
@@ -296,7 +302,15 @@ class Trainer:
         self._step_var.assign(self.step)
         path = self.checkpointer.save(self.step)
         log.info("checkpoint %s", path)
+        self._hook("on_checkpoint", path)
         return path
+
+    def _hook(self, name: str, *args) -> None:
+        """Calls hook `name` (`TrainerCallback`) of the task, then of each callback."""
+        for receiver in self.callbacks:
+            fn = getattr(receiver, name, None)
+            if fn is not None:
+                fn(self, *args)
 
     # ------------------------------------------------------------------------------------------------------------
     # learning rates
@@ -420,8 +434,9 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def evaluate(self) -> dict[str, float]:
-        """`task.evaluate` with the EMA weights when EMA is on. Evaluating twice at the same step with unchanged
-        weights (the last `eval_every` step, then `eval_at_end`) runs the task once."""
+        """`task.evaluate` (the Task's evaluation contract: build_eval_dataset / eval_step / aggregate /
+        reduce_aggregated) with the EMA weights when EMA is on, then the `on_eval_end` hooks. Evaluating twice at
+        the same step with unchanged weights (the last `eval_every` step, then `eval_at_end`) runs the task once."""
         self.build()
         if self._eval_cache is not None and self._eval_cache[0] == self.step:
             return dict(self._eval_cache[1])
@@ -432,6 +447,7 @@ class Trainer:
             res = self.task.evaluate(self.models)
         out = {k: float(v) for k, v in (res or {}).items()}
         self._eval_cache = (self.step, dict(out))
+        self._hook("on_eval_end", dict(out))
         return out
 
     def log_eval(self, metrics: dict[str, float]) -> None:
@@ -517,7 +533,8 @@ class Trainer:
     def train(self, on_start=None) -> TrainResult:
         """Trains to `trainer.num_steps`. `on_start()` runs once the run is known to be able to start (config
         valid, workdir locked, checkpoints restored or none there) and before the first write into the workdir
-        (the train script writes config.json there)."""
+        (the train script writes config.json there). Then, unless the run is already trained, the
+        `on_train_start` hooks (task first, then `callbacks`), then a fresh run's ckpt-0 and the steps."""
         from tfvr.config import validate_experiment
 
         validate_experiment(self.config)  # before anything is written into the workdir
@@ -543,8 +560,6 @@ class Trainer:
                 old = os.path.join(self.workdir, f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
                 os.replace(metrics, old)
                 log.warning("starting at step 0: the previous %s was renamed to %s", metrics, old)
-            if self.is_chief:
-                self.save()  # ckpt-0: a rollback target from the very first step
         else:
             self._trim_metrics(self.step)
         start_step = self.step
@@ -552,6 +567,10 @@ class Trainer:
             log.info("resuming at step %d of %d", start_step, num_steps)
         t0 = time.time()
         logs: dict[str, float] = {}
+        if self.step < num_steps:
+            self._hook("on_train_start")
+        if restored is None and self.is_chief:
+            self.save()  # ckpt-0: a rollback target from the very first step
         if self.step >= num_steps:
             log.info("already trained: step %d >= num_steps %d", self.step, num_steps)
             return TrainResult(self.step, start_step, 0.0, logs, 0)

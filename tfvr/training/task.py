@@ -1,9 +1,10 @@
 """The Task: what a model family plugs into tfvr's trainer (`tfvr.training.loop.Trainer`).
 
 One Task subclass per family (STTN-R, EDVR, STTN-I, vid2vid, MemVSR). It holds the experiment config
-(`self.config`, a `tfvr.config.Experiment` subclass) and answers the trainer's questions:
+(`self.config`, a `tfvr.config.Experiment` subclass) and answers the trainer's questions. It is registered by
+its family's record (`tfvr/models/<family>/family.py`, `tasks={"sttn_restore": "module:STTNRestoreTask"}`; a
+plug-in may use `@tfvr.registry.register_task`):
 
-    @tfvr.registry.register_task
     class STTNRestoreTask(Task):
         name = "sttn_restore"                      # registry key, stored in workdir/config.json
         experiment_cls = STTNRestoreExperiment     # the dataclass its config is
@@ -26,8 +27,13 @@ One Task subclass per family (STTN-R, EDVR, STTN-I, vid2vid, MemVSR). It holds t
             ctx.minimize(tape, loss)                 # handles replicas, loss scaling, clipping, optimizers
             return {"loss": loss, "loss/pix": pix, "loss/tv": tv}      # scalars, averaged over replicas
 
-        def evaluate(self, models):                 # validation metrics (PSNR/SSIM ...), plain Python floats
+        def build_eval_dataset(self):               # held-out batches (finite); None: no evaluation
+            return pipeline.build_eval_dataset(self.config.data)
+
+        def eval_step(self, batch, models):         # per batch, eager: {name: per-example values [N]}
             ...
+        # aggregate(state, step_outputs) / reduce_aggregated(state): default concatenates and takes means;
+        # evaluate(models) (the driver the Trainer calls) = build_eval_dataset -> eval_step -> aggregate -> reduce
         def image_summaries(self, models, batch):   # TensorBoard images: name -> [N, H, W, 3] in [0, 1]
             ...
         def export_module(self, models):            # a tf.Module with uint8 serving signatures
@@ -62,6 +68,20 @@ The contract, method by method, is in each method's docstring below. In short:
 - EMA: with `trainer.ema_decay > 0` the trainer keeps an exponential moving average of the trainable
   variables of the models named in `ema_models` (default: all models); evaluation (`evaluate`, eval.json) and
   export use the EMA weights, the training-time image summaries the raw ones.
+- Evaluation (tf-models' `validation_step` / `aggregate_logs` / `reduce_aggregated_logs`): `build_eval_dataset()`
+  gives the held-out batches (finite; None: the task has no evaluation), `eval_step(batch, models)` scores one
+  batch (eagerly, one device, EMA weights) and returns {name: per-example values [N] or one value per batch},
+  `aggregate(state, step_outputs)` folds them into a state (None before the first batch; default: a list of arrays
+  per name), `reduce_aggregated(state)` turns the state into {metric: Python float} (default: the mean of every
+  name over all its values). `evaluate(models)` drives the four and is what the Trainer (`Trainer.evaluate`) and
+  every other caller use; a task whose evaluation is not a loop over batches (vid2vid's whole videos) may
+  override `evaluate` alone. Restoration families build their eval_step / reduce from one
+  `tfvr.training.evaluation.RestorationEvaluator` with declared baselines (input, ablation, bicubic, copy-last).
+- Hooks (Keras callbacks / Orbit actions): `on_train_start(trainer)` (after the restore and config.json, before
+  the initial checkpoint of a fresh run and the first step; `trainer.step` is the step training starts at),
+  `on_eval_end(trainer, metrics)` (after every evaluation the Trainer runs, periodic and final),
+  `on_checkpoint(trainer, path)` (after every checkpoint written). The task is always the first receiver;
+  `Trainer(..., callbacks=[...])` adds objects with the same methods (`TrainerCallback`).
 - Export: `export_module(models)` returns a `tf.Module` whose `tf.function`s with input signatures are the
   serving signatures (attribute `serving_default`, optionally more: see `export_signatures`);
   `export_examples(module)` returns inputs the reload check runs them on (the default derives uint8 inputs from
@@ -78,7 +98,7 @@ import tensorflow as tf
 from tfvr.config import Experiment
 from tfvr.training.config import OptimConfig
 
-__all__ = ["Task", "OptimizerGroup", "MetricGuard", "StepContext", "make_optimizer"]
+__all__ = ["Task", "TrainerCallback", "OptimizerGroup", "MetricGuard", "StepContext", "make_optimizer"]
 
 
 @dataclasses.dataclass
@@ -290,7 +310,26 @@ def _ref(v):
     return v.ref() if hasattr(v, "ref") else id(v)
 
 
-class Task:
+class TrainerCallback:
+    """The Trainer's lifecycle hooks (no-ops here). A Task is one; `Trainer(..., callbacks=[...])` takes more.
+
+    Called on every worker of a multi-worker run (check `trainer.is_chief` before writing files).
+    """
+
+    def on_train_start(self, trainer) -> None:
+        """Training is about to run its first step in this process: the workdir is locked, checkpoints are restored
+        (`trainer.step` is the step it starts at), config.json is written; a fresh run's ckpt-0 comes next. Not
+        called when the run is already trained to `trainer.num_steps`."""
+
+    def on_eval_end(self, trainer, metrics: dict[str, float]) -> None:
+        """After each evaluation the Trainer runs (`Trainer.evaluate`: every `eval_every` steps and the final one;
+        not again for a cached result), with its metrics."""
+
+    def on_checkpoint(self, trainer, path: str) -> None:
+        """After a checkpoint (`path`, without the `.index` suffix) is written at `trainer.step`."""
+
+
+class Task(TrainerCallback):
     """Base class of a family's training task. See the module docstring for the contract."""
 
     #: registry key (stored in workdir/config.json as "task").
@@ -385,11 +424,48 @@ class Task:
         return []
 
     # -- evaluation and summaries ------------------------------------------------------------------------------
+    def build_eval_dataset(self) -> Optional[Iterable[dict]]:
+        """The held-out data: a finite iterable of batches (a `tf.data.Dataset` of dicts, a list of dicts ...),
+        deterministic so that every evaluation scores the same examples. Default None: no evaluation."""
+        return None
+
+    def eval_step(self, batch: dict, models: dict[str, Any]) -> dict[str, Any]:
+        """Scores one held-out batch: {name: per-example values [N]} (NumPy, tensors, floats; a scalar counts as
+        one value of this batch). Eager, one device, EMA weights if on."""
+        raise NotImplementedError(f"{type(self).__name__} has a build_eval_dataset but no eval_step")
+
+    def aggregate(self, state: Optional[dict], step_outputs: dict[str, Any]) -> dict:
+        """Folds one `eval_step`'s outputs into the evaluation state (`state` is None at the first batch).
+        Default: {name: [float64 array per batch]}."""
+        state = {} if state is None else state
+        for k, v in step_outputs.items():
+            state.setdefault(k, []).append(np.atleast_1d(np.asarray(v, np.float64)).reshape(-1))
+        return state
+
+    def reduce_aggregated(self, state: dict) -> dict[str, float]:
+        """The metrics from the final state, as Python floats. Default: the mean of every name over all values."""
+        return {k: float(np.mean(np.concatenate(v))) for k, v in state.items() if v}
+
+    def empty_eval_error(self) -> Exception:
+        """What `evaluate` raises when `build_eval_dataset` gave no batch."""
+        from tfvr.errors import UserError
+
+        return UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
+
     def evaluate(self, models: dict[str, Any]) -> dict[str, float]:
-        """Validation metrics on held-out data as Python floats (e.g. {"psnr": 31.2, "ssim": 0.91}).
-        Called (non-distributed, EMA weights if on) every `trainer.eval_every` steps and after training; the
-        final result goes to workdir/eval.json. Default: no metrics."""
-        return {}
+        """Validation metrics on held-out data as Python floats (e.g. {"psnr_model": 31.2, "ssim_model": 0.91}):
+        `build_eval_dataset` -> `eval_step` per batch -> `aggregate` -> `reduce_aggregated`. Called
+        (non-distributed, EMA weights if on) by `Trainer.evaluate` every `trainer.eval_every` steps and after
+        training; the final result goes to workdir/eval.json. No eval dataset: no metrics ({})."""
+        data = self.build_eval_dataset()
+        if data is None:
+            return {}
+        state = None
+        for batch in data:
+            state = self.aggregate(state, self.eval_step(batch, models))
+        if state is None:
+            raise self.empty_eval_error()
+        return self.reduce_aggregated(state)
 
     def image_summaries(self, models: dict[str, Any], batch: dict) -> dict[str, tf.Tensor]:
         """{name: images [N, H, W, 3] float in [0, 1] or uint8} for TensorBoard, e.g. a strip

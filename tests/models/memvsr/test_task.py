@@ -75,6 +75,22 @@ def _vsr_task(with_pcd):
     return MemVSRTask(cfg)
 
 
+def test_memvsr_is_the_registered_task_of_its_mode(tmp_path):
+    from tfvr import registry
+    from tfvr.models.memvsr.task import MemVSRNextFrameTask, MemVSRVSRTask
+
+    # "memvsr" (train/memvsr.py, the config.json of existing runs) resolves by config.mode
+    assert registry.get_task("memvsr") is MemVSRTask
+    assert type(MemVSRTask(_nextframe_cfg(tmp_path))) is MemVSRNextFrameTask
+    assert type(_vsr_task(True)) is MemVSRVSRTask
+    assert registry.get_task("memvsr_nextframe") is MemVSRNextFrameTask
+    assert registry.get_task("memvsr_vsr") is MemVSRVSRTask
+    with pytest.raises(ConfigError, match="mode='nextframe'"):
+        MemVSRVSRTask(_nextframe_cfg(tmp_path))
+    with pytest.raises(ConfigError, match="mode"):
+        MemVSRTask(MemVSRExperiment(mode="both"))
+
+
 @pytest.mark.parametrize("with_pcd", [True, False])
 def test_vsr_mode_optimizer_groups(with_pcd):
     task = _vsr_task(with_pcd)

@@ -35,7 +35,8 @@ import tensorflow as tf
 from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr.config import EDVRConfig, EDVRStage2Experiment
 from tfvr.models.edvr.model import EDVR
-from tfvr.models.edvr.task import EDVRTask, _to_uint8, load_init_state_dict, upscale_baseline
+from tfvr.models.edvr.task import EDVRTask, load_init_state_dict
+from tfvr.training.evaluation import RestorationEvaluator, other_model, upscaled
 from tfvr.training.task import Task
 
 log = logging.getLogger("tfvr.training")
@@ -112,9 +113,7 @@ class EDVRStage2Task(EDVRTask):
 
     def __init__(self, config):
         Task.__init__(self, config)
-        from tfvr.models.edvr.task import DCN_SCOPES
-
-        mc, dc, sc, s1 = config.model, config.data, config.stabilizers, config.stage1
+        mc, dc, s1 = config.model, config.data, config.stage1
         if not mc.hr_in:
             raise ConfigError("model.hr_in must be true for stage 2 (it refines the stage-1 HR outputs; preset "
                               "edvr_l_stage2)")
@@ -129,16 +128,9 @@ class EDVRStage2Task(EDVRTask):
         if dc.num_frames != want:
             raise ConfigError(f"data.num_frames={dc.num_frames}: stage 2 needs stage1.num_frame + model.num_frame - "
                               f"1 = {self.stage1_config.num_frame} + {mc.num_frame} - 1 = {want} LR frames")
-        if sc.dcn_lr_scope not in DCN_SCOPES:
-            raise ConfigError(f"stabilizers.dcn_lr_scope: {sc.dcn_lr_scope!r} is not one of {DCN_SCOPES}")
-        if sc.init_mode not in ("prefix", "repeat"):
-            raise ConfigError(f"stabilizers.init_mode: {sc.init_mode!r} is not 'prefix' or 'repeat'")
-        if sc.tsa_warmup_steps and not mc.with_tsa:
-            raise ConfigError("stabilizers.tsa_warmup_steps > 0 needs model.with_tsa=True")
-        if config.loss.reduction not in ("sum", "mean"):
-            raise ConfigError(f"loss.reduction: {config.loss.reduction!r} is not 'sum' or 'mean'")
+        self._check_stabilizers(config)
         self.scale = 4
-        self._predict = {}
+        self.evaluator = self._evaluator()
 
     def _stage1_config(self) -> EDVRConfig:
         import json
@@ -197,40 +189,27 @@ class EDVRStage2Task(EDVRTask):
     def train_step(self, batch, models, ctx):
         return super().train_step(self._stage2_batch(batch, models), models, ctx)
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
-    def evaluate(self, models):
-        from tfvr.metrics import psnr, ssim
-
-        stage2, stage1 = models["edvr"], models["stage1"]
+    # -- evaluation (tfvr.training.evaluation: stage 1 alone and bicubic x4 are the baselines) -------------------
+    def _evaluator(self) -> RestorationEvaluator:
         t1 = self.stage1_config.num_frame
         c = self.config.data.num_frames // 2
-        run2 = self._predictor(stage2)
-        run1 = self._predictor(stage1)
-        scores = {k: [] for k in ("psnr_model", "ssim_model", "psnr_stage1", "psnr_bicubic")}
-        for batch in self._eval_dataset():
-            lq = batch["lq"]
-            gt = _to_uint8(batch["gt"][:, c])
-            frames = self._stage2_batch(batch, models)["lq"]
-            pred = _to_uint8(run2(frames))
-            s1 = _to_uint8(run1(lq[:, c - t1 // 2:c + t1 // 2 + 1]))
-            bic = _to_uint8(upscale_baseline(np.asarray(lq[:, c]), 4, "bicubic"))
-            for i in range(gt.shape[0]):
-                scores["psnr_model"].append(psnr(pred[i], gt[i]))
-                scores["ssim_model"].append(ssim(pred[i], gt[i]))
-                scores["psnr_stage1"].append(psnr(s1[i], gt[i]))
-                scores["psnr_bicubic"].append(psnr(bic[i], gt[i]))
-        if not scores["psnr_model"]:
-            raise UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["psnr_gain_over_stage1"] = res["psnr_model"] - res["psnr_stage1"]
-        return res
+        window = slice(c - t1 // 2, c + t1 // 2 + 1)  # stage 1 alone on the centre frame's own window
+        return RestorationEvaluator(
+            model="edvr", target=lambda batch: batch["gt"][:, c],
+            inputs=lambda batch, models: self._stage2_batch(batch, models)["lq"],
+            baselines=[other_model("stage1", "stage1", inputs=lambda batch: batch["lq"][:, window]),
+                       upscaled("bicubic", c, 4)],
+            gains={"psnr_gain_over_stage1": "stage1"})
+
+    def evaluate(self, models):
+        return Task.evaluate(self, models)  # no offset/* metrics (EDVRTask's): the cascade has two sets of DCNs
 
     def image_summaries(self, models, batch):
         from tfvr.training import summaries
 
         b = self._stage2_batch({k: v[:2] for k, v in batch.items()}, models)
         t2c = self.config.model.num_frame // 2
-        out = tf.clip_by_value(tf.cast(self._predictor(models["edvr"])(b["lq"]), tf.float32), 0.0, 1.0)
+        out = tf.clip_by_value(tf.cast(self.evaluator.predict(models["edvr"])(b["lq"]), tf.float32), 0.0, 1.0)
         return {"stage1|stage2|target": summaries.image_strip(b["lq"][:, t2c], out, b["gt"][:, t2c])}
 
     # -- export ----------------------------------------------------------------------------------------------------

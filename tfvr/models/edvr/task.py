@@ -39,30 +39,12 @@ from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr.config import EDVRExperiment
 from tfvr.models.edvr.convert import init_from_state_dict, to_basicsr
 from tfvr.models.edvr.model import EDVR
+from tfvr.training.evaluation import RestorationEvaluation, RestorationEvaluator, input_frame, upscale, upscaled
 from tfvr.training.task import MetricGuard, OptimizerGroup, Task
 
 log = logging.getLogger("tfvr.training")
 
 DCN_SCOPES = ("dcn", "offset", "pcd")
-
-
-def _to_uint8(x) -> np.ndarray:
-    return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def upscale_baseline(lr_frames: np.ndarray, scale: int, method: str = "bicubic") -> np.ndarray:
-    """[N, h, w, 3] float in [0, 1] → [N, sh, sw, 3]: MATLAB bicubic (tfvr.data.degrade.imresize) or bilinear."""
-    if scale == 1:
-        return np.asarray(lr_frames, np.float32)
-    if method == "bilinear":
-        n, h, w, _ = lr_frames.shape
-        return tf.image.resize(lr_frames, [h * scale, w * scale], method="bilinear").numpy()
-    try:
-        from tfvr.data.degrade import imresize
-    except ImportError:  # the MATLAB port is not there: Keys bicubic (a = -0.5) from TF, without antialiasing
-        n, h, w, _ = lr_frames.shape
-        return tf.image.resize(lr_frames, [h * scale, w * scale], method="bicubic").numpy()
-    return np.stack([imresize(np.asarray(f, np.float64), scale) for f in lr_frames]).astype(np.float32)
 
 
 def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
@@ -84,7 +66,7 @@ def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
     return load_state_dict(p)
 
 
-class EDVRTask(Task):
+class EDVRTask(RestorationEvaluation, Task):
     """EDVR (Wang et al., CVPRW 2019) trained for ×4 video SR (or deblurring with hr_in) with its stabilisers."""
 
     name = "edvr"
@@ -105,6 +87,13 @@ class EDVRTask(Task):
             raise ConfigError(f"data.task={dc.task!r}, data.scale={dc.scale}: EDVR without hr_in is ×4 SR "
                               "(data.task=sr, data.scale=4)")
         self.scale = want_scale
+        self._check_stabilizers(config)
+        self.evaluator = self._evaluator()
+
+    @staticmethod
+    def _check_stabilizers(config) -> None:
+        """The stabiliser and loss fields (shared with stage 2, `EDVRStage2Task`)."""
+        mc, sc = config.model, config.stabilizers
         if sc.dcn_lr_scope not in DCN_SCOPES:
             raise ConfigError(f"stabilizers.dcn_lr_scope: {sc.dcn_lr_scope!r} is not one of {DCN_SCOPES}")
         if sc.init_mode not in ("prefix", "repeat"):
@@ -113,7 +102,19 @@ class EDVRTask(Task):
             raise ConfigError("stabilizers.tsa_warmup_steps > 0 needs model.with_tsa=True")
         if config.loss.reduction not in ("sum", "mean"):
             raise ConfigError(f"loss.reduction: {config.loss.reduction!r} is not 'sum' or 'mean'")
-        self._predict = {}
+
+    def _evaluator(self) -> RestorationEvaluator:
+        """hr_in: the input frame is the baseline; x4: MATLAB bicubic (the usual SR baseline, with SSIM) and
+        bilinear (EDVR's own global-residual base)."""
+        mc = self.config.model
+        c = mc.num_frame // 2 if mc.center_frame_idx is None else int(mc.center_frame_idx)
+        if self.scale == 1:
+            baselines = [input_frame(c, ssim=True)]
+        else:
+            baselines = [upscaled("bicubic", c, self.scale, ssim=True),
+                         upscaled("bilinear", c, self.scale, method="bilinear")]
+        return RestorationEvaluator(model="edvr", target=lambda batch: batch["gt"][:, c], baselines=baselines,
+                                    gains={"psnr_gain": baselines[0].name})
 
     # -- models ----------------------------------------------------------------------------------------------------
     def build_models(self):
@@ -186,10 +187,6 @@ class EDVRTask(Task):
         cfg = dataclasses.replace(self.config.data, seed=int(seed))
         return pipeline.build_dataset(cfg, "train", input_context)
 
-    def _eval_dataset(self):
-        from tfvr.data import pipeline
-
-        return pipeline.build_dataset(self.config.data, "val")
 
     # -- the step --------------------------------------------------------------------------------------------------
     def train_step(self, batch, models, ctx):
@@ -211,41 +208,11 @@ class EDVRTask(Task):
             logs[f"offset/{name}"] = tf.identity(layer.offset_mean_abs.value)
         return logs
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
-    def _predictor(self, model):
-        key = id(model)
-        if key not in self._predict:
-            self._predict[key] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return self._predict[key]
-
+    # -- evaluation (RestorationEvaluation: build_eval_dataset, eval_step, reduce_aggregated) ----------------------
     def evaluate(self, models):
-        from tfvr.metrics import psnr, ssim
-
-        model = models["edvr"]
-        c = model.center
-        scores: dict[str, list] = {"psnr_model": [], "ssim_model": []}
-        base_names = ("input",) if self.scale == 1 else ("bicubic", "bilinear")
-        for b in base_names:
-            scores[f"psnr_{b}"] = []
-        scores[f"ssim_{base_names[0]}"] = []
-        for batch in self._eval_dataset():
-            lq = batch["lq"]
-            gt = _to_uint8(batch["gt"][:, c])
-            pred = _to_uint8(self._predictor(model)(lq))
-            lq_c = np.asarray(lq[:, c])
-            bases = {b: _to_uint8(upscale_baseline(lq_c, self.scale, "bilinear" if b == "bilinear" else "bicubic"))
-                     for b in base_names}
-            for i in range(gt.shape[0]):
-                scores["psnr_model"].append(psnr(pred[i], gt[i]))
-                scores["ssim_model"].append(ssim(pred[i], gt[i]))
-                for b, img in bases.items():
-                    scores[f"psnr_{b}"].append(psnr(img[i], gt[i]))
-                scores[f"ssim_{base_names[0]}"].append(ssim(bases[base_names[0]][i], gt[i]))
-        if not scores["psnr_model"]:
-            raise UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["psnr_gain"] = res["psnr_model"] - res[f"psnr_{base_names[0]}"]
-        for name, layer in model.dcn_layers().items():
+        """The evaluator's metrics plus the mean |offset| of every DCN (`offset/<name>`, as last computed)."""
+        res = super().evaluate(models)
+        for name, layer in models["edvr"].dcn_layers().items():
             res[f"offset/{name}"] = float(layer.offset_mean_abs.numpy())
         return res
 
@@ -255,8 +222,8 @@ class EDVRTask(Task):
         model = models["edvr"]
         c = model.center
         lq = batch["lq"][:4]
-        out = tf.clip_by_value(tf.cast(self._predictor(model)(lq), tf.float32), 0.0, 1.0)
-        base = tf.convert_to_tensor(upscale_baseline(np.asarray(lq[:, c]), self.scale))
+        out = tf.clip_by_value(tf.cast(self.evaluator.predict(model)(lq), tf.float32), 0.0, 1.0)
+        base = tf.convert_to_tensor(upscale(np.asarray(lq[:, c]), self.scale))
         name = "input|output|target" if self.scale == 1 else "bicubic|output|target"
         return {name: summaries.image_strip(tf.clip_by_value(base, 0.0, 1.0), out, batch["gt"][:4, c])}
 

@@ -12,6 +12,8 @@ _EXPORTS = {
     "NextFramePredictor": "tfvr.models.memvsr.nextframe",
     "MemEDVR": "tfvr.models.memvsr.vsr",
     "MemVSRTask": "tfvr.models.memvsr.task",
+    "MemVSRNextFrameTask": "tfvr.models.memvsr.task",
+    "MemVSRVSRTask": "tfvr.models.memvsr.task",
     "MemVSRExperiment": "tfvr.models.memvsr.config",
     "MemoryConfig": "tfvr.models.memvsr.config",
     "NextFrameConfig": "tfvr.models.memvsr.config",

@@ -21,7 +21,6 @@ authors fold each device's batch into one long clip, which makes D's input depen
 """
 
 import dataclasses
-import math
 
 import numpy as np
 import tensorflow as tf
@@ -71,8 +70,9 @@ class STTNInpaintExperiment(Experiment):
     optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
     d_optim: OptimConfig = dataclasses.field(default_factory=_authors_optim)
     losses: LossConfig = dataclasses.field(default_factory=LossConfig)
-    # Evaluate once when training starts in this process (step 0 for a new run) and report it beside the final
-    # metrics in eval.json as `<metric>_start`: how much training improved the held-out hole PSNR.
+    # Evaluate once when training starts in this process (step 0 for a new run; the `on_train_start` hook, EMA
+    # weights if on) and report it beside the final metrics in eval.json as `<metric>_start`: how much training
+    # improved the held-out hole PSNR.
     eval_at_start: bool = False
 
 
@@ -154,7 +154,6 @@ class STTNInpaintTask(Task):
             raise ConfigError(f"model.discriminator.use_sigmoid={config.model.discriminator.use_sigmoid} does not "
                               f"match losses.gan_loss={config.losses.gan_loss!r}: the authors' discriminator ends in "
                               f"a sigmoid exactly when the loss is not hinge (set use_sigmoid={want_sigmoid})")
-        self._models = None
         self._start_metrics = None
 
     def build_models(self):
@@ -168,8 +167,7 @@ class STTNInpaintTask(Task):
         x = tf.zeros([1, t, ch, cw, 3])
         gen((x, x[..., :1]))
         disc(x)
-        self._models = {"generator": gen, "discriminator": disc}
-        return self._models
+        return {"generator": gen, "discriminator": disc}
 
     def optimizer_groups(self, models):
         return [OptimizerGroup("g", list(models["generator"].trainable_variables), self.config.optim),
@@ -178,13 +176,6 @@ class STTNInpaintTask(Task):
     # -- data --------------------------------------------------------------------------------------------------
     def build_train_dataset(self, input_context, seed):
         from tfvr.data import pipeline
-
-        # The trainer asks for the training data only to train, after restoring any checkpoint: the moment to
-        # take the `eval_at_start` metrics (once per process).
-        if self.config.eval_at_start and self._start_metrics is None and self._models is not None:
-            self._start_metrics = self.evaluate(self._models)
-            print("held-out metrics before training: " +
-                  ", ".join(f"{k} {v:.2f}" for k, v in self._start_metrics.items()), flush=True)
 
         cfg = dataclasses.replace(self.config.data, seed=seed)
         return pipeline.build_dataset(cfg, "train", input_context)
@@ -211,16 +202,29 @@ class STTNInpaintTask(Task):
         logs = {"loss": g_loss, "loss/dis": d_loss, "loss/dis_real": 2 * d_real, "loss/dis_fake": 2 * d_fake, **logs}
         return {k: _all_sum(v) for k, v in logs.items()}
 
-    # -- evaluation --------------------------------------------------------------------------------------------
-    def _eval_dataset(self):
+    def on_train_start(self, trainer):
+        """`eval_at_start`: the held-out metrics before this process trains (chief only, once per process)."""
+        if self.config.eval_at_start and self._start_metrics is None and trainer.is_chief:
+            self._start_metrics = trainer.evaluate()
+            print("held-out metrics before training: " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in self._start_metrics.items()), flush=True)
+
+    # -- evaluation (the Task contract; pooled PSNR through tfvr.metrics.mse_to_psnr) ---------------------------
+    def build_eval_dataset(self):
         from tfvr.data import pipeline
 
-        return pipeline.build_dataset(self.config.data, "val")
+        return pipeline.build_eval_dataset(self.config.data)
+
+    def eval_step(self, batch, models):
+        return inpainting_errors(models["generator"], batch)
+
+    def reduce_aggregated(self, state):
+        return pooled_psnr(state)
 
     def evaluate(self, models):
         """Hole PSNR (dB, over masked pixels only) and whole-frame PSNR of the composite, on held-out clips
         (plus the same before training, `*_start`, with `eval_at_start`)."""
-        metrics = evaluate_inpainting(models["generator"], self._eval_dataset())
+        metrics = super().evaluate(models)
         if self._start_metrics is not None:
             metrics.update({f"{k}_start": v for k, v in self._start_metrics.items() if not k.endswith("_start")})
         return metrics
@@ -254,32 +258,46 @@ class STTNInpaintTask(Task):
         return {"serving_default": {"frames": frames, "masks": masks}}
 
 
+def inpainting_errors(gen, batch) -> dict[str, float]:
+    """One batch of {"frames" [0,1], "masks"}: the squared-error sums and pixel counts of the composite over the
+    holes and over the whole frames (pixel values on the 8-bit scale: the output is rounded to uint8 levels, as
+    a served model's output is)."""
+    frames = tf.cast(batch["frames"], tf.float32)
+    masks = tf.cast(batch["masks"], tf.float32)
+    pred = gen(((frames * 2 - 1) * (1 - masks), masks))
+    pred = tf.round(tf.clip_by_value((tf.cast(pred, tf.float32) + 1) / 2, 0, 1) * 255) / 255
+    comp = frames * (1 - masks) + masks * pred
+    se = tf.square(comp - frames).numpy()
+    m = np.broadcast_to(masks.numpy(), se.shape)
+    return {"hole_se": float((se * m).sum()), "hole_n": float(m.sum()), "all_se": float(se.sum()),
+            "all_n": float(se.size)}
+
+
+def pooled_psnr(state: dict) -> dict[str, float]:
+    """{"psnr_hole", "psnr"} (dB, peak 1) from the aggregated `inpainting_errors` of every batch: one MSE over
+    every hole pixel (every pixel) of the held-out set; nan without hole pixels."""
+    from tfvr.metrics import mse_to_psnr
+
+    def total(key):  # summed in batch order, as a running sum
+        return sum(float(x) for a in state[key] for x in np.atleast_1d(a))
+
+    def psnr(se, n):
+        return float("nan") if n == 0 else mse_to_psnr(se / n, peak=1.0)
+
+    return {"psnr_hole": psnr(total("hole_se"), total("hole_n")), "psnr": psnr(total("all_se"), total("all_n"))}
+
+
 def evaluate_inpainting(gen, dataset, max_batches: int = 0) -> dict:
-    """{"psnr_hole", "psnr"} over a dataset of {"frames" [0,1], "masks"} batches (pixel values on the 8-bit
-    scale: output and composite are rounded to uint8 levels, as a served model's output is)."""
-    hole_se = hole_n = all_se = all_n = 0.0
+    """{"psnr_hole", "psnr"} over a dataset of {"frames" [0,1], "masks"} batches (`inpainting_errors`,
+    `pooled_psnr`; what `STTNInpaintTask.evaluate` computes)."""
+    state = {"hole_se": [], "hole_n": [], "all_se": [], "all_n": []}
     for i, batch in enumerate(dataset):
         if max_batches and i >= max_batches:
             break
-        frames = tf.cast(batch["frames"], tf.float32)
-        masks = tf.cast(batch["masks"], tf.float32)
-        pred = gen(((frames * 2 - 1) * (1 - masks), masks))
-        pred = tf.round(tf.clip_by_value((tf.cast(pred, tf.float32) + 1) / 2, 0, 1) * 255) / 255
-        comp = frames * (1 - masks) + masks * pred
-        se = tf.square(comp - frames).numpy()
-        m = np.broadcast_to(masks.numpy(), se.shape)
-        hole_se += float((se * m).sum())
-        hole_n += float(m.sum())
-        all_se += float(se.sum())
-        all_n += float(se.size)
-
-    def psnr(se, n):
-        if n == 0:
-            return float("nan")
-        mse = se / n
-        return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
-
-    return {"psnr_hole": psnr(hole_se, hole_n), "psnr": psnr(all_se, all_n)}
+        for k, v in inpainting_errors(gen, batch).items():
+            state[k].append(v)
+    return pooled_psnr(state)
 
 
-__all__ = ["STTNInpaintExperiment", "STTNInpaintTask", "LossConfig", "evaluate_inpainting", "generator_losses"]
+__all__ = ["STTNInpaintExperiment", "STTNInpaintTask", "LossConfig", "evaluate_inpainting", "inpainting_errors",
+           "pooled_psnr", "generator_losses"]

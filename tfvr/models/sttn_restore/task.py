@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfvr.models.sttn_restore.config import STTNRestoreExperiment
 from tfvr.models.sttn_restore.model import STTNRestore
+from tfvr.training.evaluation import RestorationEvaluation, RestorationEvaluator, input_frame, other_model
 from tfvr.training.task import OptimizerGroup, Task
 
 
@@ -41,11 +42,7 @@ def _pixel_loss(cfg):
     raise ConfigError(f"loss.pixel: expected mse, l1 or charbonnier, got {cfg.pixel!r}")
 
 
-def _to_uint8(x) -> np.ndarray:
-    return np.clip(np.round(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-class STTNRestoreTask(Task):
+class STTNRestoreTask(RestorationEvaluation, Task):
     """STTN-R (Kim et al., ECCV 2018) trained for video denoising or deblurring, with its single-frame ablation."""
 
     name = "sttn_restore"
@@ -65,7 +62,11 @@ class STTNRestoreTask(Task):
             raise ConfigError(f"data.task={config.data.task!r}: STTN-R restores same-size frames "
                               "(denoise or deblur)")
         self._pix = _pixel_loss(config.loss)
-        self._predict = {}
+        c = config.model.num_frames // 2
+        self.evaluator = RestorationEvaluator(
+            model="sttn", output_key="output", target=lambda batch: batch["gt"][:, c],
+            baselines=[input_frame(c), other_model("ablation", "ablation", output_key="output")],
+            gains={"psnr_gain_over_input": "input", "psnr_gain_over_ablation": "ablation"}, count="num_windows")
 
     @property
     def with_ablation(self) -> bool:
@@ -96,10 +97,6 @@ class STTNRestoreTask(Task):
         cfg = dataclasses.replace(self.config.data, seed=int(seed))
         return pipeline.build_dataset(cfg, "train", input_context)
 
-    def _eval_dataset(self):
-        from tfvr.data import pipeline
-
-        return pipeline.build_eval_dataset(self.config.data)
 
     # -- the step --------------------------------------------------------------------------------------------------
     def train_step(self, batch, models, ctx):
@@ -134,51 +131,14 @@ class STTNRestoreTask(Task):
         logs["loss"] = loss
         return logs
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
-    def _predictor(self, model):
-        key = id(model)
-        if key not in self._predict:
-            self._predict[key] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return self._predict[key]
-
-    def evaluate(self, models):
-        from tfvr.metrics import psnr, ssim
-
-        t = self.config.model.num_frames
-        scores = {"psnr_input": [], "psnr_model": [], "ssim_model": [], "flow_uv_abs": [], "flow_z": []}
-        if "ablation" in models:
-            scores["psnr_ablation"] = []
-        for batch in self._eval_dataset():
-            lq = batch["lq"]
-            gt = _to_uint8(batch["gt"][:, t // 2])
-            inp = _to_uint8(lq[:, t // 2])
-            out = self._predictor(models["sttn"])(lq)
-            pred = _to_uint8(out["output"])
-            abl = _to_uint8(self._predictor(models["ablation"])(lq)["output"]) if "ablation" in models else None
-            for i in range(gt.shape[0]):
-                scores["psnr_input"].append(psnr(inp[i], gt[i]))
-                scores["psnr_model"].append(psnr(pred[i], gt[i]))
-                scores["ssim_model"].append(ssim(pred[i], gt[i]))
-                if abl is not None:
-                    scores["psnr_ablation"].append(psnr(abl[i], gt[i]))
-            if "flow" in out:
-                f = out["flow"].numpy()
-                scores["flow_uv_abs"].append(float(np.abs(f[..., 0::3]).mean() / 2 + np.abs(f[..., 1::3]).mean() / 2))
-                scores["flow_z"].append(float(f[..., 2::3].mean()))
-        if not scores["psnr_model"]:
-            from tfvr.errors import UserError
-
-            raise UserError("evaluation data set is empty (data.synthetic.num_eval_videos / the 'val' split)")
-        result = {k: float(np.mean(scores[k])) for k in ("psnr_input", "psnr_ablation", "psnr_model") if scores.get(k)}
-        result["psnr_gain_over_input"] = result["psnr_model"] - result["psnr_input"]
-        if "psnr_ablation" in result:
-            result["psnr_gain_over_ablation"] = result["psnr_model"] - result["psnr_ablation"]
-        result["ssim_model"] = float(np.mean(scores["ssim_model"]))
-        result["num_windows"] = float(len(scores["psnr_model"]))
-        for k in ("flow_uv_abs", "flow_z"):
-            if scores[k]:
-                result[k] = float(np.mean(scores[k]))
-        return result
+    # -- evaluation (tfvr.training.evaluation: the input frame and the ablation are the baselines) ----------------
+    def eval_step(self, batch, models):
+        scores, out = self.evaluator.step(batch, models)
+        if "flow" in out:  # one value per batch: the mean |u|, |v| and z of STTN-R's flow
+            f = out["flow"].numpy()
+            scores["flow_uv_abs"] = float(np.abs(f[..., 0::3]).mean() / 2 + np.abs(f[..., 1::3]).mean() / 2)
+            scores["flow_z"] = float(f[..., 2::3].mean())
+        return scores
 
     def image_summaries(self, models, batch):
         from tfvr.training import summaries
@@ -186,13 +146,13 @@ class STTNRestoreTask(Task):
         t = self.config.model.num_frames
         lq = batch["lq"][:4]
         target = batch["gt"][:4, t // 2]
-        out = self._predictor(models["sttn"])(lq)
+        out = self.evaluator.predict(models["sttn"])(lq)
         panels = [lq[:, t // 2]]
         if "warped" in out:
             panels.append(out["warped"][..., :3])
         panels.append(tf.clip_by_value(out["output"], 0.0, 1.0))
         if "ablation" in models:
-            panels.append(tf.clip_by_value(self._predictor(models["ablation"])(lq)["output"], 0.0, 1.0))
+            panels.append(tf.clip_by_value(self.evaluator.predict(models["ablation"])(lq)["output"], 0.0, 1.0))
         panels.append(target)
         images = {"input|warped|output|ablation|target" if "ablation" in models else
                   ("input|warped|output|target" if "warped" in out else "input|output|target"):
