@@ -18,3 +18,23 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+
+import pytest  # noqa: E402
+
+from tests.helpers import tiny_run  # noqa: E402
+
+# STTN-R's 2-step train-script run at tiny sizes (tests/models/sttn_restore/test_task.py), shared with the console /
+# TensorBoard checks (tests/training/test_console_tensorboard.py): one run of `python train/sttn.py` per session.
+STTN_RESTORE_TINY = tiny_run(data__crop_size=16, model__unet_feat=4, model__unet_max_feat=8, model__num_feat=4,
+                             model__num_blocks=1, trainer__eval_every=1)
+
+
+@pytest.fixture(scope="session")
+def sttn_restore_run(tmp_path_factory):
+    """`python train/sttn.py --flagfile=train/configs/sttn_denoise_demo.flags` for 2 steps on a fresh synthetic
+    cache, in a user's environment (no TF_CPP_MIN_LOG_LEVEL): a `tests.helpers.TrainRun`."""
+    from tests.helpers import run_train_script
+
+    return run_train_script("sttn.py", "sttn_denoise_demo.flags", STTN_RESTORE_TINY,
+                            tmp_path_factory.mktemp("sttn_restore_run"))

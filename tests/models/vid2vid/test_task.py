@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, one_cpu_strategy, two_cpu_strategy
+from tests.helpers import REPO, check_flagfile, one_cpu_strategy, two_cpu_strategy
 from tfvr.models.vid2vid.config import Vid2VidExperiment, Vid2VidGeneratorConfig
 from tfvr.models.vid2vid.generator import Vid2VidGenerator
 from tfvr.models.vid2vid.task import Vid2VidTask, generate_sequence
@@ -183,23 +183,5 @@ def test_sequence_folders_feed_the_task(tmp_path):
 
 @pytest.mark.parametrize("name", ["vid2vid_demo.flags", "vid2vid_cityscapes.flags"])
 def test_flagfiles_parse_and_make_a_valid_task(name):
-    import ast
-
-    from tfvr.config import check_overrides, read_flagfile_lines
-
-    path = REPO / "train" / "configs" / name
-    check_overrides(Vid2VidExperiment(), ["train", f"--flagfile={path}"])  # fields and value types
-    cfg = Vid2VidExperiment()
-    for text, _, _ in read_flagfile_lines(str(path)):  # apply them (types are checked above)
-        *parents, leaf = text[len("--config."):].split("=", 1)[0].split(".")
-        value = text.split("=", 1)[1]
-        holder = cfg
-        for p in parents:
-            holder = getattr(holder, p)
-        old = getattr(holder, leaf)
-        if isinstance(old, bool):
-            value = value.lower() == "true"
-        elif not isinstance(old, str):
-            value = type(old)(ast.literal_eval(value))
-        setattr(holder, leaf, value)
-    Vid2VidTask(cfg)  # and the combination passes the task's own checks
+    # absl + ml_collections' parser as train/vid2vid.py runs it, then the task's own checks of the combination
+    check_flagfile(REPO / "train" / "configs" / name, Vid2VidExperiment, task_cls=Vid2VidTask)
