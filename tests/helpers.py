@@ -94,8 +94,6 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
 
     import tensorflow as tf
 
-    from tfvr.models.saving import load_model
-
     call_kwargs = call_kwargs or {}
     if dataclasses.is_dataclass(config):
         fields = [f.name for f in dataclasses.fields(config)]
@@ -118,17 +116,7 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
         assert model.count_params() == param_count, (model.count_params(), param_count)
 
     before = _flat_outputs(out)
-    path = str(Path(tmp_path) / f"{cls.__name__}.keras")
-    model.save(path)
-    loaded = load_model(path)
-    assert type(loaded) is cls and loaded.get_config() == cfg
-    assert len(loaded.weights) == len(model.weights)
-    for a, b in zip(model.weights, loaded.weights):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
-    after = _flat_outputs(loaded(*inputs, **call_kwargs))
-    assert len(after) == len(before)
-    for a, b in zip(before, after):
-        np.testing.assert_array_equal(a, b)
+    check_keras_round_trip(model, inputs, call_kwargs, Path(tmp_path) / f"{cls.__name__}.keras", before=before)
 
     if variable_hw:
         arrays = [np.asarray(x) for x in inputs]
@@ -140,6 +128,101 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
         for a, b in zip(before, traced):
             np.testing.assert_allclose(b, a, atol=atol)
     return model, out
+
+
+def check_keras_round_trip(model, args, kwargs, path, *, before=None):
+    """`model.save(path)` then `tfvr.models.saving.load_model(path)`: the same class, config, weights (bit for bit)
+    and outputs on `model(*args, **kwargs)` (`before`: those outputs, when already computed). Returns the copy."""
+    from tfvr.models.saving import load_model
+
+    before = _flat_outputs(model(*args, **kwargs)) if before is None else before
+    model.save(str(path))
+    loaded = load_model(str(path))
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    assert len(loaded.weights) == len(model.weights)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    after = _flat_outputs(loaded(*args, **kwargs))
+    assert len(after) == len(before)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    return loaded
+
+
+def check_config_errors(task_cls, make_config, cases):
+    """For each `(field, value, message)`: `make_config()` with the dotted `field` set to `value` makes
+    `task_cls(config)` raise `ConfigError` matching `message` (one line naming the problem)."""
+    from tfvr.errors import ConfigError
+
+    for field, value, message in cases:
+        config = make_config()
+        *parents, leaf = field.split(".")
+        holder = config
+        for name in parents:
+            holder = getattr(holder, name)
+        setattr(holder, leaf, value)
+        with pytest.raises(ConfigError, match=message):
+            task_cls(config)
+
+
+def run_cli(argv):
+    """`tfvr.cli.main(argv)`, with an unknown flag (argparse's SystemExit) reported as a test failure naming it."""
+    from tfvr.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        pytest.fail(f"tfvr {' '.join(argv[:2])} ...: argparse exit {e.code} (a flag missing?)")
+
+
+# The trainer of a run that only trains: no checkpoints, images, evaluation or export; logs every step.
+STEPS_ONLY = dict(checkpoint_every=0, log_every=1, image_every=0, eval_every=0, export=False, eval_at_end=False,
+                  progress_bar=False)
+
+
+def steps_only(trainer, num_steps, **values):
+    """`trainer` (a TrainerConfig) with `num_steps`, `STEPS_ONLY` and `values`."""
+    return dataclasses.replace(trainer, num_steps=num_steps, **{**STEPS_ONLY, **values})
+
+
+def toy_flags(**values) -> str:
+    """A flagfile for tests/training/toy_train.py: `STEPS_ONLY`'s quiet trainer (eval_every left to the toy) with
+    `values` (`trainer__num_steps=3`: `__` for dots)."""
+    base = {f"trainer.{k}": v for k, v in STEPS_ONLY.items() if k != "eval_every"}
+    return "\n".join(overrides({**base, **{k.replace("__", "."): v for k, v in values.items()}})) + "\n"
+
+
+def tiny_edvr_weights(folder, kwargs, *, offsets_std=0.0, seed=0):
+    """A tiny EDVR through BasicSR's state-dict layout and `tfvr convert-weights`' code path: the path of
+    `<folder>/tiny.weights.h5` (+ its config sidecar). `offsets_std`: random DCN offset kernels (else zero)."""
+    from tfvr.cli.convert_weights import convert
+    from tfvr.models.edvr import from_basicsr, to_basicsr
+
+    folder = Path(folder)
+    model = from_basicsr(None, **kwargs)
+    rng = np.random.default_rng(seed)
+    if offsets_std:
+        for layer in model.dcn_layers().values():
+            layer.offset_kernel.assign(rng.normal(0, offsets_std, layer.offset_kernel.shape).astype(np.float32))
+    np.savez(folder / "sd.npz", **to_basicsr(model))
+    convert("edvr", folder / "sd.npz", folder / "tiny.weights.h5", kwargs={"dcn_impl": "reference"})
+    return folder / "tiny.weights.h5"
+
+
+def built_vid2vid_generator(seed, **kwargs):
+    """`Vid2VidGenerator(**kwargs)` after `set_random_seed(seed)`, with every variable created (one call with
+    previous frames, one without: the first frame's path)."""
+    import tensorflow as tf
+
+    from tfvr.models.vid2vid.generator import Vid2VidGenerator
+
+    tf.keras.utils.set_random_seed(seed)
+    gen = Vid2VidGenerator(**kwargs)
+    labels = tf.zeros([1, 3, 8, 8], tf.int32)
+    gen(labels, tf.zeros([1, 2, 8, 8, 3]))
+    gen(labels, None)
+    return gen
 
 
 def check_flagfile(path, experiment_cls, *, task_cls=None, how_to_run=False):

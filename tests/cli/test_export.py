@@ -12,17 +12,11 @@ import pytest
 import tensorflow as tf
 
 import tests.training.toy  # noqa: F401  (registers the toy task: config.json's task_module is never imported)
-from tests.helpers import REPO
+from tests.helpers import REPO, toy_flags
 from tfvr.cli import main as cli_main
 
-FLAGS = """--config.trainer.num_steps=3
---config.trainer.checkpoint_every=2
---config.trainer.log_every=1
---config.trainer.image_every=3
---config.trainer.ema_decay=0.5
---config.trainer.progress_bar=false
---config.optim.learning_rate=1e-2
-"""
+FLAGS = toy_flags(trainer__num_steps=3, trainer__checkpoint_every=2, trainer__image_every=3, trainer__ema_decay=0.5,
+                  trainer__export=True, trainer__eval_at_end=True, optim__learning_rate="1e-2")
 
 
 @pytest.fixture(scope="module")

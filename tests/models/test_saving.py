@@ -14,7 +14,7 @@ from tfvr.errors import UserError
 from tfvr.models.edvr.model import EDVR
 from tfvr.models.memvsr.nextframe import NextFramePredictor
 from tfvr.models.memvsr.vsr import MemEDVR
-from tfvr.models.saving import load_model
+from tests.helpers import check_keras_round_trip
 from tfvr.models.sttn_inpaint.discriminator import TPatchGANDiscriminator
 from tfvr.models.sttn_inpaint.generator import STTNInpaintGenerator
 from tfvr.models.sttn_restore.model import STTNRestore
@@ -69,19 +69,7 @@ def test_keras_round_trip(name, tmp_path):
     if hasattr(model, "example_inputs"):  # every variable exists, also the ones this call does not use
         for a, k in model.example_inputs():
             model(*a, **k)
-    before = _flat(model(*args, **kwargs))
-    path = str(tmp_path / f"{name}.keras")
-    model.save(path)
-    loaded = load_model(path)
-    assert type(loaded) is type(model)
-    assert loaded.get_config() == model.get_config()
-    assert len(loaded.weights) == len(model.weights)
-    for a, b in zip(model.weights, loaded.weights):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
-    after = _flat(loaded(*args, **kwargs))
-    assert len(after) == len(before)
-    for a, b in zip(before, after):
-        np.testing.assert_array_equal(a, b)
+    check_keras_round_trip(model, args, kwargs, tmp_path / f"{name}.keras")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.helpers import check_flagfile
+from tests.helpers import check_flagfile, steps_only
 from tfvr.errors import ConfigError
 from tfvr.models.memvsr.config import MemVSRExperiment
 from tfvr.models.memvsr.task import MemVSRTask
@@ -18,8 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 def _trainer_cfg(cfg, steps=2):
-    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=steps, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False)
+    cfg.trainer = steps_only(cfg.trainer, steps)
     cfg.runtime.strategy = "one_device"
 
 

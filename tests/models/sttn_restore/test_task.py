@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, check_flagfile, check_train_run
+from tests.helpers import REPO, check_config_errors, check_flagfile, check_train_run
 from tfvr.models.sttn_restore.config import STTNRestoreExperiment
 from tfvr.models.sttn_restore.task import STTNRestoreTask
 
@@ -33,16 +33,8 @@ def test_flagfiles_parse_and_say_how_to_run_them(name):
 
 
 def test_task_rejects_mismatched_frames_and_tasks():
-    from tfvr.errors import ConfigError
-
-    cfg = STTNRestoreExperiment()
-    cfg.model.num_frames = 3
-    with pytest.raises(ConfigError, match="num_frames"):
-        STTNRestoreTask(cfg)
-    cfg = STTNRestoreExperiment()
-    cfg.data.task = "sr"
-    with pytest.raises(ConfigError, match="denoise or deblur"):
-        STTNRestoreTask(cfg)
+    check_config_errors(STTNRestoreTask, STTNRestoreExperiment, [("model.num_frames", 3, "num_frames"),
+                                                                 ("data.task", "sr", "denoise or deblur")])
 
 
 def test_ablation_only_run_builds_one_model():
