@@ -38,3 +38,26 @@ def sttn_restore_run(tmp_path_factory):
 
     return run_train_script("sttn.py", "sttn_denoise_demo.flags", STTN_RESTORE_TINY,
                             tmp_path_factory.mktemp("sttn_restore_run"))
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory):
+    """`python -m tests.training.toy_train` (the toy task's train script) for 3 steps with EMA 0.5, a checkpoint at
+    steps 2 and 3, evaluation and export; model.features=6 on the command line beats the flagfile. Returns
+    (workdir, the finished process). tests/cli/test_export.py checks what it wrote; tests/reliability/test_export.py
+    exports from it (read only)."""
+    import subprocess
+
+    from tests.helpers import REPO, toy_flags
+
+    tmp = tmp_path_factory.mktemp("toyrun")
+    (tmp / "toy.flags").write_text(toy_flags(
+        trainer__num_steps=3, trainer__checkpoint_every=2, trainer__image_every=3, trainer__ema_decay=0.5,
+        trainer__export=True, trainer__eval_at_end=True, optim__learning_rate="1e-2", model__features=4))
+    w = tmp / "run"
+    proc = subprocess.run([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={tmp / 'toy.flags'}",
+                           f"--workdir={w}", "--config.model.features=6"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"exported {w / 'export'}" in proc.stdout
+    return w, proc
