@@ -110,7 +110,8 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
     if expected_output_shape is not None:
         assert _shape_of(out, output_key) == tuple(expected_output_shape), _shape_of(out, output_key)
     cfg = model.get_config()
-    assert {k: cfg[k] for k in kwargs} == kwargs, f"{cls.__name__}.get_config() lost constructor arguments"
+    lost = {k: (v, cfg.get(k, "<missing>")) for k, v in kwargs.items() if k not in cfg or cfg[k] != v}
+    assert not lost, f"{cls.__name__}.get_config() lost constructor arguments (given, got): {lost}"
     assert cls.from_config(cfg).get_config() == cfg
     if param_count is not None:
         assert model.count_params() == param_count, (model.count_params(), param_count)
