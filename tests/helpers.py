@@ -80,7 +80,8 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
     """The checks every network class gets (returns the built model and its output on `inputs`):
 
     - config = constructor: when `config` is a dataclass instance, its fields are `cls.__init__`'s arguments in
-      order (`check_defaults`: with the same defaults), and `cls(**asdict(config))` builds the model (else `config` is the kwargs);
+      order (`check_defaults`: with the same defaults), and `cls(**asdict(config))` builds the model (else
+      `config` is the kwargs);
     - `get_config()` holds every constructor argument with its value, and `from_config(get_config())` gives the
       same config back;
     - the output on `inputs` has `expected_output_shape` (of `out[output_key]` when given);
@@ -101,7 +102,8 @@ def run_model_test(cls, config, inputs, expected_output_shape=None, *, tmp_path,
         params = [p for p, v in sig.items() if p != "self" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
         assert fields == params, f"{cls.__name__}: config fields {fields} != constructor arguments {params}"
         defaults = {p: sig[p].default for p in params}
-        assert not check_defaults or defaults == dataclasses.asdict(type(config)()), f"{cls.__name__}: defaults differ from the config's"
+        if check_defaults:
+            assert defaults == dataclasses.asdict(type(config)()), f"{cls.__name__}: defaults differ from the config's"
         kwargs = dataclasses.asdict(config)
     else:
         kwargs = dict(config)

@@ -40,7 +40,7 @@ def test_preset_parameter_counts_match_basicsr(name):
 
 
 def test_config_constructor_get_config_keras_round_trip_and_unknown_size(tmp_path):
-    # unknown sizes in a graph: test_parity.py::test_graph_mode_with_unknown_sizes_matches_eager covers them with the golden weights
+    # unknown sizes in a graph: test_parity.py::test_graph_mode_with_unknown_sizes_matches_eager (golden weights)
     x = np.random.default_rng(3).uniform(size=(1, 3, 16, 16, 3)).astype(np.float32)
     model, y = run_model_test(EDVR, EDVRConfig(**dict(TINY, deformable_groups=1)), [x], (1, 64, 64, 3),
                               tmp_path=tmp_path, variable_hw=False)
