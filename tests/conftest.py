@@ -18,3 +18,46 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+
+import pytest  # noqa: E402
+
+from tests.helpers import tiny_run  # noqa: E402
+
+# STTN-R's 2-step train-script run at tiny sizes (tests/models/sttn_restore/test_task.py), shared with the console /
+# TensorBoard checks (tests/training/test_console_tensorboard.py): one run of `python train/sttn.py` per session.
+STTN_RESTORE_TINY = tiny_run(data__crop_size=16, model__unet_feat=4, model__unet_max_feat=8, model__num_feat=4,
+                             model__num_blocks=1, trainer__eval_every=1)
+
+
+@pytest.fixture(scope="session")
+def sttn_restore_run(tmp_path_factory):
+    """`python train/sttn.py --flagfile=train/configs/sttn_denoise_demo.flags` for 2 steps on a fresh synthetic
+    cache, in a user's environment (no TF_CPP_MIN_LOG_LEVEL): a `tests.helpers.TrainRun`."""
+    from tests.helpers import run_train_script
+
+    return run_train_script("sttn.py", "sttn_denoise_demo.flags", STTN_RESTORE_TINY,
+                            tmp_path_factory.mktemp("sttn_restore_run"))
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory):
+    """`python -m tests.training.toy_train` (the toy task's train script) for 3 steps with EMA 0.5, a checkpoint at
+    steps 2 and 3, evaluation and export; model.features=6 on the command line beats the flagfile. Returns
+    (workdir, the finished process). tests/cli/test_export.py checks what it wrote; tests/reliability/test_export.py
+    exports from it (read only)."""
+    import subprocess
+
+    from tests.helpers import REPO, toy_flags
+
+    tmp = tmp_path_factory.mktemp("toyrun")
+    (tmp / "toy.flags").write_text(toy_flags(
+        trainer__num_steps=3, trainer__checkpoint_every=2, trainer__image_every=3, trainer__ema_decay=0.5,
+        trainer__export=True, trainer__eval_at_end=True, optim__learning_rate="1e-2", model__features=4))
+    w = tmp / "run"
+    proc = subprocess.run([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={tmp / 'toy.flags'}",
+                           f"--workdir={w}", "--config.model.features=6"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"exported {w / 'export'}" in proc.stdout
+    return w, proc

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import tiny_edvr_weights
 from tfvr.cli import main
 from tfvr.cli.evaluate import frame_indices
 
@@ -37,17 +38,7 @@ def _frames(rng, n, h, w):
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from tfvr.cli.convert_weights import convert
-    from tfvr.models.edvr import from_basicsr, to_basicsr
-
-    d = tmp_path_factory.mktemp("model")
-    model = from_basicsr(None, **TINY)
-    rng = np.random.default_rng(0)
-    for layer in model.dcn_layers().values():
-        layer.offset_kernel.assign(rng.normal(0, 0.05, layer.offset_kernel.shape).astype(np.float32))
-    np.savez(d / "sd.npz", **to_basicsr(model))
-    convert("edvr", d / "sd.npz", d / "tiny.weights.h5", kwargs={"dcn_impl": "reference"})
-    return d / "tiny.weights.h5"
+    return tiny_edvr_weights(tmp_path_factory.mktemp("model"), TINY, offsets_std=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -4,38 +4,17 @@ weights of the newest checkpoint."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tests.training.toy  # noqa: F401  (registers the toy task: config.json's task_module is never imported)
-from tests.helpers import REPO
 from tfvr.cli import main as cli_main
 
-FLAGS = """--config.trainer.num_steps=3
---config.trainer.checkpoint_every=2
---config.trainer.log_every=1
---config.trainer.image_every=3
---config.trainer.ema_decay=0.5
---config.trainer.progress_bar=false
---config.optim.learning_rate=1e-2
-"""
-
-
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("toyrun")
-    (tmp / "toy.flags").write_text(FLAGS)
-    w = tmp / "run"
-    proc = subprocess.run([sys.executable, "-m", "tests.training.toy_train", f"--flagfile={tmp / 'toy.flags'}",
-                           f"--workdir={w}", "--config.model.features=6"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"exported {w / 'export'}" in proc.stdout
-    return w, proc
+def trained_run(toy_run):
+    return toy_run  # tests/conftest.py: one toy train-script run per session, shared with tests/reliability
 
 
 def test_train_script_writes_the_run(trained_run):

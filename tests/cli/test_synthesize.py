@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import built_vid2vid_generator
 from tfvr.cli import main
 from tfvr.data import synthetic
 from tfvr.data.video_io import read_video
 from tfvr.models.vid2vid.config import Vid2VidExperiment
 from tfvr.models.vid2vid.export import Vid2VidModule
-from tfvr.models.vid2vid.generator import Vid2VidGenerator
 from tfvr.models.vid2vid.task import Vid2VidTask
 
 GEN = dict(label_nc=synthetic.NUM_CLASSES, ngf=8, n_downsampling=2, n_blocks=2, use_fg_model=True,
@@ -24,11 +24,7 @@ GEN = dict(label_nc=synthetic.NUM_CLASSES, ngf=8, n_downsampling=2, n_blocks=2, 
 def model(tmp_path_factory):
     from tfvr.export.saved_model import export
 
-    tf.keras.utils.set_random_seed(3)
-    gen = Vid2VidGenerator(**GEN)
-    labels = tf.zeros([1, 3, 8, 8], tf.int32)
-    gen(labels, tf.zeros([1, 2, 8, 8, 3]))
-    gen(labels, None)
+    gen = built_vid2vid_generator(3, **GEN)
     for v in gen.variables:  # random running statistics, as a trained model has
         if "moving_mean" in v.path:
             v.assign(tf.random.normal(v.shape, stddev=0.1))

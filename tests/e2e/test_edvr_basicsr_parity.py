@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import run_cli
 from tfvr.cli import main
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "e2e" / "edvr_vid4"
@@ -72,12 +73,7 @@ def converted(tmp_path_factory):
     return out
 
 
-def _cli(argv):
-    """`main(argv)`, with an unknown flag (argparse's SystemExit) reported as a test failure naming it."""
-    try:
-        return main(argv)
-    except SystemExit as e:
-        pytest.fail(f"tfvr {' '.join(argv[:2])} ...: argparse exit {e.code} (a flag of issue 11 missing?)")
+_cli = run_cli  # an unknown flag (argparse's SystemExit) fails the test, naming it
 
 
 def _evaluate(model_path, tmp_path):

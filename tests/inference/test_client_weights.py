@@ -5,14 +5,13 @@ import json
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
+from tests.helpers import built_vid2vid_generator
 from tfvr.cli import main
 from tfvr.data import synthetic
 from tfvr.inference.client import open_model
 from tfvr.inference.synthesize import generate
 from tfvr.models.vid2vid.export import Vid2VidModule
-from tfvr.models.vid2vid.generator import Vid2VidGenerator
 
 GEN = dict(label_nc=synthetic.NUM_CLASSES, ngf=8, n_downsampling=2, n_blocks=1)
 
@@ -26,11 +25,7 @@ def _save(model, path, arch):
 
 
 def test_synthesize_from_weights_equals_the_generator(tmp_path):
-    tf.keras.utils.set_random_seed(1)
-    gen = Vid2VidGenerator(**GEN)
-    labels = tf.zeros([1, 3, 8, 8], tf.int32)
-    gen(labels, tf.zeros([1, 2, 8, 8, 3]))
-    gen(labels, None)
+    gen = built_vid2vid_generator(1, **GEN)
     weights = _save(gen, tmp_path / "v2v.weights.h5", "vid2vid")
     clip = synthetic.generate(2, 3, 16, 24, blur=False)
     folder = tmp_path / "labels"

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import tiny_edvr_weights
 from tfvr.cli import main
 from tfvr.inference.windows import frame_indices
 
@@ -15,14 +16,7 @@ TINY_HR_IN = dict(num_feat=8, num_frame=3, deformable_groups=2, num_extract_bloc
 
 @pytest.fixture(scope="module")
 def deblur_model(tmp_path_factory):
-    from tfvr.cli.convert_weights import convert
-    from tfvr.models.edvr import from_basicsr, to_basicsr
-
-    d = tmp_path_factory.mktemp("deblur")
-    model = from_basicsr(None, dcn_impl="reference", **TINY_HR_IN)
-    np.savez(d / "sd.npz", **to_basicsr(model))
-    convert("edvr", d / "sd.npz", d / "deblur.weights.h5", kwargs={"dcn_impl": "reference"})
-    return d / "deblur.weights.h5"
+    return tiny_edvr_weights(tmp_path_factory.mktemp("deblur"), dict(TINY_HR_IN, dcn_impl="reference"))
 
 
 @pytest.fixture(scope="module")

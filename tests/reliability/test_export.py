@@ -5,30 +5,18 @@ nothing half-written)."""
 
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
 import tests.training.toy  # noqa: F401  (registers the toy task in this process: `tfvr export` looks it up)
-from tests.helpers import REPO
 from tests.reliability._fs import fill, small_tmpfs
 from tfvr.cli import main
 from tfvr.safety import MARKER
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("exp")
-    w = tmp / "W"
-    r = subprocess.run([sys.executable, "-m", "tests.training.toy_train", f"--workdir={w}",
-                        "--config.trainer.num_steps=2", "--config.trainer.export=false",
-                        "--config.trainer.eval_at_end=false", "--config.trainer.progress_bar=false",
-                        "--config.trainer.image_every=0", "--config.model.features=4"],
-                       cwd=REPO, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert r.returncode == 0, r.stderr[-3000:]
-    return w
+def run(toy_run):
+    return toy_run[0]  # tests/conftest.py: the session's toy training run (3 steps, checkpoints, its own export)
 
 
 def _snapshot(d):

@@ -22,18 +22,10 @@ import time
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO
+from tests.helpers import REPO, toy_flags
 from tests.reliability._fs import fill, one_error_line, small_tmpfs
 
-FLAGS = """--config.trainer.checkpoint_every=4
---config.trainer.keep_checkpoints=10
---config.trainer.log_every=1
---config.trainer.image_every=0
---config.trainer.export=false
---config.trainer.eval_at_end=false
---config.trainer.progress_bar=false
---config.optim.learning_rate=1e-3
-"""
+FLAGS = toy_flags(trainer__checkpoint_every=4, trainer__keep_checkpoints=10, optim__learning_rate="1e-3")
 PROG = "toy_train.py"
 
 

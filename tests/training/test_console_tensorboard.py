@@ -1,6 +1,7 @@
 """Issue 16, items 1-2: a quiet console by default (`tfvr.quiet`) and TensorBoard eval curves + HParams.
 
-One 2-step STTN-R training in a subprocess (fresh synthetic-data cache, so PySceneDetect runs too) serves both:
+One 2-step STTN-R training in a subprocess (fresh synthetic-data cache, so PySceneDetect runs too; the session's
+`sttn_restore_run` of tests/conftest.py, shared with STTN-R's train-script test) serves both:
 its stderr must hold tfvr's own lines and none of TensorFlow's / absl's / PySceneDetect's start-up lines, and its
 event files must hold `eval/*` scalars and the HParams session start info with the flattened config.
 """
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+from tests.helpers import quiet_env
 from tfvr import quiet
 from tfvr.config import read_flagfile_lines
 
@@ -20,13 +22,7 @@ NOISE_MARKERS = ("absl::InitializeLog", "cudart_stub", "cuda_platform", "oneDNN"
                  "Detecting scenes", "cpu_feature_guard", "E0000", "I0000", "W0000")
 
 
-def _env(**extra):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO
-    for k in ("TFVR_VERBOSE", "TF_CPP_MIN_LOG_LEVEL"):
-        env.pop(k, None)
-    env.update(extra)
-    return env
+_env = quiet_env  # a user's shell: this checkout on PYTHONPATH, TF's log level not set
 
 
 def _noise(text: str) -> list[str]:
@@ -71,20 +67,10 @@ def test_train_script_import_quiet_and_verbose():
 
 
 @pytest.fixture(scope="module")
-def two_step_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quiet_run")
-    workdir = root / "run"
-    cmd = [sys.executable, os.path.join(REPO, "train", "sttn.py"),
-           "--flagfile=" + os.path.join(REPO, "train", "configs", "sttn_denoise_demo.flags"),
-           f"--workdir={workdir}", f"--config.data.cache_dir={root / 'cache'}",
-           "--config.trainer.num_steps=2", "--config.trainer.log_every=1", "--config.trainer.eval_every=1",
-           "--config.trainer.image_every=0", "--config.trainer.checkpoint_every=0", "--config.trainer.export=false",
-           "--config.data.synthetic.num_train_videos=2", "--config.data.synthetic.num_eval_videos=1",
-           "--config.data.synthetic.num_frames=20", "--config.data.eval.windows_per_clip=1",
-           "--config.data.crop_size=32", "--config.data.batch_size=2", "--config.model.num_blocks=1"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=REPO, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return workdir, r
+def two_step_run(sttn_restore_run):
+    # tests/conftest.py: one 2-step `python train/sttn.py` run (fresh synthetic cache, eval_every=1, a user's
+    # environment), shared with tests/models/sttn_restore/test_task.py
+    return sttn_restore_run.workdir, sttn_restore_run.proc
 
 
 def test_training_console_shows_only_tfvr_lines(two_step_run):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import one_cpu_strategy
+from tests.helpers import one_cpu_strategy, steps_only
 from tfvr.training.loop import Trainer
 
 PRECISIONS = ["mixed_bfloat16", "mixed_float16"]
@@ -73,8 +73,7 @@ def test_two_mixed_precision_steps_stay_finite(tmp_path, family, precision):
     task_cls, cfg, batch = make(tmp_path) if family == "memvsr" else make()
     cfg.runtime.precision = precision
     cfg.runtime.strategy = "one_device"
-    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=2, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False)
+    cfg.trainer = steps_only(cfg.trainer, 2)
     try:
         trainer = Trainer(task_cls(cfg), str(tmp_path / "run"), strategy=one_cpu_strategy()).build()
         compute = {layer.compute_dtype for m in trainer.models.values()

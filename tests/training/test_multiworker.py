@@ -9,18 +9,10 @@ import sys
 
 import numpy as np
 
-from tests.helpers import REPO
+from tests.helpers import REPO, toy_flags
 
-FLAGS = """--config.trainer.num_steps=3
---config.trainer.checkpoint_every=2
---config.trainer.log_every=1
---config.trainer.image_every=0
---config.trainer.export=false
---config.trainer.eval_at_end=false
---config.trainer.progress_bar=false
---config.optim.learning_rate=1e-2
---config.optim.clip_norm=0.1
-"""
+FLAGS = toy_flags(trainer__num_steps=3, trainer__checkpoint_every=2, optim__learning_rate="1e-2",
+                  optim__clip_norm=0.1)
 
 
 def _free_ports(n):

@@ -9,19 +9,10 @@ import subprocess
 import sys
 import time
 
-from tests.helpers import REPO
+from tests.helpers import REPO, toy_flags
 
-FLAGS = """# toy run for the resume test
---config.trainer.num_steps=40
---config.trainer.checkpoint_every=5
---config.trainer.log_every=1
---config.trainer.image_every=0
---config.trainer.export=false
---config.trainer.eval_at_end=false
---config.trainer.progress_bar=false
---config.model.sleep_per_step=0.04
---config.optim.learning_rate=1e-3
-"""
+FLAGS = toy_flags(trainer__num_steps=40, trainer__checkpoint_every=5, model__sleep_per_step=0.04,
+                  optim__learning_rate="1e-3")  # the toy run of the resume test
 
 
 def _steps(workdir):

@@ -28,6 +28,18 @@ def _torch_adam(p, grads, lr, b1, b2, eps, wd=0.0):
     return p
 
 
+def _steps(opt, a0, b0, ga, gb):
+    """Applies the gradient pairs (`gb[i]` None: only `a` gets a gradient) to float64 variables from a0, b0."""
+    va, vb = tf.Variable(a0, dtype=tf.float64), tf.Variable(b0, dtype=tf.float64)
+    opt.build([va, vb])
+    for x, y in zip(ga, gb):
+        if y is None:
+            opt.apply([tf.constant(x)], [va])
+        else:
+            opt.apply([tf.constant(x), tf.constant(y)], [va, vb])
+    return va, vb
+
+
 @pytest.mark.parametrize("b1,wd", [(0.9, 0.0), (0.0, 1e-2)])
 def test_torch_adam_matches_pytorch_formula_and_counts_steps_per_variable(b1, wd):
     rng = np.random.default_rng(0)
@@ -38,25 +50,12 @@ def test_torch_adam_matches_pytorch_formula_and_counts_steps_per_variable(b1, wd
     gb = [None, rng.normal(size=3), rng.normal(size=3)]  # b is skipped in step 1 (a TSA-style freeze)
     cfg = OptimConfig(optimizer="torch_adam", learning_rate=1e-2, beta1=b1, beta2=0.99, epsilon=1e-8,
                       weight_decay=wd)
-    opt = make_optimizer(cfg)
-    va, vb = tf.Variable(a0, dtype=tf.float64), tf.Variable(b0, dtype=tf.float64)
-    opt.build([va, vb])
-    for x, y in zip(ga, gb):
-        if y is None:
-            opt.apply([tf.constant(x)], [va])
-        else:
-            opt.apply([tf.constant(x), tf.constant(y)], [va, vb])
+    va, vb = _steps(make_optimizer(cfg), a0, b0, ga, gb)
     np.testing.assert_allclose(va.numpy(), _torch_adam(a0, ga, 1e-2, b1, 0.99, 1e-8, wd), rtol=1e-6, atol=0)  # the LR variable is float32
     np.testing.assert_allclose(vb.numpy(), _torch_adam(b0, gb, 1e-2, b1, 0.99, 1e-8, wd), rtol=1e-6, atol=0)  # the LR variable is float32
     # Keras' Adam is different on both counts (so the test can fail)
     k = make_optimizer(OptimConfig(optimizer="adam", learning_rate=1e-2, beta1=b1, beta2=0.99, epsilon=1e-8))
-    ka, kb = tf.Variable(a0, dtype=tf.float64), tf.Variable(b0, dtype=tf.float64)
-    k.build([ka, kb])
-    for x, y in zip(ga, gb):
-        if y is None:
-            k.apply([tf.constant(x)], [ka])
-        else:
-            k.apply([tf.constant(x), tf.constant(y)], [ka, kb])
+    ka, kb = _steps(k, a0, b0, ga, gb)
     assert np.abs(ka.numpy() - va.numpy()).max() > 1e-4  # epsilon placement
     assert np.abs(kb.numpy() - vb.numpy()).max() > 1e-4  # one step count for all
 

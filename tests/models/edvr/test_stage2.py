@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import steps_only
 from tfvr.config import save_json
 from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr.cascade import EDVRCascade, EDVRStage2Task, stage1_windows
@@ -21,8 +22,6 @@ S1 = dict(num_feat=8, num_frame=3, deformable_groups=2, num_extract_block=1, num
 S2 = dict(num_feat=8, num_frame=3, deformable_groups=2, num_extract_block=1, num_reconstruct_block=2,
           hr_in=True, with_predeblur=True, dcn_impl="reference")
 SYN = dict(num_train_videos=1, num_eval_videos=1, num_frames=12, height=32, width=48, clip_len=8, cuts=False)
-TRAINER = dict(num_steps=2, checkpoint_every=0, log_every=1, image_every=0, eval_every=0, export=False,
-               eval_at_end=False, progress_bar=False, log_grad_norm=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def _experiment(stage1_workdir, cache):
     cfg.loss.reduction = "mean"
     cfg.optim = dataclasses.replace(cfg.optim, learning_rate=1e-3, schedule="constant", periods=(),
                                     restart_weights=())
-    cfg.trainer = dataclasses.replace(cfg.trainer, **TRAINER)
+    cfg.trainer = steps_only(cfg.trainer, 2, log_grad_norm=False)
     cfg.runtime.strategy = "one_device"
     return cfg
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import one_cpu_strategy
+from tests.helpers import one_cpu_strategy, steps_only
 from tfvr.errors import ConfigError, UserError
 from tfvr.models.edvr import EDVR, to_basicsr
 from tfvr.models.edvr.config import EDVRConfig, EDVRExperiment
@@ -26,9 +26,7 @@ def _experiment(**stab):
     cfg.data.batch_size = 2
     cfg.data.crop_size = 32
     cfg.loss.reduction = "mean"
-    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=2, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False,
-                                      log_grad_norm=False)
+    cfg.trainer = steps_only(cfg.trainer, 2, log_grad_norm=False)
     cfg.runtime.strategy = "one_device"
     cfg.stabilizers = dataclasses.replace(cfg.stabilizers, **stab)
     return cfg

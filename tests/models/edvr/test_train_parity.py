@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO
+from tests.helpers import REPO, steps_only
 from tfvr.models.edvr import to_basicsr
 from tfvr.models.edvr.config import EDVRConfig, EDVRExperiment
 from tfvr.models.edvr.task import EDVRTask
@@ -79,9 +79,7 @@ def _experiment(fx, init_path):
                                     eta_min=sch["eta_min"], warmup_steps=0)
     cfg.stabilizers = dataclasses.replace(cfg.stabilizers, dcn_lr_mul=tr["dcn_lr_mul"], dcn_lr_scope="dcn",
                                           tsa_warmup_steps=tr["tsa_iter"] - 1, init_from=str(init_path))
-    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=3, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False,
-                                      log_grad_norm=False)
+    cfg.trainer = steps_only(cfg.trainer, 3, log_grad_norm=False)
     cfg.runtime.strategy = "one_device"
     return cfg
 

@@ -1,6 +1,5 @@
 """MemVSR's task: next-frame end-to-end (train, evaluate, PNG folders, export), VSR mode groups, flagfiles."""
 
-import ast
 import dataclasses
 import glob
 import json
@@ -9,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from tfvr.config import check_overrides, expand_argv
+from tests.helpers import check_flagfile, steps_only
 from tfvr.errors import ConfigError
 from tfvr.models.memvsr.config import MemVSRExperiment
 from tfvr.models.memvsr.task import MemVSRTask
@@ -19,8 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 def _trainer_cfg(cfg, steps=2):
-    cfg.trainer = dataclasses.replace(cfg.trainer, num_steps=steps, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False)
+    cfg.trainer = steps_only(cfg.trainer, steps)
     cfg.runtime.strategy = "one_device"
 
 
@@ -124,34 +122,9 @@ def test_bad_config_names_the_field(field, value):
         cfg.validate()
 
 
-def _apply(cfg, argv):
-    for text, _, _ in expand_argv(argv):
-        if not text.startswith("--config."):
-            continue
-        path, value = text[len("--config."):].split("=", 1)
-        *parents, leaf = path.split(".")
-        holder = cfg
-        for p in parents:
-            holder = getattr(holder, p)
-        old = getattr(holder, leaf)
-        if isinstance(old, bool):
-            new = value.lower() == "true"
-        elif isinstance(old, str):
-            new = value
-        else:
-            new = ast.literal_eval(value)
-            new = tuple(new) if isinstance(old, tuple) else type(old)(new)
-        setattr(holder, leaf, new)
-    return cfg
-
-
 @pytest.mark.parametrize("flagfile", sorted(glob.glob(os.path.join(REPO, "train", "configs", "memvsr_*.flags"))))
-def test_flagfiles_parse_and_validate(flagfile, monkeypatch):
-    monkeypatch.chdir(REPO)
-    argv = [f"--flagfile={os.path.relpath(flagfile, REPO)}"]
-    check_overrides(MemVSRExperiment(), argv)
-    cfg = _apply(MemVSRExperiment(), argv)
-    cfg.validate()
+def test_flagfiles_parse_and_validate(flagfile):
+    check_flagfile(flagfile, MemVSRExperiment)  # absl + ml_collections' parser, then every validate()
 
 
 def test_tfvr_export_cli_rebuilds_the_task(tmp_path):

@@ -1,19 +1,12 @@
 """STTN-I's GAN step: one step on 2 replicas equals one step on 1 replica with the same global batch."""
 
 import dataclasses
-import glob
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import one_cpu_strategy, two_cpu_strategy
-from tfvr.config import check_overrides, read_flagfile_lines
+from tests.helpers import REPO, check_flagfile, one_cpu_strategy, run_train_script_test, tiny_run, two_cpu_strategy
 from tfvr.errors import ConfigError
 from tfvr.models.sttn_inpaint.config import DiscriminatorConfig, GeneratorConfig, ModelConfig
 from tfvr.models.sttn_inpaint.task import LossConfig, STTNInpaintExperiment, STTNInpaintTask, generator_losses
@@ -102,58 +95,31 @@ def test_generator_losses_follow_the_authors_normalisation():
     np.testing.assert_allclose(float(total), hole + valid + 0.01 * adv, rtol=1e-5)
 
 
-REPO = Path(__file__).resolve().parents[3]
-TINY = [
-    "--config.data.synthetic.num_train_videos=1", "--config.data.synthetic.num_eval_videos=1",
-    "--config.data.synthetic.num_frames=12", "--config.data.synthetic.height=48", "--config.data.synthetic.width=64",
-    "--config.data.synthetic.clip_len=6", "--config.data.synthetic.cuts=false", "--config.data.num_frames=3",
-    "--config.data.batch_size=2", "--config.data.eval.windows_per_clip=1", "--config.data.shuffle_buffer=4",
-    "--config.model.generator.channels=8", "--config.model.generator.num_blocks=1",
-    "--config.model.discriminator.channels=4", "--config.trainer.num_steps=2", "--config.trainer.checkpoint_every=1",
-    "--config.trainer.log_every=1", "--config.trainer.image_every=1", "--config.trainer.progress_bar=false",
-]
+TINY = tiny_run(data__synthetic__height=48, data__synthetic__width=64, data__num_frames=3,
+                model__generator__channels=8, model__generator__num_blocks=1, model__discriminator__channels=4)
 
 
 def test_two_step_run_writes_everything_and_exports(tmp_path):
-    workdir = tmp_path / "run"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TFVR_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "train/sttn_inpaint.py", "--flagfile=train/configs/sttn_inpaint_demo.flags",
-           f"--workdir={workdir}", f"--config.data.cache_dir={tmp_path / 'cache'}", *TINY]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    config = json.loads((workdir / "config.json").read_text())
-    assert config["task"] == "sttn_inpaint" and config["model"]["generator"]["num_blocks"] == 1
-    assert glob.glob(str(workdir / "checkpoints" / "ckpt-2.index"))
-    events = glob.glob(str(workdir / "tb" / "**" / "events.out.tfevents.*"), recursive=True)
-    assert events
-    tags = set()
-    for path in events:
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(v.tag for v in event.summary.value)
+    run = run_train_script_test(
+        "sttn_inpaint.py", "sttn_inpaint_demo.flags", TINY, tmp_path, task="sttn_inpaint", export_kind="inpainting",
+        eval_keys=("psnr_hole", "psnr", "psnr_hole_start", "psnr_start"),
+        printed=("held-out metrics before training", "psnr_hole_start"))
+    assert run.config["model"]["generator"]["num_blocks"] == 1
+    tags = run.tags()
     for tag in ("train/loss/hole", "train/loss/valid", "train/loss/gan", "train/loss/dis"):
         assert tag in tags, (tag, sorted(tags))
     assert any("inpaint" in t for t in tags), sorted(tags)
-    result = json.loads((workdir / "eval.json").read_text())
-    for key in ("psnr_hole", "psnr", "psnr_hole_start", "psnr_start", "steps"):
-        assert key in result, key
-    assert "held-out metrics before training" in proc.stdout and "psnr_hole_start" in proc.stdout
-    loaded = tf.saved_model.load(str(workdir / "export"))
     frames = np.random.default_rng(0).integers(0, 256, (4, 30, 70, 3), dtype=np.uint8)
     masks = np.zeros((4, 30, 70, 1), np.uint8)
     masks[:, 10:20, 20:40] = 255
-    out = loaded.signatures["serving_default"](frames=tf.constant(frames), masks=tf.constant(masks))["frames"]
-    out = out.numpy()
+    out = run.serve(frames=frames, masks=masks)["frames"]
     assert out.dtype == np.uint8 and out.shape == frames.shape
     np.testing.assert_array_equal(out[masks[..., 0] == 0], frames[masks[..., 0] == 0])
 
 
-def test_demo_flagfile_parses_and_says_how_to_run_it(monkeypatch):
-    monkeypatch.chdir(REPO)
-    path = "train/configs/sttn_inpaint_demo.flags"
-    check_overrides(STTNInpaintExperiment(), ["train/sttn_inpaint.py", f"--flagfile={path}"])
-    comments = "\n".join(line for line in Path(path).read_text().splitlines() if line.startswith("#"))
-    assert f"--flagfile={path}" in comments and "Expected on 2 CPU cores" in comments
-    assert read_flagfile_lines(path)
+def test_demo_flagfile_parses_and_says_how_to_run_it():
+    check_flagfile(REPO / "train" / "configs" / "sttn_inpaint_demo.flags", STTNInpaintExperiment,
+                   task_cls=STTNInpaintTask, how_to_run=True)
 
 
 def test_task_rejects_other_data_tasks_and_sizes():

@@ -35,7 +35,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, steps_only
 from tfvr.models.sttn_inpaint.config import DiscriminatorConfig, GeneratorConfig
 from tfvr.models.sttn_inpaint.convert import (discriminator_from_authors, from_authors, load_discriminator_weights,
                                               load_generator_weights)
@@ -84,9 +84,7 @@ def _experiment(fx):
     for name in ("optim", "d_optim"):
         setattr(exp, name, dataclasses.replace(getattr(exp, name), optimizer="torch_adam", learning_rate=tr["lr"],
                                                beta1=float(tr["beta1"]), beta2=tr["beta2"], epsilon=1e-8))
-    exp.trainer = dataclasses.replace(exp.trainer, num_steps=1, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False,
-                                      log_grad_norm=False)
+    exp.trainer = steps_only(exp.trainer, 1, log_grad_norm=False)
     exp.runtime.strategy = "one_device"
     return exp
 

@@ -1,27 +1,20 @@
-import dataclasses
-import inspect
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import run_model_test
 from tfvr.models.sttn_restore import STTNRestore, STTNRestoreConfig, UNetFlow
 
 SMALL = dict(unet_feat=8, unet_depth=2, unet_max_feat=16, num_feat=8, num_blocks=2)
 
 
-def test_config_fields_are_the_constructor_arguments():
-    fields = [f.name for f in dataclasses.fields(STTNRestoreConfig)]
-    params = [p for p in inspect.signature(STTNRestore.__init__).parameters if p not in ("self", "kwargs")]
-    assert fields == params
-    defaults = {p.name: p.default for p in inspect.signature(STTNRestore.__init__).parameters.values()
-                if p.name in fields}
-    assert defaults == dataclasses.asdict(STTNRestoreConfig())
-    model = STTNRestore(**dataclasses.asdict(STTNRestoreConfig(**SMALL)))
-    config = model.get_config()
-    assert {k: config[k] for k in fields} == dataclasses.asdict(STTNRestoreConfig(**SMALL))
-    clone = STTNRestore.from_config(config)
-    assert clone.get_config() == config
+def test_config_constructor_get_config_keras_round_trip_and_unknown_size(tmp_path):
+    # unknown sizes in a graph: test_graph_mode_and_dynamic_shapes_agree_with_eager (with non-zero heads)
+    frames = np.random.default_rng(0).uniform(size=(1, 3, 16, 16, 3)).astype(np.float32)
+    config = STTNRestoreConfig(num_frames=3, unet_feat=4, unet_depth=2, unet_max_feat=8, num_feat=8, num_blocks=1)
+    run_model_test(STTNRestore, config, [frames], (1, 16, 16, 3), output_key="output", tmp_path=tmp_path,
+                   variable_hw=False)
 
 
 @pytest.mark.parametrize("hw", [(16, 16), (37, 29), (5, 3)])

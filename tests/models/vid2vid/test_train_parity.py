@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, steps_only
 from tfvr.models.vid2vid.config import (Vid2VidDiscriminatorConfig, Vid2VidExperiment, Vid2VidGeneratorConfig,
                                         Vid2VidLossConfig, Vid2VidSequenceConfig)
 from tfvr.models.vid2vid.convert import load_state_dict
@@ -44,9 +44,7 @@ def _experiment(opt, fx):
     exp.sequence = dataclasses.replace(Vid2VidSequenceConfig(), start_frames=t, grow_frames=0, max_frames=t)
     exp.data = dataclasses.replace(exp.data, num_frames=t, crop_size=h, batch_size=1)
     exp.train_baseline = False
-    exp.trainer = dataclasses.replace(exp.trainer, num_steps=1, checkpoint_every=0, log_every=1, image_every=0,
-                                      eval_every=0, export=False, eval_at_end=False, progress_bar=False,
-                                      log_grad_norm=False)
+    exp.trainer = steps_only(exp.trainer, 1, log_grad_norm=False)
     exp.runtime.strategy = "one_device"
     return exp
 
