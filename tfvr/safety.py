@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import sys
@@ -353,3 +354,12 @@ def write_text(out: PathLike, text: str) -> Path:
             f.write(text)
             f.flush()
     return Path(out)
+
+
+def read_json(path: Union[str, os.PathLike], problem: str):
+    """The JSON value in the file `path`; a `UserError` "<path>: <problem> (<reason>)" if it cannot be read or
+    parsed (one message shape for every JSON file tfvr reads: manifests, sidecars)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: {problem} ({e})") from None

@@ -37,7 +37,7 @@ import numpy as np
 from tfvr.data import layouts, records
 from tfvr.data.scenes import SceneSettings, VideoReport, chunk, video_clips
 from tfvr.errors import UserError
-from tfvr.safety import MARKER, atomic_dir, check_output, guard_os_errors
+from tfvr.safety import MARKER, atomic_dir, check_output, guard_os_errors, read_json
 
 MANIFEST = "manifest.json"
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
@@ -66,10 +66,7 @@ def load_manifest(records_dir: str | os.PathLike) -> dict:
     path = Path(records_dir) / MANIFEST
     if not path.is_file():
         raise UserError(f"{path}: not found ({Path(records_dir)} is not a folder written by `tfvr prepare`)")
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable manifest ({e})") from None
+    m = read_json(path, "unreadable manifest")
     if m.get("format") != FORMAT:
         raise UserError(f"{path}: not a tfvr clip manifest (format {m.get('format')!r})")
     return m

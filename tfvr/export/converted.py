@@ -13,13 +13,13 @@ serving module each family's model goes into.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from tfvr.errors import UserError
+from tfvr.safety import read_json
 
 SUFFIX = ".weights.h5"
 # Frame size of the inpainting module built from converted weights: the released STTN's 432x240.
@@ -40,10 +40,7 @@ def read_sidecar(weights_path) -> dict:
         raise UserError(f"{p}: no such file")
     if not cfg.exists():
         raise UserError(f"{p}: no {cfg.name} beside it (write both with `tfvr convert-weights`)")
-    try:
-        meta = json.loads(cfg.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{cfg}: not a JSON sidecar written by `tfvr convert-weights` ({e})") from None
+    meta = read_json(cfg, "not a JSON sidecar written by `tfvr convert-weights`")
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) or "class" not in meta:
         raise UserError(f"{cfg}: not a tfvr convert-weights sidecar (needs \"class\" and \"config\")")
     return meta

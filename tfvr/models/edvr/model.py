@@ -53,6 +53,12 @@ def torch_default_init():
     return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
+
+def with_attributes(config: dict, layer, *names: str) -> dict:
+    """`config` (a Keras base get_config) plus the constructor arguments `names`, read off `layer`."""
+    config.update({n: getattr(layer, n) for n in names})
+    return config
+
 @keras.saving.register_keras_serializable(package="tfvr")
 class TorchConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with PyTorch's symmetric zero padding (`padding=p` pixels on every side).
@@ -240,9 +246,7 @@ class PCDAlignment(keras.layers.Layer):
         return m
 
     def get_config(self):
-        config = super().get_config()
-        config.update(num_feat=self.num_feat, deformable_groups=self.deformable_groups, dcn_impl=self.dcn_impl)
-        return config
+        return with_attributes(super().get_config(), self, "num_feat", "deformable_groups", "dcn_impl")
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -259,29 +263,20 @@ class TSAFusion(keras.layers.Layer):
     max+avg-pool pyramid, bilinear ×2 up-sampling; output `feat · sigmoid(attn) · 2 + attn_add`.
     """
 
+    # every conv of the module: name -> kernel size (BasicSR's TSAFusion)
+    _KERNELS = {"temporal_attn1": 3, "temporal_attn2": 3, "feat_fusion": 1, "spatial_attn1": 1, "spatial_attn2": 1,
+                "spatial_attn3": 3, "spatial_attn4": 1, "spatial_attn5": 3, "spatial_attn_l1": 1,
+                "spatial_attn_l2": 3, "spatial_attn_l3": 3, "spatial_attn_add1": 1, "spatial_attn_add2": 1}
+    _NAMES = tuple(_KERNELS)
+
     def __init__(self, num_feat=64, num_frame=5, center_frame_idx=2, **kwargs):
         super().__init__(**kwargs)
         self.num_feat = int(num_feat)
         self.num_frame = int(num_frame)
         self.center_frame_idx = int(center_frame_idx)
         nf = self.num_feat
-        self.temporal_attn1 = conv(nf, 3, name="temporal_attn1")
-        self.temporal_attn2 = conv(nf, 3, name="temporal_attn2")
-        self.feat_fusion = conv(nf, 1, name="feat_fusion")
-        self.spatial_attn1 = conv(nf, 1, name="spatial_attn1")
-        self.spatial_attn2 = conv(nf, 1, name="spatial_attn2")
-        self.spatial_attn3 = conv(nf, 3, name="spatial_attn3")
-        self.spatial_attn4 = conv(nf, 1, name="spatial_attn4")
-        self.spatial_attn5 = conv(nf, 3, name="spatial_attn5")
-        self.spatial_attn_l1 = conv(nf, 1, name="spatial_attn_l1")
-        self.spatial_attn_l2 = conv(nf, 3, name="spatial_attn_l2")
-        self.spatial_attn_l3 = conv(nf, 3, name="spatial_attn_l3")
-        self.spatial_attn_add1 = conv(nf, 1, name="spatial_attn_add1")
-        self.spatial_attn_add2 = conv(nf, 1, name="spatial_attn_add2")
-
-    _NAMES = ("temporal_attn1", "temporal_attn2", "feat_fusion", "spatial_attn1", "spatial_attn2", "spatial_attn3",
-              "spatial_attn4", "spatial_attn5", "spatial_attn_l1", "spatial_attn_l2", "spatial_attn_l3",
-              "spatial_attn_add1", "spatial_attn_add2")
+        for n, k in self._KERNELS.items():  # created in this order (the weights' order)
+            setattr(self, n, conv(nf, k, name=n))
 
     def build(self, aligned_shape=None):
         nf, tnf = _feature_shape(self.num_feat), _feature_shape(self.num_frame * self.num_feat)
@@ -327,9 +322,7 @@ class TSAFusion(keras.layers.Layer):
         return {n: getattr(self, n) for n in self._NAMES}
 
     def get_config(self):
-        config = super().get_config()
-        config.update(num_feat=self.num_feat, num_frame=self.num_frame, center_frame_idx=self.center_frame_idx)
-        return config
+        return with_attributes(super().get_config(), self, "num_feat", "num_frame", "center_frame_idx")
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -402,9 +395,7 @@ class PredeblurModule(keras.layers.Layer):
         return m
 
     def get_config(self):
-        config = super().get_config()
-        config.update(num_in_ch=self.num_in_ch, num_feat=self.num_feat, hr_in=self.hr_in)
-        return config
+        return with_attributes(super().get_config(), self, "num_in_ch", "num_feat", "hr_in")
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
