@@ -34,6 +34,29 @@ def _load() -> str:
         return " ".join(f.read().split()[:3])
 
 
+def _phases(text: str, start: float, end: float) -> str:
+    """One line from the TFVR_BEAM_TRACE lines (`pid what key t0 t1 tf`): start-up, per-source work and its
+    parallelism, shard writing, and the driver's tail, in seconds of wall time."""
+    rows = [ln.split() for ln in text.splitlines() if ln.strip()]
+    by = {}
+    for pid, what, _key, a, b, _tf in rows:
+        by.setdefault(what, []).append((pid, float(a), float(b)))
+    src = by.get("source", [])
+    shard = by.get("shard", [])
+    pipe = by.get("pipeline", [(0, start, end)])[0]
+    prep = by.get("prepare_beam", [(0, start, end)])[0]
+    s0, s1 = min(a for _, a, _ in src), max(b for _, _, b in src)
+    busy = sum(b - a for _, a, b in src)
+    per = {}
+    for pid, _, _ in src:
+        per[pid] = per.get(pid, 0) + 1
+    h0, h1 = (min(a for _, a, _ in shard), max(b for _, _, b in shard)) if shard else (s1, s1)
+    return (f"imports+scan {prep[1] - start:.1f} s | pipeline start-up {s0 - pipe[1]:.1f} s | sources "
+            f"{s1 - s0:.1f} s ({len(per)} processes ran {sorted(per.values())}, work {busy:.1f} s, mean "
+            f"parallelism {busy / max(s1 - s0, 1e-9):.2f}) | to shards {h0 - s1:.1f} s | shards {h1 - h0:.1f} s "
+            f"| pipeline end {pipe[2] - h1:.1f} s | manifest+exit {end - pipe[2]:.1f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=20)
@@ -66,6 +89,7 @@ def main() -> int:
         trace = root / f"trace-{name.replace(' ', '')}.txt"
         trace.unlink(missing_ok=True)
         t = time.perf_counter()
+        t0_wall = time.time()
         r = subprocess.run(cmd, env=dict(env, TFVR_BEAM_TRACE=str(trace)), capture_output=True, text=True)
         dt = time.perf_counter() - t
         if r.returncode != 0:
@@ -77,15 +101,8 @@ def main() -> int:
         outs.append(out)
         print(f"{name:>8}: {dt:7.1f} s  {frames / dt:8.1f} frames/s  ({m['counts']['clips']} clips)  load {_load()}",
               flush=True)
-        if trace.exists():  # beam: sources per worker process and how much of the time two ran at once
-            rows_t = [ln.split() for ln in trace.read_text().splitlines()]
-            per = {}
-            for pid, _i, a, b in rows_t:
-                per.setdefault(pid, []).append((float(a), float(b)))
-            busy = sum(b - a for v in per.values() for a, b in v)
-            span = max(b for v in per.values() for _, b in v) - min(a for v in per.values() for a, _ in v)
-            print(f"          {len(per)} worker processes ran {[len(v) for v in per.values()]} sources; "
-                  f"source work {busy:.1f} s in a {span:.1f} s window (mean parallelism {busy / span:.2f})")
+        if trace.exists():  # beam: where the wall time went (tfvr.data.beam_prepare._trace lines)
+            print("          " + _phases(trace.read_text(), t0_wall, t0_wall + dt))
     same = all(filecmp.cmp(outs[0] / n, o / n, shallow=False) for o in outs[1:]
                for n in os.listdir(outs[0]) if n.endswith(".tfrecord"))
     print(f"shards identical across runs: {same}")

@@ -9,7 +9,8 @@ the split encoder / transformer / decoder, and with `--xla` the same under `jit_
 Also prints the process CPU time per window: on a shared machine (load average above the core count) wall time
 measures the other jobs too. Asserts nothing.
 
-Side by side: the authors' `InpaintGenerator` (../shared/peers/researchmm-STTN/model/sttn.py, torch CPU,
+Side by side, interleaved window by window (one tfvr window, one of theirs, --repeats rounds): the authors'
+`InpaintGenerator` (../shared/peers/researchmm-STTN/model/sttn.py, torch CPU,
 `forward(masked_frames, masks)` under no_grad, random weights, the same frames, the same thread count) in a child
 process of --peer-python (default $TFVR_PEER_PYTHON or /tmp/tfvr-peers/venv/bin/python); the ratio authors / tfvr
 is printed. --dtypes: the generator also with the compute dtype set by `tfvr.export.precision` (what `tfvr export
@@ -35,8 +36,9 @@ if not os.path.isdir(PEER_DIR):
     PEER_DIR = "/work/shared/peers/researchmm-STTN"
 
 
-def torch_worker(t, h, w, threads, repeats):
-    """The authors' InpaintGenerator forward on CPU; prints one JSON line."""
+def torch_worker(t, h, w, threads):
+    """The authors' InpaintGenerator forward on CPU: warms up, prints a JSON line, then times one window per "run"
+    line on stdin (one JSON line each)."""
     import json
 
     import numpy as np
@@ -57,10 +59,16 @@ def torch_worker(t, h, w, threads, repeats):
         with torch.no_grad():
             return net(x, masks)
 
-    cpu = []
-    ms = _median_ms(fwd, repeats, cpu)
-    print(json.dumps({"ms": ms, "cpu_ms": cpu[0], "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "params": sum(p.numel() for p in net.parameters())}))
+    fwd()  # warm-up
+    print(json.dumps({"ready": True, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "params": sum(p.numel() for p in net.parameters())}), flush=True)
+    for line in sys.stdin:  # one timed window per "run" line (the parent interleaves them with its own)
+        if line.strip() != "run":
+            break
+        t0, c0 = time.perf_counter(), time.process_time()
+        fwd()
+        print(json.dumps({"ms": (time.perf_counter() - t0) * 1000, "cpu_ms": (time.process_time() - c0) * 1000}),
+              flush=True)
 
 
 def _median_ms(fn, repeats, cpu=None):
@@ -89,10 +97,11 @@ def main():
     p.add_argument("--dtypes", default="float32", help="e.g. float32,bfloat16,float16 (float32 always runs)")
     p.add_argument("--peer-python", default=os.environ.get("TFVR_PEER_PYTHON", "/tmp/tfvr-peers/venv/bin/python"))
     p.add_argument("--no-peer", action="store_true", help="skip the authors' model")
+    p.add_argument("--no-parts", action="store_true", help="skip the encoder / transformer / decoder split")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        torch_worker(args.frames, args.height, args.width, args.threads or os.cpu_count(), args.repeats)
+        torch_worker(args.frames, args.height, args.width, args.threads or os.cpu_count())
         return
 
     import tensorflow as tf
@@ -126,7 +135,7 @@ def main():
     print(f"  window (tf.function):          {ms:9.1f} ms   ({ms / t:.1f} ms per frame)")
     print(f"    CPU time {cpu[0]:.0f} ms = {cpu[0] / cores:.0f} ms over {cores} cores (the wall time on an idle machine, "
           f"if TensorFlow keeps every core busy); load average now {os.getloadavg()[0]:.1f}")
-    parts = {"encoder": enc, "transformer": trans, "decoder": dec}
+    parts = {} if args.no_parts else {"encoder": enc, "transformer": trans, "decoder": dec}
     part_ms = {k: _median_ms(f, args.repeats) for k, f in parts.items()}
     for k, v in part_ms.items():
         print(f"    {k:<12} {v:9.1f} ms   ({100 * v / sum(part_ms.values()):.0f}%)")
@@ -166,18 +175,46 @@ def main():
 
     peer = None if args.no_peer or not os.path.exists(args.peer_python) else args.peer_python
     if peer:
+        # Interleaved: one tfvr window, then one of the authors' (a persistent child process, warmed up), --repeats
+        # rounds, so both sides see the same machine load; medians of each and the median of the per-round ratios.
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads or os.cpu_count()))
-        proc = subprocess.run([peer, os.path.abspath(__file__), "--worker", "--frames", str(t), "--height", str(h),
-                               "--width", str(w), "--threads", str(args.threads), "--repeats", str(args.repeats)],
-                              capture_output=True, text=True, env=env, cwd=PEER_DIR, timeout=3600)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        if proc.returncode or not lines:
-            print(f"  authors' InpaintGenerator: failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+        proc = subprocess.Popen([peer, os.path.abspath(__file__), "--worker", "--frames", str(t), "--height", str(h),
+                                 "--width", str(w), "--threads", str(args.threads)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=PEER_DIR)
+
+        def reply():
+            while True:
+                ln = proc.stdout.readline()
+                if not ln:
+                    return None
+                if ln.startswith("{"):
+                    return json.loads(ln)
+
+        info = reply()
+        if info is None:
+            print(f"  authors' InpaintGenerator: failed: {(proc.stderr.read().strip().splitlines() or ['?'])[-1][:200]}")
         else:
-            r = json.loads(lines[-1])
-            print(f"  authors' InpaintGenerator (torch {r['torch']}, {r['threads']} threads, {r['params']:,} "
-                  f"parameters): {r['ms']:9.1f} ms, CPU time {r['cpu_ms']:.0f} ms")
-            print(f"  authors / tfvr: wall x{r['ms'] / ms:.2f}, CPU time x{r['cpu_ms'] / cpu[0]:.2f}")
+            ours, theirs = [], []
+            for _ in range(args.repeats):
+                t0, c0 = time.perf_counter(), time.process_time()
+                full()
+                ours.append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
+                proc.stdin.write("run\n")
+                proc.stdin.flush()
+                r = reply()
+                theirs.append((r["ms"], r["cpu_ms"]))
+            proc.stdin.close()
+            proc.wait(timeout=60)
+            med = statistics.median
+            o_ms, o_cpu = med(a for a, _ in ours), med(b for _, b in ours)
+            a_ms, a_cpu = med(a for a, _ in theirs), med(b for _, b in theirs)
+            print(f"  interleaved, {args.repeats} rounds (tfvr window, then the authors'):")
+            print(f"    tfvr                       {o_ms:9.1f} ms, CPU time {o_cpu:.0f} ms")
+            print(f"    authors' InpaintGenerator (torch {info['torch']}, {info['threads']} threads, "
+                  f"{info['params']:,} parameters): {a_ms:9.1f} ms, CPU time {a_cpu:.0f} ms")
+            print(f"    authors / tfvr: wall x{a_ms / o_ms:.2f}, CPU time x{a_cpu / o_cpu:.2f} (medians); per-round "
+                  f"median: wall x{med(b[0] / a[0] for a, b in zip(ours, theirs)):.2f}, CPU time "
+                  f"x{med(b[1] / a[1] for a, b in zip(ours, theirs)):.2f}")
     elif not args.no_peer:
         print(f"  authors' model not run: no peer python at {args.peer_python}")
     print(f"  load average now {', '.join(f'{v:.2f}' for v in os.getloadavg())}")

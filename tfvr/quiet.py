@@ -117,12 +117,15 @@ def filtered_stderr():
         os.dup2(w, 2)
         os.close(w)
 
-        def pump():
-            with os.fdopen(r, "rb") as src:
-                for raw in src:
-                    line = raw.decode("utf-8", "replace")
-                    if not (is_noise(line) or _BEAM_NOISE.match(line)):
-                        os.write(saved, raw)
+        def pump():  # owns `saved`: runs until every writer of the pipe is gone, then closes it
+            try:
+                with os.fdopen(r, "rb") as src:
+                    for raw in src:
+                        line = raw.decode("utf-8", "replace")
+                        if not (is_noise(line) or _BEAM_NOISE.match(line)):
+                            os.write(saved, raw)
+            finally:
+                os.close(saved)
 
         t = threading.Thread(target=pump, daemon=True)
         t.start()
@@ -134,8 +137,10 @@ def filtered_stderr():
             except Exception:
                 pass
             os.dup2(saved, 2)  # closes the pipe's last write end held by this process
-            t.join(timeout=10)
-            os.close(saved)
+            # A process started inside the block may still hold the pipe (the fd-2 filter process of a
+            # TensorFlow imported here, a Beam worker that is still shutting down): the thread keeps passing its
+            # lines on until it exits; waiting for it here cost ~10 s per `tfvr prepare --runner beam`.
+            t.join(timeout=0.2)
 
     return cm()
 

@@ -52,7 +52,9 @@ def _cli(*args, env_extra=None):
 def test_beam_runner_writes_the_same_shards_and_manifest(beam, videos, tmp_path):
     common = ["--clip-len", "5", "--num-shards", "3", "--val-fraction", "0.3", "--quiet"]
     a = _cli(str(videos), str(tmp_path / "direct"), *common)
-    b = _cli(str(videos), str(tmp_path / "beam"), *common, "--runner", "beam", "--workers", "2")
+    trace = tmp_path / "trace.txt"
+    b = _cli(str(videos), str(tmp_path / "beam"), *common, "--runner", "beam", "--workers", "2",
+             env_extra={"TFVR_BEAM_TRACE": str(trace)})
     assert a.returncode == b.returncode == 1, (a.stderr, b.stderr)  # broken.mp4 is listed, the others prepared
     assert "broken.mp4" in b.stderr
     names = sorted(os.listdir(tmp_path / "direct"))
@@ -66,6 +68,10 @@ def test_beam_runner_writes_the_same_shards_and_manifest(beam, videos, tmp_path)
     assert mb["settings"].pop("runner") == "beam" and mb["settings"].pop("workers") == 2
     assert ma == mb
     assert ma["counts"]["clips"] > 0 and {v["split"] for v in ma["videos"]} == {"train", "val"}
+    # the workers never imported TensorFlow (pure-Python Example + TFRecord framing): one line per source / shard
+    steps = [ln.split() for ln in trace.read_text().splitlines()]
+    assert sum(s[1] == "source" for s in steps) == 5 and sum(s[1] == "shard" for s in steps) == 6
+    assert all(s[5] == "0" for s in steps if s[1] in ("source", "shard")), steps
     # the console stays quiet: no Beam worker INFO lines, no TensorFlow start-up lines
     assert "INFO:" not in b.stderr and "absl::InitializeLog" not in b.stderr and "Detecting scenes" not in b.stderr
 

@@ -57,9 +57,10 @@ def beam_available() -> bool:
 def process_source(source, report: VideoReport, settings: SceneSettings, extras, scratch: str):
     """The per-source step of `tfvr.data.prepare.prepare` (same code, same error handling): clips of `source`
     serialised into the TFRecord file `scratch`. Returns (report, clip_stats, refs): `clip_stats` what
-    `_SplitStats.add` needs per clip, `refs` the (byte offset, length) of each record in `scratch`."""
-    import tensorflow as tf
+    `_SplitStats.add` needs per clip, `refs` the (byte offset, length) of each record in `scratch`.
 
+    No TensorFlow here nor in the shard writer (a worker process never imports it): the Example and the TFRecord
+    framing come from `records.serialize_clip` / `records.frame_record`, byte for byte what TensorFlow writes."""
     from tfvr.data.prepare import _clip_size, _lq_h, _sequence_clips, _video_clips
 
     stats: list[tuple] = []
@@ -70,12 +71,13 @@ def process_source(source, report: VideoReport, settings: SceneSettings, extras,
         clips = (_video_clips(source, settings, report, extras) if isinstance(source, layouts.VideoSource)
                  else _sequence_clips(source, settings, report))
         pos = 0
-        with tf.io.TFRecordWriter(scratch) as w:
+        with open(scratch, "wb") as w:
             for clip in clips:
                 h, w_ = _clip_size(clip)
                 raw = records.serialize_clip(clip)
-                w.write(raw)
-                refs.append((pos + 12, len(raw)))  # TFRecord framing: 8-byte length, 4-byte CRC, data, 4-byte CRC
+                head, foot = records.frame_record(raw)  # 8-byte length, its CRC, data, the data's CRC
+                w.write(head + raw + foot)
+                refs.append((pos + 12, len(raw)))
                 pos += 16 + len(raw)
                 stats.append((h, w_, len(clip.frames), clip.lq_kind, bool(clip.lq is not None and len(clip.lq)),
                               _lq_h(clip), bool(clip.labels is not None and len(clip.labels))))
@@ -84,6 +86,17 @@ def process_source(source, report: VideoReport, settings: SceneSettings, extras,
         report.clips = report.frames_kept = 0
         stats, refs = [], []
     return report, stats, refs
+
+
+def _trace(what: str, key, t0: float) -> None:
+    """bench/prepare.py (env TFVR_BEAM_TRACE=file): one line per step, `pid what key start end tf`, tf = 1 when
+    this process has imported TensorFlow (a worker must not: tests/data/test_beam_prepare.py)."""
+    trace = os.environ.get("TFVR_BEAM_TRACE")
+    if trace:
+        import sys
+
+        with open(trace, "a") as f:
+            f.write(f"{os.getpid()} {what} {key} {t0:.3f} {time.time():.3f} {int('tensorflow' in sys.modules)}\n")
 
 
 def _stat_clip(entry: tuple) -> records.Clip:
@@ -106,10 +119,7 @@ class _ProcessSource:
         scratch = os.path.join(self.tmp, _SCRATCH, f"{i:08d}.tfrecord")
         t0 = time.time()
         report, stats, refs = process_source(source, report, self.settings, self.extras, scratch)
-        trace = os.environ.get("TFVR_BEAM_TRACE")  # bench/prepare.py: which worker ran which source, when
-        if trace:
-            with open(trace, "a") as f:
-                f.write(f"{os.getpid()} {i} {t0:.3f} {time.time():.3f}\n")
+        _trace("source", i, t0)
         path = os.path.join(self.tmp, _REPORTS, f"{i:08d}.pkl")
         part = f"{path}.{uuid.uuid4().hex[:8]}.part"
         with open(part, "wb") as f:
@@ -138,31 +148,28 @@ class _WriteShard:
         self.tmp, self.shards = tmp, shards
 
     def __call__(self, keyed):
-        from tfvr import quiet
-
-        quiet.setup()
-        import tensorflow as tf
-
         (split, k), entries = keyed
+        t0 = time.time()
         name = records.shard_name(split, k, self.shards[split])
         final = os.path.join(self.tmp, name)
         part = os.path.join(self.tmp, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         files: dict[int, Any] = {}
         try:
-            with tf.io.TFRecordWriter(part) as w:
+            with open(part, "wb") as w:  # the framed records as the worker wrote them (CRCs included)
                 for _ordinal, i, pos, length in sorted(entries):
                     f = files.get(i)
                     if f is None:
                         f = files[i] = open(os.path.join(self.tmp, _SCRATCH, f"{i:08d}.tfrecord"), "rb")
-                    f.seek(pos)
-                    data = f.read(length)
-                    if len(data) != length:
-                        raise OSError(f"{f.name}: truncated scratch record at byte {pos}")
+                    f.seek(pos - 12)
+                    data = f.read(length + 16)
+                    if len(data) != length + 16:
+                        raise OSError(f"{f.name}: truncated scratch record at byte {pos - 12}")
                     w.write(data)
         finally:
             for f in files.values():
                 f.close()
         os.replace(part, final)
+        _trace("shard", name, t0)
         return name
 
 
@@ -187,6 +194,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
                  seed: int = 0, overwrite: bool = False, workers: int = 2, beam_options: Sequence[str] = (),
                  extras=None, manifest_extra: Optional[dict] = None, reds_input: str = "auto"):
     """`tfvr.data.prepare.prepare` as a Beam pipeline (module docstring); returns the same `PrepareResult`."""
+    t_start = time.time()
     from tfvr import quiet
 
     try:
@@ -220,6 +228,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
         shards = {split: num_shards or max(1, min(P.MAX_AUTO_SHARDS, math.ceil(nbytes / P.SHARD_TARGET_BYTES)))
                   for split, nbytes in sorted(est.items())}
         items = [(i, s, rep) for i, (s, rep) in enumerate(zip(sources, reports))]
+        t_pipe = time.time()
         with quiet.filtered_stderr(), beam.Pipeline(options=pipeline_options(workers, beam_options)) as p:
             done = (p | "Sources" >> beam.Create(items)
                     | "Spread" >> beam.Reshuffle()
@@ -229,6 +238,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
                  | "AssignShards" >> beam.FlatMap(_AssignShards(shards))
                  | "GroupByShard" >> beam.GroupByKey()
                  | "WriteShards" >> beam.Map(_WriteShard(str(tmp), shards)))
+        _trace("pipeline", "-", t_pipe)
         # the driver: reports in source order, empty shards, the manifest (the single-process code)
         stats = {split: P._SplitStats() for split in shards}
         for i in range(len(sources)):
@@ -250,6 +260,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
         manifest = P.build_manifest(layout_name, src, settings, num_shards, val_fraction, seed, reds_input, stats,
                                     shard_names, reports, manifest_extra, runner="beam", workers=workers)
         (tmp / P.MANIFEST).write_text(P._dumps(manifest))
+    _trace("prepare_beam", "-", t_start)
     return P.PrepareResult(out_dir=out, manifest=manifest, failed=failed)
 
 

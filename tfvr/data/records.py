@@ -153,18 +153,62 @@ def _encode_list(images: Sequence, what: str) -> tuple[list[bytes], tuple[int, i
     return out, (size or (0, 0))
 
 
+# A `tf.train.Example` written without TensorFlow (a Beam worker then never imports it, ~5 s and ~0.6 GB per
+# process): the protobuf wire format of example.proto / feature.proto, byte for byte what
+# `tf.train.Example.SerializeToString(deterministic=True)` gives (map entries in upb's key order, key and value
+# always written, packed int64 / float lists, an empty list still marks its oneof) - tests/data/test_records.py checks it.
+def _varint(n: int) -> bytes:
+    n &= 0xFFFFFFFFFFFFFFFF  # int64: negative values are their 10-byte two's complement
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:  # a length-delimited field (wire type 2), tag < 16
+    return bytes([(tag << 3) | 2]) + _varint(len(payload)) + payload
+
+
+def _feature(kind: str, values) -> bytes:
+    if kind == "bytes":
+        return _field(1, b"".join(_field(1, bytes(v)) for v in values))
+    if kind == "float":
+        packed = struct.pack(f"<{len(values)}f", *values)
+        return _field(2, _field(1, packed) if values else b"")
+    packed = b"".join(_varint(v) for v in values)
+    return _field(3, _field(1, packed) if values else b"")
+
+
+def _upb_key_order(a: bytes, b: bytes) -> int:
+    # upb's deterministic map order (what tf.train.Example writes with protobuf's default upb backend): bytewise
+    # on the common prefix, then the LONGER key first ("lq_height" before "lq")
+    n = min(len(a), len(b))
+    if a[:n] != b[:n]:
+        return -1 if a[:n] < b[:n] else 1
+    return len(b) - len(a)
+
+
+def _serialize_example(feats: dict) -> bytes:
+    import functools
+
+    keys = sorted((k.encode() for k in feats), key=functools.cmp_to_key(_upb_key_order))
+    entries = b"".join(_field(1, _field(1, k) + _field(2, _feature(*feats[k.decode()]))) for k in keys)
+    return _field(1, entries)
+
+
 def serialize_clip(clip: Clip) -> bytes:
-    """The serialised `tf.train.Example` of a clip (see the module docstring for the schema)."""
-    import tensorflow as tf
+    """The serialised `tf.train.Example` of a clip (see the module docstring for the schema), in pure Python."""
 
     def b(values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+        return ("bytes", list(values))
 
     def i(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+        return ("int64", [int(v) for v in values])
 
     def f(values):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+        return ("float", [float(v) for v in values])
 
     frames, (h, w) = _encode_list(clip.frames, "frames")
     t = len(frames)
@@ -202,8 +246,8 @@ def serialize_clip(clip: Clip) -> bytes:
             if len(enc) != t:
                 raise ValueError(f"{clip.source}: {t} frames but {len(enc)} {name} maps")
             feats[name] = b(enc)
-    # deterministic=True: a fixed map order, so the same clips give byte-identical shards.
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString(deterministic=True)
+    # a fixed map order (deterministic serialisation), so the same clips give byte-identical shards
+    return _serialize_example(feats)
 
 
 def example_to_numpy(serialized: bytes) -> dict:
@@ -354,17 +398,78 @@ def _crc32c_table() -> list[int]:
 _CRC_TABLE = _crc32c_table()
 
 
-def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli), pure Python: used only on the 8-byte record lengths."""
-    c = 0xFFFFFFFF
+def _crc_raw(c: int, data) -> int:  # the register after `data`, from register c (no final xor)
     for byte in data:
         c = _CRC_TABLE[(c ^ byte) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
+    return c
+
+
+_CRC_NP: dict = {}
+_CRC_LANE = 64  # bytes per lane of the vectorised CRC
+
+
+def _crc_zeros_map(n: int):
+    """The register map of n zero bytes (linear over GF(2)) as 4 byte tables: Z(x) = t0[x&255] ^ t1[..] ^ ..."""
+    tabs = _CRC_NP.get(n)
+    if tabs is None:
+        basis = np.array([1 << j for j in range(32)], np.uint32)
+        if n == 1:
+            img = np.array([_crc_raw(int(x), b"\0") for x in basis], np.uint32)
+        else:
+            img = _crc_apply(_crc_zeros_map(n // 2), _crc_apply(_crc_zeros_map(n - n // 2), basis))
+        v = np.arange(256, dtype=np.uint32)
+        tabs = np.zeros((4, 256), np.uint32)
+        for k in range(4):
+            for j in range(8):
+                tabs[k] ^= np.where((v >> j) & 1, img[8 * k + j], np.uint32(0))
+        _CRC_NP[n] = tabs
+    return tabs
+
+
+def _crc_apply(tabs, x):
+    return tabs[0][x & 0xFF] ^ tabs[1][(x >> 8) & 0xFF] ^ tabs[2][(x >> 16) & 0xFF] ^ tabs[3][x >> 24]
+
+
+def _crc_lanes(buf: np.ndarray) -> int:
+    """The register after `buf` (uint8) from register 0: zero bytes in front (they leave register 0 as it is) make
+    it a power of two of 64-byte lanes; every lane's CRC at once (numpy over lanes), then neighbours combined,
+    crc(A || B) = Z_len(B)(crc(A)) ^ crc(B), until one is left."""
+    table = _CRC_NP.get("table")
+    if table is None:
+        table = _CRC_NP["table"] = np.array(_CRC_TABLE, np.uint32)
+    lanes = 1 << max(0, (-(-len(buf) // _CRC_LANE) - 1).bit_length())
+    pad = lanes * _CRC_LANE - len(buf)
+    cols = np.concatenate([np.zeros(pad, np.uint8), buf]).reshape(lanes, _CRC_LANE).T.astype(np.uint32)
+    c = np.zeros(lanes, np.uint32)
+    for col in cols:
+        c = table[(c ^ col) & 0xFF] ^ (c >> 8)
+    n = _CRC_LANE
+    while len(c) > 1:
+        c = _crc_apply(_crc_zeros_map(n), c[0::2]) ^ c[1::2]
+        n *= 2
+    return int(c[0])
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli) without TensorFlow: table-driven Python for short data, numpy over 64-byte lanes for
+    long data (~100 MB/s; TensorFlow's C++ is faster but costs its import)."""
+    if len(data) < 4 * _CRC_LANE:
+        return _crc_raw(0xFFFFFFFF, data) ^ 0xFFFFFFFF
+    buf = np.frombuffer(data, np.uint8).copy()
+    buf[:4] ^= np.uint8(0xFF)  # start register 0xFFFFFFFF == register 0 with it xor-ed into the first 4 bytes
+    return _crc_lanes(buf) ^ 0xFFFFFFFF
 
 
 def masked_crc32c(data: bytes) -> int:
     c = crc32c(data)
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> tuple[bytes, bytes]:
+    """The TFRecord framing of one record, (header, footer): 8-byte length and its masked CRC-32C, then the data,
+    then the data's masked CRC-32C. What `tf.io.TFRecordWriter` writes (no compression), without TensorFlow."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked_crc32c(length)), struct.pack("<I", masked_crc32c(data))
 
 
 def verify_shard(path: str | os.PathLike, deep: bool = False) -> int:

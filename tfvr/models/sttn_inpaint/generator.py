@@ -16,8 +16,44 @@ from tfvr.models.saving import PresetMixin
 _INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
 
 
+def _space_to_phases(x):
+    """[N, H, W, C] (H, W even) -> [4N, H/2, W/2, C]: the 4 sub-grids of every other pixel, phase-major."""
+    n, h, w, c = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[3] or tf.shape(x)[3]
+    x = tf.reshape(x, [n, h // 2, 2, w // 2, 2, c])
+    return tf.reshape(tf.transpose(x, [0, 2, 4, 1, 3, 5]), [n * 4, h // 2, w // 2, c])
+
+
+def _phases_to_space(x, n):
+    h, w, c = x.shape[1], x.shape[2], x.shape[3] or tf.shape(x)[3]
+    x = tf.reshape(x, [n, 2, 2, h, w, c])
+    return tf.reshape(tf.transpose(x, [0, 3, 1, 4, 2, 5]), [n, h * 2, w * 2, c])
+
+
+def conv2d(x, kernel, bias, strides=1, padding="SAME", dilation=1):
+    """`keras.layers.Conv2D`'s arithmetic, faster on CPU: `tf.nn.bias_add` (a BiasAdd that TensorFlow's remapper
+    fuses into the conv and a following LeakyRelu, where Keras's `x + bias` costs its own pass over the tensor),
+    and a 2-dilated 'same' conv on an even-sized map as a plain conv on its 4 sub-grids (every other pixel): the
+    same products and sums as the dilated conv - bit-identical here - without the dilated kernel's slower path."""
+    kernel = tf.cast(kernel, x.dtype)
+    h, w = x.shape[1], x.shape[2]
+    if dilation == 2 and strides == 1 and padding == "SAME" and h and w and h % 2 == 0 and w % 2 == 0:
+        n = tf.shape(x)[0]
+        y = tf.nn.conv2d(_space_to_phases(x), kernel, 1, "SAME")
+        return _phases_to_space(tf.nn.bias_add(y, tf.cast(bias, y.dtype)), n)
+    y = tf.nn.conv2d(x, kernel, strides, padding, dilations=dilation)
+    return tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+
+
+@keras.saving.register_keras_serializable(package="tfvr")
+class FastConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` (same weights, names and config) computed by `conv2d` above."""
+
+    def call(self, inputs):
+        return conv2d(inputs, self.kernel, self.bias, self.strides[0], self.padding.upper(), self.dilation_rate[0])
+
+
 def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None):
-    return keras.layers.Conv2D(
+    return FastConv2D(
         filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
         kernel_initializer=_INIT, bias_initializer="zeros", name=name,
     )
@@ -81,9 +117,11 @@ class MultiScalePatchAttention(keras.layers.Layer):
         bt, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
         t = bt // batch
         d_k = self.channels // self.num_heads
-        qs = tf.split(self.query(x), self.num_heads, axis=-1)
-        ks = tf.split(self.key(x), self.num_heads, axis=-1)
-        vs = tf.split(self.value(x), self.num_heads, axis=-1)
+        # Q, K and V in one 1x1 conv (one pass over x): their kernels and biases side by side
+        qkv = conv2d(x, tf.concat([tf.cast(c.kernel, x.dtype) for c in (self.query, self.key, self.value)], -1),
+                     tf.concat([tf.cast(c.bias, x.dtype) for c in (self.query, self.key, self.value)], -1))
+        parts = tf.split(qkv, 3 * self.num_heads, axis=-1)
+        qs, ks, vs = parts[:self.num_heads], parts[self.num_heads:2 * self.num_heads], parts[2 * self.num_heads:]
         outputs = []
         for (pw, ph), q, k, v in zip(patch_sizes, qs, ks, vs):
             out_h, out_w = h // ph, w // pw

@@ -1,0 +1,127 @@
+"""Mixed-precision training vs float32 (issue 15, item 2): per family, the same short demo-size training from the
+same seed in float32 and in `runtime.precision=mixed_bfloat16` (or mixed_float16), then the held-out PSNR of each
+(`eval.json`, the family's own evaluation), their difference and whether any loss went NaN.
+
+    nice -n 10 .venv/bin/python bench/mixed_precision.py [--families sttn,edvr] [--steps 200]
+                                                         [--precisions mixed_bfloat16] [--keep DIR] [--json F]
+
+Each run is `python train/<family>.py --flagfile=train/configs/<demo>.flags` in its own process with
+`--config.trainer.num_steps=--steps` (the learning-rate schedule compressed to that length where the flagfile has
+one), no export, no ablation; float32 and the mixed run are interleaved family by family so both see the same
+machine load. Target (issue 15): |PSNR(mixed) - PSNR(float32)| <= 0.1 dB, no NaN. Without bf16 hardware (AVX512-BF16
+/ AMX / a GPU) the mixed runs are not faster: TensorFlow emulates bfloat16 on such CPUs. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# family -> (train script, demo flagfile, the eval.json key of the model's PSNR, extra flags for a short run)
+FAMILIES = {
+    "sttn": ("train/sttn.py", "train/configs/sttn_denoise_demo.flags", "psnr",
+             ["--config.train_ablation=false"]),
+    "edvr": ("train/edvr.py", "train/configs/edvr_m_sr4x_demo.flags", "psnr",
+             []),
+    "sttn_inpaint": ("train/sttn_inpaint.py", "train/configs/sttn_inpaint_demo.flags", "psnr",
+                     []),
+    "vid2vid": ("train/vid2vid.py", "train/configs/vid2vid_demo.flags", "psnr", []),
+    "memvsr": ("train/memvsr.py", "train/configs/memvsr_vsr_demo.flags", "psnr", []),
+}
+
+
+def _load() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _psnr(payload: dict, key: str):
+    """The model's held-out PSNR in eval.json (`psnr`, else the first `*psnr*` key that is not a baseline)."""
+    if key in payload:
+        return float(payload[key])
+    for k, v in payload.items():
+        if "psnr" in k and not any(b in k for b in ("bicubic", "input", "noisy", "baseline", "ablation")):
+            return float(v)
+    return None
+
+
+def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, timeout: float) -> dict:
+    script, flags, key, extra = FAMILIES[family]
+    extra = [e.format(n=steps, m=max(1, int(steps * 0.75))) for e in extra]
+    cmd = [sys.executable, script, f"--flagfile={flags}", f"--workdir={workdir}",
+           f"--config.trainer.num_steps={steps}", f"--config.trainer.eval_every={steps}",
+           f"--config.trainer.checkpoint_every={steps}", f"--config.trainer.image_every={steps}",
+           f"--config.trainer.log_every={max(1, steps // 4)}", "--config.trainer.export=false",
+           f"--config.trainer.seed={seed}", f"--config.runtime.precision={precision}", *extra]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p]))
+    t0, load0 = time.perf_counter(), _load()
+    try:
+        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        rc, err = r.returncode, r.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = "timeout", ""
+    dt = time.perf_counter() - t0
+    out = {"family": family, "precision": precision, "steps": steps, "seconds": round(dt, 1), "rc": rc,
+           "load_before": load0, "load_after": _load(), "cmd": " ".join(cmd[1:])}
+    path = os.path.join(workdir, "eval.json")
+    if rc == 0 and os.path.exists(path):
+        payload = json.loads(open(path).read())
+        out["eval"] = payload
+        out["psnr"] = _psnr(payload, key)
+    else:
+        out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    out["nan"] = "nan" in err.lower() and "diverged" in err.lower() or (
+        out.get("psnr") is not None and not math.isfinite(out["psnr"]))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default="sttn,edvr", help=f"comma list of {', '.join(FAMILIES)}")
+    ap.add_argument("--precisions", default="mixed_bfloat16")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default="", help="folder for the run workdirs (default: a temp dir)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per training run")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    root = args.keep or tempfile.mkdtemp(prefix="tfvr-bench-mixed-")
+    print(f"mixed precision vs float32, {args.steps} steps per run, seed {args.seed}, {os.cpu_count()} CPUs, "
+          f"load {_load()}", flush=True)
+    rows = []
+    for fam in [f for f in args.families.split(",") if f]:
+        if fam not in FAMILIES:
+            print(f"{fam}: unknown family (one of {', '.join(FAMILIES)})")
+            return 2
+        base = run_one(fam, "float32", args.steps, os.path.join(root, f"{fam}-float32"), args.seed, args.timeout)
+        rows.append(base)
+        print(f"{fam:>13} float32        PSNR {base.get('psnr', float('nan')):7.3f} dB  {base['seconds']:7.1f} s  "
+              f"load {base['load_before']} -> {base['load_after']}  {base.get('error', '')}", flush=True)
+        for prec in [p for p in args.precisions.split(",") if p]:
+            r = run_one(fam, prec, args.steps, os.path.join(root, f"{fam}-{prec}"), args.seed, args.timeout)
+            rows.append(r)
+            diff = (r["psnr"] - base["psnr"]) if r.get("psnr") is not None and base.get("psnr") is not None \
+                else float("nan")
+            r["diff_db"] = diff
+            ok = abs(diff) <= 0.1 and not r["nan"]
+            print(f"{fam:>13} {prec:<14} PSNR {r.get('psnr', float('nan')):7.3f} dB  {r['seconds']:7.1f} s  "
+                  f"load {r['load_before']} -> {r['load_after']}  diff {diff:+.3f} dB "
+                  f"({'within' if ok else 'OUTSIDE'} 0.1 dB{', NaN' if r['nan'] else ''})  {r.get('error', '')}",
+                  flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    print(f"runs in {root}; load {_load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
