@@ -1,4 +1,5 @@
-"""`trainer.freeze`: frozen variables stay unchanged after training steps, every other variable changes."""
+"""`trainer.freeze`: frozen variables stay unchanged after training steps, every other variable changes (EDVR: with
+`model.dcn_mode="conv"` initialised from DCN weights, seed 001's "DCN -> plain conv, then freeze")."""
 
 import dataclasses
 
@@ -20,7 +21,18 @@ def _changed(before, after):
 
 
 def test_edvr_freeze_groups_and_patterns(tmp_path):
-    cfg = _experiment()
+    # Seed 001's workaround in one run: a model with model.dcn_mode="conv" (plain convs in the PCD DCNs' place)
+    # initialised from a DCN EDVR's weights, trained with the alignment ("pcd") frozen.
+    from tfvr.models.edvr import to_basicsr
+    from tfvr.models.edvr.config import EDVRConfig
+
+    from tests.models.edvr.test_dcn_mode import unit_mask_dcn_model
+    from tests.models.edvr.test_task import TINY
+
+    dcn = unit_mask_dcn_model()
+    np.savez(tmp_path / "dcn.npz", **to_basicsr(dcn))
+    cfg = _experiment(init_from=str(tmp_path / "dcn.npz"))
+    cfg.model = EDVRConfig(**TINY, dcn_mode="conv")
     cfg.optim = dataclasses.replace(cfg.optim, learning_rate=1e-2, schedule="constant", periods=(),
                                     restart_weights=())
     cfg.trainer.freeze = ("pcd", "edvr/upconv1/*")
@@ -35,6 +47,8 @@ def test_edvr_freeze_groups_and_patterns(tmp_path):
     changed = _changed(before, after)
     assert not (changed & frozen), sorted(changed & frozen)[:3]  # frozen: bit-identical
     assert changed == set(before) - frozen  # everything else trained
+    for name, layer in model.dcn_packs().items():  # the frozen plain convs still hold the DCNs' main weights
+        np.testing.assert_array_equal(layer.kernel.numpy(), dcn.dcn_layers()[name].kernel.numpy())
     # No optimizer slots for the frozen variables.
     n_vars = sum(len(g.variables) for g in trainer.groups.values())
     assert n_vars == len(before) - len(frozen)

@@ -192,12 +192,16 @@ class RuntimeConfig:
         devices: comma-separated device names for "mirrored" / "one_device" (empty: all GPUs, else the CPU).
         precision: "float32", "mixed_bfloat16" or "mixed_float16" (the latter with dynamic loss scaling).
         initial_loss_scale: starting dynamic loss scale for mixed_float16.
+        cpu_devices: on a machine without GPUs, split the CPU into this many logical devices so that "auto" /
+            "mirrored" run that many replicas (to try a multi-replica run or a replica-count change without GPUs;
+            docs/distributed.md). 0 or 1: the CPU is one device. Ignored when a GPU is visible.
     """
 
     strategy: str = "auto"
     devices: str = ""
     precision: str = "float32"
     initial_loss_scale: float = 32768.0
+    cpu_devices: int = 0
 
     def validate(self, group: str = "runtime") -> "RuntimeConfig":
         """Raises ConfigError naming the first bad field (called before the workdir is touched)."""
@@ -207,6 +211,7 @@ class RuntimeConfig:
             "precision": (lambda v: v in ("float32", "mixed_bfloat16", "mixed_float16"),
                           "must be float32, mixed_bfloat16 or mixed_float16"),
             "initial_loss_scale": (lambda v: v > 0, "must be > 0"),
+            "cpu_devices": (lambda v: v >= 0, "must be >= 0"),
         })
         return self
 

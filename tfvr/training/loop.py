@@ -404,7 +404,8 @@ class Trainer:
     # data
     def _make_iterator(self, rollbacks: int):
         seed = data_seed(self.tcfg.seed, self.step, rollbacks)
-        log.info("data stream (re)started at step %d with seed %d", self.step, seed)
+        log.info("data stream (re)started at step %d with seed %d; %d replica(s), %s", self.step, seed,
+                 self.num_replicas, type(self.strategy).__name__)
         ds = self.strategy.distribute_datasets_from_function(
             lambda ic: self.task.build_train_dataset(ic, seed))
         return iter(ds)

@@ -6,6 +6,8 @@
 - "mirrored": `MirroredStrategy(devices)` (`runtime.devices`, comma-separated; empty: all visible).
 - "one_device": `OneDeviceStrategy(devices or "/gpu:0" if a GPU is visible else "/cpu:0")`.
 - "multi_worker": `MultiWorkerMirroredStrategy` (TF_CONFIG must be set).
+- `runtime.cpu_devices=N` (N > 1, no GPU visible): the CPU is split into N logical devices first, and "auto" /
+  "mirrored" with no `runtime.devices` mirror over all of them (N replicas on one machine without GPUs).
 
 A MultiWorkerMirroredStrategy must be created before TensorFlow runs anything else in the process: the trainer
 creates it first thing. Keras `fit` does not work under it (platform notes), tfvr's loop does.
@@ -66,8 +68,24 @@ def _devices(runtime: RuntimeConfig) -> list[str] | None:
     return devs or None
 
 
+def _split_cpu(n: int) -> None:
+    """Splits the CPU into `n` logical devices (a no-op when it already has n); must run before TF initialises."""
+    cpus = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpus[0])
+    if current is not None and len(current) == n:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:
+        raise ConfigError(f"runtime.cpu_devices={n}: TensorFlow was already initialised in this process with "
+                          f"{len(tf.config.list_logical_devices('CPU'))} CPU device(s)") from None
+
+
 def create_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     kind = runtime.strategy
+    split = runtime.cpu_devices > 1 and not tf.config.list_physical_devices("GPU")
+    if split:
+        _split_cpu(runtime.cpu_devices)
     if kind == "auto":
         kind = "multi_worker" if tf_config_workers() > 1 else "mirrored"
     if kind == "multi_worker":
@@ -77,7 +95,7 @@ def create_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     if kind == "mirrored":
         devs = _devices(runtime)
         if devs is None and not tf.config.list_physical_devices("GPU"):
-            devs = ["/cpu:0"]
+            devs = [d.name for d in tf.config.list_logical_devices("CPU")] if split else ["/cpu:0"]
         return mirrored_strategy(devs)
     if kind == "one_device":
         devs = _devices(runtime)

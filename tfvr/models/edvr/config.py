@@ -2,7 +2,7 @@
 
 `EDVRConfig`: exactly the `EDVR` constructor's arguments (keras-hub's rule; a test checks it). The first eleven
 fields are BasicSR's `EDVR(...)` keyword arguments with BasicSR's defaults (EDVR-M), so a BasicSR YAML `network_g`
-section maps onto it one to one. The last two are tfvr's own.
+section maps onto it one to one. The last three are tfvr's own.
 
 `EDVRExperiment`: a training run (`train/edvr.py`): model, data, loss, the stabilisers, optimizer, trainer, runtime.
 No `from __future__ import annotations` here: ml_collections reads the field types.
@@ -37,6 +37,14 @@ class EDVRConfig:
         dcn_impl: deformable-conv implementation, "auto" | "reference" | "kernel" (`tfvr.ops.deform_conv`).
         pad_mode: how inputs whose H, W are not multiples of 4 (16 with hr_in) are padded before the network and
             cropped after: "reflect" (default) | "replicate" | "zeros".
+        dcn_mode: "dcn" (default, BasicSR) | "conv": the four PCD deformable convs become plain 3x3 convs and the
+            offset branch is dropped (seed 001's "DCN -> plain conv, then freeze" workaround for a diverging DCN;
+            `--config.model.dcn_mode=conv`). Weights move by BasicSR name through `stabilizers.init_from`: a DCN's
+            main `weight`/`bias` go into the plain conv, its `conv_offset` and the `offset_conv*` /
+            `cas_offset_conv*` convs are dropped; the other way (a conv-mode run initialising a DCN run) the DCN
+            gets the conv's kernel and keeps its zero-initialised offset branch (offset 0, mask sigmoid(0) = 0.5,
+            so it starts at half the conv's response plus bias). With zero offsets and unit masks a DCN is exactly
+            the plain conv (tests/models/edvr/test_dcn_mode.py).
     """
 
     num_in_ch: int = 3
@@ -52,6 +60,7 @@ class EDVRConfig:
     with_tsa: bool = True
     dcn_impl: str = "auto"
     pad_mode: str = "reflect"
+    dcn_mode: str = "dcn"
 
     def to_kwargs(self) -> dict:
         return dataclasses.asdict(self)

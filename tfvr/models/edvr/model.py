@@ -151,10 +151,20 @@ def _build_dcn(layer, nf):
         layer.built = True
 
 
-def _dcn(num_feat, deformable_groups, impl, name):
+def _dcn(num_feat, deformable_groups, impl, name, mode="dcn"):
+    if mode == "conv":  # dcn_mode="conv": a plain 3x3 conv in the DCN's place (its `kernel`/`bias` = the DCN's)
+        return conv(num_feat, name=name)
     from tfvr.layers.deform_conv import ModulatedDeformConv2D
 
     return ModulatedDeformConv2D(num_feat, 3, padding=1, deformable_groups=deformable_groups, impl=impl, name=name)
+
+
+DCN_MODES = ("dcn", "conv")
+
+
+def _check_dcn_mode(dcn_mode):
+    if dcn_mode not in DCN_MODES:
+        raise ValueError(f"dcn_mode must be one of {DCN_MODES}, got {dcn_mode!r}")
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -165,33 +175,51 @@ class PCDAlignment(keras.layers.Layer):
         num_feat: int, feature channels.
         deformable_groups: int, offset groups per DCN.
         dcn_impl: "auto" | "reference" | "kernel" (tfvr.ops.deform_conv).
+        dcn_mode: "dcn" (BasicSR) or "conv": each of the four DCN packs is a plain 3x3 conv with the DCN's main
+            `kernel`/`bias` (BasicSR names `*.dcn_pack.l*.weight/bias`, `cas_dcnpack.weight/bias`) and the offset
+            branch is gone: no `offset_conv*` / `cas_offset_conv*` and no DCN `conv_offset`, so the reference
+            features are not used here (the reference frame enters at fusion). Seed 001's "DCN -> plain conv" step.
 
     Call: `nbr_feats` and `ref_feats`, lists [L1, L2, L3] of `[N, H/2^l, W/2^l, num_feat]` (N = frames folded into
     the batch); returns the aligned L1 features `[N, H, W, num_feat]`. Offset inputs are `cat([nbr, ref])`;
     up-sampled offsets are multiplied by 2; no LReLU on the L1 pyramid output (before the cascade).
     """
 
-    def __init__(self, num_feat=64, deformable_groups=8, dcn_impl="auto", **kwargs):
+    def __init__(self, num_feat=64, deformable_groups=8, dcn_impl="auto", dcn_mode="dcn", **kwargs):
         super().__init__(**kwargs)
+        _check_dcn_mode(dcn_mode)
         self.num_feat = int(num_feat)
         self.deformable_groups = int(deformable_groups)
         self.dcn_impl = dcn_impl
+        self.dcn_mode = dcn_mode
         nf, g = self.num_feat, self.deformable_groups
+        offsets = dcn_mode == "dcn"
         for i in (3, 2, 1):
-            setattr(self, f"offset_conv1_l{i}", conv(nf, name=f"offset_conv1_l{i}"))
-            setattr(self, f"offset_conv2_l{i}", conv(nf, name=f"offset_conv2_l{i}"))
+            if offsets:
+                setattr(self, f"offset_conv1_l{i}", conv(nf, name=f"offset_conv1_l{i}"))
+                setattr(self, f"offset_conv2_l{i}", conv(nf, name=f"offset_conv2_l{i}"))
+                if i < 3:
+                    setattr(self, f"offset_conv3_l{i}", conv(nf, name=f"offset_conv3_l{i}"))
             if i < 3:
-                setattr(self, f"offset_conv3_l{i}", conv(nf, name=f"offset_conv3_l{i}"))
                 setattr(self, f"feat_conv_l{i}", conv(nf, name=f"feat_conv_l{i}"))
-            setattr(self, f"dcn_pack_l{i}", _dcn(nf, g, dcn_impl, f"dcn_pack_l{i}"))
-        self.cas_offset_conv1 = conv(nf, name="cas_offset_conv1")
-        self.cas_offset_conv2 = conv(nf, name="cas_offset_conv2")
-        self.cas_dcnpack = _dcn(nf, g, dcn_impl, "cas_dcnpack")
+            setattr(self, f"dcn_pack_l{i}", _dcn(nf, g, dcn_impl, f"dcn_pack_l{i}", dcn_mode))
+        if offsets:
+            self.cas_offset_conv1 = conv(nf, name="cas_offset_conv1")
+            self.cas_offset_conv2 = conv(nf, name="cas_offset_conv2")
+        self.cas_dcnpack = _dcn(nf, g, dcn_impl, "cas_dcnpack", dcn_mode)
 
     def build(self, nbr_feats_shape=None, ref_feats_shape=None):
         # Explicit, so Keras never has to trace `call` (two list inputs) to find the variables.
         nf = self.num_feat
         one, two = _feature_shape(nf), _feature_shape(2 * nf)
+        if self.dcn_mode == "conv":
+            for i in (3, 2, 1):
+                if i < 3:
+                    getattr(self, f"feat_conv_l{i}").build(two)
+                getattr(self, f"dcn_pack_l{i}").build(one)
+            self.cas_dcnpack.build(one)
+            self.built = True
+            return
         for i in (3, 2, 1):
             getattr(self, f"offset_conv1_l{i}").build(two)
             getattr(self, f"offset_conv2_l{i}").build(one if i == 3 else two)
@@ -211,6 +239,14 @@ class PCDAlignment(keras.layers.Layer):
         # times - the same function, with less work and no repeated reference tensors.
         up_offset = up_feat = None
         feat = None
+        if self.dcn_mode == "conv":  # the pyramid and cascade without offsets: plain convs, same feature path
+            for i in (3, 2, 1):
+                feat = getattr(self, f"dcn_pack_l{i}")(nbr_feats[i - 1])
+                if i < 3:
+                    feat = getattr(self, f"feat_conv_l{i}")(tf.concat([feat, up_feat], -1))
+                if i > 1:
+                    up_feat = upsample2x(lrelu(feat))
+            return lrelu(self.cas_dcnpack(feat))
         for i in (3, 2, 1):
             nbr, ref = nbr_feats[i - 1], ref_feats[i - 1]
             offset = lrelu(_conv_cat_ref(getattr(self, f"offset_conv1_l{i}"), nbr, ref, num_frames))
@@ -230,9 +266,14 @@ class PCDAlignment(keras.layers.Layer):
         offset = lrelu(self.cas_offset_conv2(offset))
         return lrelu(self.cas_dcnpack(feat, offset))
 
-    def dcn_layers(self) -> dict:
+    def pack_layers(self) -> dict:
+        """{BasicSR name: layer} of the four packs: the DCNs, or with dcn_mode="conv" the plain convs instead."""
         return {"dcn_pack.l3": self.dcn_pack_l3, "dcn_pack.l2": self.dcn_pack_l2, "dcn_pack.l1": self.dcn_pack_l1,
                 "cas_dcnpack": self.cas_dcnpack}
+
+    def dcn_layers(self) -> dict:
+        """The deformable convs ({} with dcn_mode="conv")."""
+        return self.pack_layers() if self.dcn_mode == "dcn" else {}
 
     def torch_layer_map(self) -> dict:
         m = {}
@@ -241,12 +282,13 @@ class PCDAlignment(keras.layers.Layer):
                 layer = getattr(self, f"{base}_l{i}", None)
                 if layer is not None:
                     m[f"{base}.l{i}"] = layer
-        m.update(cas_offset_conv1=self.cas_offset_conv1, cas_offset_conv2=self.cas_offset_conv2,
-                 cas_dcnpack=self.cas_dcnpack)
+        if self.dcn_mode == "dcn":
+            m.update(cas_offset_conv1=self.cas_offset_conv1, cas_offset_conv2=self.cas_offset_conv2)
+        m["cas_dcnpack"] = self.cas_dcnpack
         return m
 
     def get_config(self):
-        return with_attributes(super().get_config(), self, "num_feat", "deformable_groups", "dcn_impl")
+        return with_attributes(super().get_config(), self, "num_feat", "deformable_groups", "dcn_impl", "dcn_mode")
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -403,7 +445,7 @@ class EDVR(PresetMixin, keras.Model):
     """EDVR video restoration network (×4 super-resolution, or same-size deblurring with `hr_in`).
 
     Args: exactly the fields of `tfvr.models.edvr.config.EDVRConfig` (BasicSR's `EDVR(...)` kwargs + `dcn_impl`,
-    `pad_mode`).
+    `pad_mode`, `dcn_mode`).
 
     Call: frames `[B, T, H, W, num_in_ch]` float in [0, 1] (T = num_frame, any H, W) → the restored centre frame
     `[B, s·H, s·W, num_out_ch]` (s = 4, or 1 with hr_in), not clipped.
@@ -419,8 +461,9 @@ class EDVR(PresetMixin, keras.Model):
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_frame=5, deformable_groups=8,
                  num_extract_block=5, num_reconstruct_block=10, center_frame_idx=None, hr_in=False,
-                 with_predeblur=False, with_tsa=True, dcn_impl="auto", pad_mode="reflect", **kwargs):
+                 with_predeblur=False, with_tsa=True, dcn_impl="auto", pad_mode="reflect", dcn_mode="dcn", **kwargs):
         super().__init__(**kwargs)
+        _check_dcn_mode(dcn_mode)
         if hr_in and not with_predeblur:
             raise ValueError("EDVR(hr_in=True) needs with_predeblur=True (BasicSR's EDVR cannot run without it: "
                              "the features would stay at full resolution)")
@@ -445,6 +488,7 @@ class EDVR(PresetMixin, keras.Model):
         self.with_tsa = bool(with_tsa)
         self.dcn_impl = dcn_impl
         self.pad_mode = pad_mode
+        self.dcn_mode = dcn_mode
         self.scale = 1 if self.hr_in else 4
         self.size_multiple = 16 if self.hr_in else 4
         nf = self.num_feat
@@ -462,7 +506,7 @@ class EDVR(PresetMixin, keras.Model):
         self.conv_l2_2 = conv(nf, name="conv_l2_2")
         self.conv_l3_1 = conv(nf, strides=2, name="conv_l3_1")
         self.conv_l3_2 = conv(nf, name="conv_l3_2")
-        self.pcd_align = PCDAlignment(nf, self.deformable_groups, dcn_impl=dcn_impl, name="pcd_align")
+        self.pcd_align = PCDAlignment(nf, self.deformable_groups, dcn_impl=dcn_impl, dcn_mode=dcn_mode, name="pcd_align")
         if self.with_tsa:
             self.fusion = TSAFusion(nf, self.num_frame, self.center, name="fusion")
         else:
@@ -622,8 +666,16 @@ class EDVR(PresetMixin, keras.Model):
                 layer.impl = value
 
     def dcn_layers(self) -> dict:
-        """{BasicSR name: ModulatedDeformConv2D} of the PCD module (for the offset guard and LR multipliers)."""
+        """{BasicSR name: ModulatedDeformConv2D} of the PCD module (for the offset guard and LR multipliers);
+        {} with dcn_mode="conv"."""
         return {f"pcd_align.{k}": v for k, v in self.pcd_align.dcn_layers().items()}
+
+    def dcn_packs(self) -> dict:
+        """{BasicSR name: layer} of the four PCD packs whatever `dcn_mode`: the DCNs, or the plain convs in their
+        place (the "dcn" layer group of `trainer.freeze` and the `dcn_lr_mul` group)."""
+        if self.dcn_mode == "dcn":
+            return self.dcn_layers()
+        return {f"pcd_align.{k}": v for k, v in self.pcd_align.pack_layers().items()}
 
     def torch_layer_map(self) -> dict:
         """{BasicSR state-dict prefix: Keras layer} for every parameterised layer."""
@@ -652,7 +704,7 @@ class EDVR(PresetMixin, keras.Model):
                     num_frame=self.num_frame, deformable_groups=self.deformable_groups,
                     num_extract_block=self.num_extract_block, num_reconstruct_block=self.num_reconstruct_block,
                     center_frame_idx=self.center_frame_idx, hr_in=self.hr_in, with_predeblur=self.with_predeblur,
-                    with_tsa=self.with_tsa, dcn_impl=self.dcn_impl, pad_mode=self.pad_mode)
+                    with_tsa=self.with_tsa, dcn_impl=self.dcn_impl, pad_mode=self.pad_mode, dcn_mode=self.dcn_mode)
 
     @classmethod
     def from_config(cls, config):

@@ -96,6 +96,8 @@ class EDVRTask(RestorationEvaluation, Task):
         mc, sc = config.model, config.stabilizers
         if sc.dcn_lr_scope not in DCN_SCOPES:
             raise ConfigError(f"stabilizers.dcn_lr_scope: {sc.dcn_lr_scope!r} is not one of {DCN_SCOPES}")
+        if mc.dcn_mode not in ("dcn", "conv"):
+            raise ConfigError(f"model.dcn_mode: {mc.dcn_mode!r} is not 'dcn' or 'conv'")
         if sc.init_mode not in ("prefix", "repeat"):
             raise ConfigError(f"stabilizers.init_mode: {sc.init_mode!r} is not 'prefix' or 'repeat'")
         if sc.tsa_warmup_steps and not mc.with_tsa:
@@ -132,16 +134,16 @@ class EDVRTask(RestorationEvaluation, Task):
         if scope == "pcd":
             return list(model.pcd_align.trainable_variables)
         out = []
-        for layer in model.dcn_layers().values():
+        for layer in model.dcn_packs().values():  # with model.dcn_mode="conv": the plain convs in the DCNs' place
             if scope == "offset":
-                out += [layer.offset_kernel, layer.offset_bias]
+                out += [layer.offset_kernel, layer.offset_bias] if hasattr(layer, "offset_kernel") else []
             else:
                 out += list(layer.trainable_variables)
         return out
 
     def layer_groups(self, models):
         """Named layer groups for `trainer.freeze` (BasicSR module names): "dcn" (the deformable convs of the PCD
-        packs, kernels and offset convs), "pcd" (the whole alignment module), "feature_extraction" (conv_first /
+        packs, kernels and offset convs; with model.dcn_mode="conv" the plain convs in their place), "pcd" (the whole alignment module), "feature_extraction" (conv_first /
         predeblur + conv_1x1, the extraction blocks and the pyramid convs), "predeblur", "fusion" (TSA or the 1x1
         fusion conv), "reconstruction", "upsample" (upconv1/2, conv_hr, conv_last), and "edvr" (everything)."""
         m = models["edvr"]
@@ -152,7 +154,7 @@ class EDVRTask(RestorationEvaluation, Task):
         head = (m.predeblur, m.conv_1x1) if m.with_predeblur else (m.conv_first,)
         groups = {
             "edvr": list(m.trainable_variables),
-            "dcn": [v for layer in m.dcn_layers().values() for v in layer.trainable_variables],
+            "dcn": [v for layer in m.dcn_packs().values() for v in layer.trainable_variables],
             "pcd": tv(m.pcd_align),
             "feature_extraction": tv(*head, *m.feature_extraction, m.conv_l2_1, m.conv_l2_2, m.conv_l3_1,
                                      m.conv_l3_2),
