@@ -506,7 +506,8 @@ class EDVR(PresetMixin, keras.Model):
         self.conv_l2_2 = conv(nf, name="conv_l2_2")
         self.conv_l3_1 = conv(nf, strides=2, name="conv_l3_1")
         self.conv_l3_2 = conv(nf, name="conv_l3_2")
-        self.pcd_align = PCDAlignment(nf, self.deformable_groups, dcn_impl=dcn_impl, dcn_mode=dcn_mode, name="pcd_align")
+        self.pcd_align = PCDAlignment(nf, self.deformable_groups, dcn_impl=dcn_impl, dcn_mode=dcn_mode,
+                                      name="pcd_align")
         if self.with_tsa:
             self.fusion = TSAFusion(nf, self.num_frame, self.center, name="fusion")
         else:
