@@ -334,6 +334,25 @@ def expand_argv(argv: list[str]) -> list[tuple[str, str, int]]:
     return out
 
 
+def last_overrides(argv: list[str], flag_name: str = "config") -> list[str]:
+    """argv with every `--flagfile` expanded and, of a `--<flag_name>.a.b[=v]` / `--no<flag_name>.a.b` given more
+    than once (a flagfile line, then the command line), only the last occurrence kept, where it stands.
+
+    ml_collections appends a repeated tuple field instead of replacing it (`--config.optim.milestones=(900,)` in a
+    flagfile, then `=(10,)` on the command line, gives (900, 10)); with this the command line replaces the
+    flagfile for every field, as the README says."""
+    prefix = re.compile(rf"^--?(?:no)?{re.escape(flag_name)}\.([^=]*)")
+    flat = [text for text, _, _ in expand_argv(argv)]
+    rest = argv[argv.index("--"):] if "--" in argv[1:] else []
+    last: dict[str, int] = {}
+    for i, text in enumerate(flat):
+        m = prefix.match(text)
+        if m:
+            last[m.group(1)] = i
+    keep = [t for i, t in enumerate(flat) if not (prefix.match(t) and last[prefix.match(t).group(1)] != i)]
+    return list(argv[:1]) + keep + list(rest)
+
+
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
 

@@ -91,3 +91,40 @@ def test_train_script_flagfile_typo_is_one_line(tmp_path):
     assert f"{f}:2: --config.optim.lerning_rate: unknown field 'lerning_rate'" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_command_line_replaces_a_flagfiles_tuple(tmp_path, monkeypatch):
+    """ml_collections appends a repeated tuple field; `last_overrides` (what train scripts parse) keeps the last."""
+    import dataclasses
+
+    from absl import flags
+    from ml_collections import config_flags
+
+    from tfvr.config import last_overrides
+
+    @dataclasses.dataclass
+    class Optim:
+        milestones: tuple[int, ...] = (1,)
+        lr: float = 1.0
+
+    @dataclasses.dataclass
+    class Exp:
+        optim: Optim = dataclasses.field(default_factory=Optim)
+
+    ff = tmp_path / "x.flags"
+    ff.write_text("--config.optim.milestones=(900,)\n--config.optim.lr=0.5\n--workdir=/w\n")
+    argv = ["prog", f"--flagfile={ff}", "--config.optim.milestones=(10,)", "--config.optim.lr=0.25"]
+    flat = last_overrides(argv)
+    assert flat == ["prog", "--workdir=/w", "--config.optim.milestones=(10,)", "--config.optim.lr=0.25"]
+
+    def parse(args):
+        monkeypatch.setattr("sys.argv", list(args))  # ml_collections reads the overrides when the flag is defined
+        fv = flags.FlagValues()
+        config_flags.DEFINE_config_dataclass("config", Exp(), flag_values=fv)
+        flags.DEFINE_string("workdir", None, "", flag_values=fv)
+        fv(args)
+        return fv.config
+
+    assert parse(argv).optim.milestones == (900, 10)  # ml_collections on its own: appended
+    cfg = parse(flat)
+    assert cfg.optim.milestones == (10,) and cfg.optim.lr == 0.25

@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from tfvr.config import check_overrides, read_json, save_json, to_dict, validate_experiment
+from tfvr.config import check_overrides, last_overrides, read_json, save_json, to_dict, validate_experiment
 from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
@@ -176,6 +176,11 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
         check_overrides(experiment, list(sys.argv if argv is None else argv))
     except UserError as e:
         _die(prog, str(e))
+    # The command line replaces a flagfile's value, tuples included (ml_collections would append them).
+    if argv is None:
+        sys.argv[:] = last_overrides(sys.argv)
+    else:
+        argv = last_overrides(list(argv))
     if "config" not in FLAGS:
         config_flags.DEFINE_config_dataclass("config", experiment, "the experiment config (see the task)")
     if "workdir" not in FLAGS:
