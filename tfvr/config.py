@@ -344,12 +344,9 @@ def last_overrides(argv: list[str], flag_name: str = "config") -> list[str]:
     prefix = re.compile(rf"^--?(?:no)?{re.escape(flag_name)}\.([^=]*)")
     flat = [text for text, _, _ in expand_argv(argv)]
     rest = argv[argv.index("--"):] if "--" in argv[1:] else []
-    last: dict[str, int] = {}
-    for i, text in enumerate(flat):
-        m = prefix.match(text)
-        if m:
-            last[m.group(1)] = i
-    keep = [t for i, t in enumerate(flat) if not (prefix.match(t) and last[prefix.match(t).group(1)] != i)]
+    keys = [m.group(1) if (m := prefix.match(t)) else None for t in flat]
+    last = {k: i for i, k in enumerate(keys) if k is not None}
+    keep = [t for i, (t, k) in enumerate(zip(flat, keys)) if k is None or last[k] == i]
     return list(argv[:1]) + keep + list(rest)
 
 
