@@ -1,7 +1,10 @@
 """Frames/s of `tfvr prepare` on the same generated videos: --runner direct (one process) and --runner beam with 1
 and 2 DirectRunner worker processes (multi_processing), in one run; checks that every run wrote the same shards.
+Each beam row runs with --threads-per-worker t (row name "beam xN tT"): "auto" (the default of `tfvr prepare`: the
+cores shared out over the workers, so x1 decodes with every core) and 1 (one core per worker, what a cluster runner
+gives each worker), so the scaling over workers shows apart from the threads inside one worker.
 
-    PYTHONPATH=. python bench/prepare.py [--videos 20 --frames 80 --size 320x180]
+    PYTHONPATH=. python bench/prepare.py [--videos 20 --frames 80 --size 320x180] [--workers 1,2] [--threads auto,1]
 
 Needs apache-beam for the beam rows (pip install 'tfvr[beam]'). Each configuration runs `python -m tfvr.cli prepare`
 in a fresh process (so TensorFlow / Beam start-up is included, as a user sees it); frames/s counts the source
@@ -64,6 +67,10 @@ def main() -> int:
     ap.add_argument("--size", default="320x180", help="WxH of the videos")
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--workers", default="1,2", help="beam worker counts to time")
+    ap.add_argument("--threads", default="auto,1",
+                    help="--threads-per-worker settings of the beam rows: auto (the cores shared out over the "
+                         "workers, the default of `tfvr prepare --runner beam`), or a number (1 = one core per "
+                         "worker, the model of a cluster runner)")
     ap.add_argument("--keep", default="", help="folder to keep the videos and outputs in (default: a temp dir)")
     args = ap.parse_args()
     from tfvr.data import synthetic
@@ -78,8 +85,17 @@ def main() -> int:
             synthetic.write_mp4(v, src / f"video{i:03d}.mp4", fps=args.fps)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
         os.pathsep) if p]))
-    configs = [("direct", ["--runner", "direct"])]
-    configs += [(f"beam x{n}", ["--runner", "beam", "--workers", str(n)]) for n in args.workers.split(",")]
+    from tfvr.data.beam_prepare import default_threads_per_worker
+
+    configs, groups, seen = [("direct", ["--runner", "direct"])], {}, set()
+    for spec in args.threads.split(","):
+        for n in (int(v) for v in args.workers.split(",")):
+            t = default_threads_per_worker(n) if spec == "auto" else int(spec)
+            name = f"beam x{n} t{t}"
+            groups.setdefault(spec, []).append(name)
+            if name not in seen:
+                seen.add(name)
+                configs.append((name, ["--runner", "beam", "--workers", str(n), "--threads-per-worker", str(t)]))
     print(f"{args.videos} videos of {args.frames} frames {w}x{h}; {os.cpu_count()} CPUs; load before {_load()}")
     rows, outs = [], []
     for name, extra in configs:
@@ -99,7 +115,7 @@ def main() -> int:
         frames = sum(v["num_frames"] for v in m["videos"])
         rows.append((name, dt, frames / dt, m["counts"]["clips"]))
         outs.append(out)
-        print(f"{name:>8}: {dt:7.1f} s  {frames / dt:8.1f} frames/s  ({m['counts']['clips']} clips)  load {_load()}",
+        print(f"{name:>12}: {dt:7.1f} s  {frames / dt:8.1f} frames/s  ({m['counts']['clips']} clips)  load {_load()}",
               flush=True)
         if trace.exists():  # beam: where the wall time went (tfvr.data.beam_prepare._trace lines)
             print("          " + _phases(trace.read_text(), t0_wall, t0_wall + dt))
@@ -109,9 +125,11 @@ def main() -> int:
     base = rows[0][2]
     for name, _, fps, _ in rows[1:]:
         print(f"{name} / direct: {fps / base:.2f}x")
-    beams = [r for r in rows if r[0].startswith("beam")]
-    if len(beams) >= 2:
-        print(f"{beams[-1][0]} / {beams[0][0]}: {beams[-1][2] / beams[0][2]:.2f}x (target >= 1.7x on 2 free cores)")
+    fps_of = {r[0]: r[2] for r in rows}
+    for spec, names in groups.items():
+        if len(names) >= 2:
+            print(f"threads {spec}: {names[-1]} / {names[0]}: {fps_of[names[-1]] / fps_of[names[0]]:.2f}x "
+                  "(target >= 1.7x on 2 free cores)")
     print(f"load after {_load()}")
     return 0 if same else 1
 

@@ -54,7 +54,7 @@ def test_beam_runner_writes_the_same_shards_and_manifest(beam, videos, tmp_path)
     a = _cli(str(videos), str(tmp_path / "direct"), *common)
     trace = tmp_path / "trace.txt"
     b = _cli(str(videos), str(tmp_path / "beam"), *common, "--runner", "beam", "--workers", "2",
-             env_extra={"TFVR_BEAM_TRACE": str(trace)})
+             "--threads-per-worker", "1", env_extra={"TFVR_BEAM_TRACE": str(trace)})
     assert a.returncode == b.returncode == 1, (a.stderr, b.stderr)  # broken.mp4 is listed, the others prepared
     assert "broken.mp4" in b.stderr
     names = sorted(os.listdir(tmp_path / "direct"))
@@ -74,6 +74,14 @@ def test_beam_runner_writes_the_same_shards_and_manifest(beam, videos, tmp_path)
     assert all(s[5] == "0" for s in steps if s[1] in ("source", "shard")), steps
     # the console stays quiet: no Beam worker INFO lines, no TensorFlow start-up lines
     assert "INFO:" not in b.stderr and "absl::InitializeLog" not in b.stderr and "Detecting scenes" not in b.stderr
+
+
+def test_default_threads_per_worker_shares_the_cores_out():
+    from tfvr.data.beam_prepare import default_threads_per_worker
+
+    assert [default_threads_per_worker(n, cores=2) for n in (1, 2, 3)] == [2, 1, 1]
+    assert [default_threads_per_worker(n, cores=16) for n in (1, 2, 3, 4, 32)] == [16, 8, 5, 4, 1]
+    assert default_threads_per_worker(2) >= 1  # this machine's affinity
 
 
 def test_pipeline_options_default_to_multiprocess_direct_runner(beam):

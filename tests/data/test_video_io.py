@@ -45,6 +45,23 @@ def test_odd_size_iter_and_max_frames(tmp_path):
     assert video_io.read_video(path, max_frames=2).frames.shape == (2, 32, 46, 3)
 
 
+def test_decode_threads_change_no_frame(tmp_path):
+    import cv2
+
+    path = video_io.write_video(tmp_path / "t.mp4", _frames(t=6), fps=10)
+    ref = video_io.read_video(path).frames
+    old = cv2.getNumThreads()
+    try:
+        video_io.set_threads(1)
+        assert cv2.getNumThreads() == 1
+        assert np.array_equal(video_io.read_video(path).frames, ref)
+        with pytest.raises(UserError, match="threads must be >= 0"):
+            video_io.set_threads(-1)
+    finally:
+        video_io.set_threads(0)
+    assert cv2.getNumThreads() == old
+
+
 def test_missing_empty_text_truncated(tmp_path):
     with pytest.raises(VideoReadError, match="nope.mp4"):
         video_io.read_video(tmp_path / "nope.mp4")

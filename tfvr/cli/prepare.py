@@ -49,6 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "'tfvr[beam]'), on Beam's DirectRunner with --workers processes unless --beam-options names "
                         "another runner; the output is the same")
     p.add_argument("--workers", type=int, default=2, help="--runner beam: local worker processes")
+    p.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
+                   help="decode / OpenCV threads of each worker process (0 = the libraries' default, a thread per "
+                        "core; default: --runner direct 0, --runner beam locally the cores divided by --workers, "
+                        "on another Beam runner 0); changes no output")
     p.add_argument("--beam-options", default="", metavar="'--runner=... ...'",
                    help="--runner beam: Beam pipeline options, one shell-quoted string (e.g. '--runner=FlinkRunner "
                         "--flink_master=host:8081 --environment_type=LOOPBACK')")
@@ -77,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
         result = prepare_beam(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
                               val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
                               workers=args.workers, beam_options=shlex.split(args.beam_options),
-                              reds_input=args.reds_input)
+                              reds_input=args.reds_input, threads_per_worker=args.threads_per_worker)
     else:
+        if args.threads_per_worker:
+            from tfvr.data import video_io
+
+            video_io.set_threads(args.threads_per_worker)
         result = prepare(args.src, args.out, layout=args.layout, settings=settings, num_shards=args.num_shards,
                          val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
                          progress=not args.quiet, reds_input=args.reds_input)

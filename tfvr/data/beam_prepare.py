@@ -40,7 +40,7 @@ from tfvr.data.scenes import SceneSettings, VideoReport
 from tfvr.errors import UserError
 from tfvr.safety import atomic_dir, check_output
 
-__all__ = ["prepare_beam", "process_source", "pipeline_options", "beam_available"]
+__all__ = ["prepare_beam", "process_source", "pipeline_options", "beam_available", "default_threads_per_worker"]
 
 _SCRATCH = ".scratch"
 _REPORTS = ".reports"
@@ -108,13 +108,17 @@ def _stat_clip(entry: tuple) -> records.Clip:
 # ---------------------------------------------------------------------------------------------------------------
 # pipeline steps (module-level so the runner pickles them by reference)
 class _ProcessSource:
-    def __init__(self, tmp: str, settings: SceneSettings, extras):
-        self.tmp, self.settings, self.extras = tmp, settings, extras
+    def __init__(self, tmp: str, settings: SceneSettings, extras, threads: int = 0):
+        self.tmp, self.settings, self.extras, self.threads = tmp, settings, extras, threads
 
     def __call__(self, item):
         from tfvr import quiet
 
         quiet.setup()  # in a Beam worker process: before TensorFlow / scenedetect are imported
+        if self.threads:
+            from tfvr.data import video_io
+
+            video_io.set_threads(self.threads)
         i, source, report = item
         scratch = os.path.join(self.tmp, _SCRATCH, f"{i:08d}.tfrecord")
         t0 = time.time()
@@ -173,6 +177,21 @@ class _WriteShard:
         return name
 
 
+def _names_runner(beam_options: Sequence[str]) -> bool:
+    return any(a == "--runner" or a.startswith("--runner=") for a in beam_options)
+
+
+def default_threads_per_worker(workers: int, cores: Optional[int] = None) -> int:
+    """The local DirectRunner's default: the cores this process may use, shared out over `workers` processes (at
+    least 1 each), so 2 workers on 2 cores run one decode thread each instead of two each."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
 def pipeline_options(workers: int, beam_options: Sequence[str] = ()):
     """Beam PipelineOptions: `beam_options` as given; without a `--runner` there, the DirectRunner with `workers`
     processes (multi_processing mode)."""
@@ -183,7 +202,7 @@ def pipeline_options(workers: int, beam_options: Sequence[str] = ()):
 
     if not quiet.is_verbose() and not any(a.startswith("--default_sdk_harness_log_level") for a in args):
         args.append("--default_sdk_harness_log_level=WARNING")  # the workers' INFO lines (quiet console)
-    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+    if not _names_runner(args):
         args += ["--runner=DirectRunner", f"--direct_num_workers={int(workers)}",
                  "--direct_running_mode=" + ("multi_processing" if workers > 1 else "in_memory")]
     return PipelineOptions(args)
@@ -192,8 +211,13 @@ def pipeline_options(workers: int, beam_options: Sequence[str] = ()):
 def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str = "auto",
                  settings: SceneSettings | None = None, num_shards: int = 0, val_fraction: float = 0.0,
                  seed: int = 0, overwrite: bool = False, workers: int = 2, beam_options: Sequence[str] = (),
-                 extras=None, manifest_extra: Optional[dict] = None, reds_input: str = "auto"):
-    """`tfvr.data.prepare.prepare` as a Beam pipeline (module docstring); returns the same `PrepareResult`."""
+                 extras=None, manifest_extra: Optional[dict] = None, reds_input: str = "auto",
+                 threads_per_worker: Optional[int] = None):
+    """`tfvr.data.prepare.prepare` as a Beam pipeline (module docstring); returns the same `PrepareResult`.
+
+    `threads_per_worker`: decode / OpenCV threads of each worker (`video_io.set_threads`); None = the local
+    DirectRunner's cores shared out (`default_threads_per_worker`), and the libraries' defaults on any other runner;
+    0 = the libraries' defaults (a thread per core in every worker). It changes no output byte."""
     t_start = time.time()
     from tfvr import quiet
 
@@ -207,6 +231,10 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
     settings = P.check_arguments(settings, num_shards)
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    if threads_per_worker is None:
+        threads_per_worker = 0 if _names_runner(beam_options) else default_threads_per_worker(workers)
+    elif threads_per_worker < 0:
+        raise UserError(f"--threads-per-worker must be >= 0, got {threads_per_worker}")
     src, out = Path(src_dir), Path(out_dir)
     layout_name, sources = layouts.scan(src, layout, reds_input=reds_input)
     layouts.assign_val(sources, val_fraction, seed)
@@ -232,7 +260,7 @@ def prepare_beam(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layo
         with quiet.filtered_stderr(), beam.Pipeline(options=pipeline_options(workers, beam_options)) as p:
             done = (p | "Sources" >> beam.Create(items)
                     | "Spread" >> beam.Reshuffle()
-                    | "ScenesAndClips" >> beam.Map(_ProcessSource(str(tmp), settings, extras)))
+                    | "ScenesAndClips" >> beam.Map(_ProcessSource(str(tmp), settings, extras, threads_per_worker)))
             _ = (done
                  | "Gather" >> beam.combiners.ToList()
                  | "AssignShards" >> beam.FlatMap(_AssignShards(shards))

@@ -46,6 +46,27 @@ class VideoInfo(NamedTuple):
     height: int
 
 
+_THREADS: int = 0  # 0: OpenCV's and FFmpeg's own defaults (every core)
+
+
+def set_threads(n: int) -> None:
+    """Threads this process may use for decoding (FFmpeg, `CAP_PROP_N_THREADS`) and OpenCV's own parallel loops
+    (`cv2.setNumThreads`); 0 restores the libraries' defaults (every core). One Beam worker per core wants 1: by
+    default each decoder starts a thread per core, and N workers on N cores would then run N² threads."""
+    global _THREADS
+    n = int(n)
+    if n < 0:
+        raise UserError(f"threads must be >= 0, got {n}")
+    _THREADS = n
+    cv2.setNumThreads(n if n else -1)  # -1: OpenCV's default
+
+
+def _capture(name: str) -> cv2.VideoCapture:
+    if _THREADS:
+        return cv2.VideoCapture(name, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, _THREADS])
+    return cv2.VideoCapture(name)
+
+
 def _open(path: str | os.PathLike) -> tuple[cv2.VideoCapture, str]:
     name = os.fspath(path)
     p = Path(name)
@@ -59,7 +80,7 @@ def _open(path: str | os.PathLike) -> tuple[cv2.VideoCapture, str]:
         raise VideoReadError(f"{name}: is a directory, not a video file")
     if p.stat().st_size == 0:
         raise VideoReadError(f"{name}: empty file (0 bytes)")
-    cap = cv2.VideoCapture(name)
+    cap = _capture(name)
     if not cap.isOpened():
         cap.release()
         raise VideoReadError(f"{name}: not a readable video (OpenCV/FFmpeg cannot open it; corrupt or not a video)")
