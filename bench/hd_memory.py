@@ -74,6 +74,8 @@ def fwd180(peer: str | None, timeout: float) -> dict:
 _EXPORT = r"""
 import sys, numpy as np
 sys.path.insert(0, sys.argv[2])
+from tfvr import quiet
+quiet.setup()
 from tfvr.export.restoration import RestorationModule
 from tfvr.export.saved_model import export
 from tfvr.models.edvr import from_basicsr

@@ -39,11 +39,12 @@ EDVR_M = dict(num_feat=64, num_frame=5, deformable_groups=8, num_extract_block=5
 
 MODEL_ALONE = r"""
 import json, sys, time, os
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[5])
+from tfvr import quiet
+quiet.setup()  # before TensorFlow is imported
 import numpy as np
 import tensorflow as tf
-sys.path.insert(0, sys.argv[5])
 from tfvr.inference.tiling import tiles
 model_dir, h, w, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 tile, overlap, batch, t = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
