@@ -36,6 +36,7 @@ import types
 import typing
 from typing import Any, Iterable, Optional
 
+from tfvr import safety
 from tfvr.errors import ConfigError
 from tfvr.training.config import OptimConfig, RuntimeConfig, TrainerConfig
 
@@ -241,24 +242,14 @@ def save_json(config: Any, path: str | os.PathLike, *, task: str | None = None, 
     if task_module is not None:
         payload["task_module"] = task_module
     payload.update(to_dict(config))
-    from tfvr.safety import write_text  # atomic, checked, the user's umask
-
-    write_text(os.fspath(path), json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    safety.write_text(os.fspath(path), json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:
-    """The raw JSON object of a config file; `ConfigError` naming the file if missing or not valid JSON."""
-    path = os.fspath(path)
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object at the top level")
-    return data
+    """The raw JSON object of a config file; `ConfigError` naming the file if missing, unreadable, not valid JSON
+    or not an object (`tfvr.safety.read_json` with the config file messages)."""
+    return safety.read_json(path, "not valid JSON", error=ConfigError, not_found="config file not found",
+                             not_object="expected a JSON object at the top level")
 
 
 def load_json(cls: type, path: str | os.PathLike) -> Any:

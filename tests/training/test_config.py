@@ -38,6 +38,20 @@ def test_json_strict(tmp_path):
         C.load_json(ToyExperiment, path)
 
 
+def test_read_json_config_messages(tmp_path):
+    path = tmp_path / "config.json"
+    with pytest.raises(ConfigError, match=r"config.json: config file not found$"):
+        C.read_json(path)
+    path.write_text('{\n  "optim": {\n    "learning_rate": 1e-3\n    "beta1": 0.9\n  }\n}\n')
+    with pytest.raises(ConfigError, match=r"config.json: not valid JSON \(Expecting ',' delimiter at line 4\)$"):
+        C.read_json(path)
+    path.write_text("[1]")
+    with pytest.raises(ConfigError, match=r"config.json: expected a JSON object at the top level$"):
+        C.read_json(path)
+    path.write_text('{"optim": {}}')
+    assert C.read_json(path) == {"optim": {}}
+
+
 def _flags(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
