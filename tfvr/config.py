@@ -50,6 +50,8 @@ __all__ = [
     "save_json",
     "load_json",
     "check_overrides",
+    "checked_argv",
+    "last_overrides",
     "read_flagfile_lines",
     "validate_experiment",
 ]
@@ -325,15 +327,17 @@ def expand_argv(argv: list[str]) -> list[tuple[str, str, int]]:
     return out
 
 
-def last_overrides(argv: list[str], flag_name: str = "config") -> list[str]:
+def last_overrides(argv: list[str], flag_name: str = "config", *,
+                   expanded: Optional[list[tuple[str, str, int]]] = None) -> list[str]:
     """argv with every `--flagfile` expanded and, of a `--<flag_name>.a.b[=v]` / `--no<flag_name>.a.b` given more
     than once (a flagfile line, then the command line), only the last occurrence kept, where it stands.
+    `expanded`: `expand_argv(argv)` when the caller has it already (the flagfiles are then not read again).
 
     ml_collections appends a repeated tuple field instead of replacing it (`--config.optim.milestones=(900,)` in a
     flagfile, then `=(10,)` on the command line, gives (900, 10)); with this the command line replaces the
     flagfile for every field, as the README says."""
     prefix = re.compile(rf"^--?(?:no)?{re.escape(flag_name)}\.([^=]*)")
-    flat = [text for text, _, _ in expand_argv(argv)]
+    flat = [text for text, _, _ in (expand_argv(argv) if expanded is None else expanded)]
     rest = argv[argv.index("--"):] if "--" in argv[1:] else []
     keys = [m.group(1) if (m := prefix.match(t)) else None for t in flat]
     last = {k: i for i, k in enumerate(keys) if k is not None}
@@ -391,12 +395,22 @@ def _check_value(text: str, tp: Any, field: str) -> Optional[str]:
     return None
 
 
-def check_overrides(experiment: Any, argv: list[str], flag_name: str = "config") -> None:
+def checked_argv(experiment: Any, argv: list[str], flag_name: str = "config") -> list[str]:
+    """`check_overrides` then `last_overrides`, with the flagfiles read once: the argv a train script hands to
+    absl (every `--flagfile` expanded, the last of each override kept), or ConfigError for the first bad line."""
+    expanded = expand_argv(argv)
+    check_overrides(experiment, argv, flag_name, expanded=expanded)
+    return last_overrides(argv, flag_name, expanded=expanded)
+
+
+def check_overrides(experiment: Any, argv: list[str], flag_name: str = "config", *,
+                    expanded: Optional[list[tuple[str, str, int]]] = None) -> None:
     """Checks every `--<flag_name>.a.b=value` in argv and in the flagfiles argv names against the dataclass
     `experiment`: the path must name a field and the value must parse as its type. Raises ConfigError with
-    `file:line: --config.a.b: problem` for the first bad line."""
+    `file:line: --config.a.b: problem` for the first bad line. `expanded`: `expand_argv(argv)` when the caller has
+    it already."""
     prefix = re.compile(rf"^--?(no)?{re.escape(flag_name)}\.([^=]*)(=(.*))?$", re.S)
-    for text, source, line in expand_argv(argv):
+    for text, source, line in expand_argv(argv) if expanded is None else expanded:
         m = prefix.match(text)
         if not m:
             continue
