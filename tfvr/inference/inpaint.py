@@ -37,9 +37,7 @@ MASK_VIDEO_THRESHOLD = 32  # lossy coding leaves small non-zero values in the bl
 def _mask_image(path: Path) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{path}: not a readable image")
+    img = io.read_image(path, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:
         img = img.max(axis=2)
     return img > 0

@@ -60,9 +60,7 @@ def _label_files(folder: Path) -> list[Path]:
 def _read_raw(path: Path) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{path}: not a readable image")
+    img = io.read_image(path, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:
         img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
     return img
