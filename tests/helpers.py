@@ -231,26 +231,27 @@ def built_vid2vid_generator(seed, **kwargs):
 def check_flagfile(path, experiment_cls, *, task_cls=None, how_to_run=False):
     """Parses a flagfile exactly as `train/<family>.py` does and returns the resulting experiment config:
 
-    tfvr's line check (`tfvr.config.check_overrides`: fields, value types, file:line in the message), then absl's
-    and ml_collections' own parser (`DEFINE_config_dataclass` on a fresh `FlagValues`, `--flagfile=` expanded by
-    absl, nested flagfiles relative to the repository root), then `validate_experiment` (ranges) and, with
+    tfvr's line check and flattening (`tfvr.config.checked_argv`: fields, value types, file:line in the message;
+    `--flagfile=` expanded, nested flagfiles relative to the repository root, the last of each override kept), then
+    absl's and ml_collections' own parser (`DEFINE_config_dataclass` on a fresh `FlagValues`), then
+    `validate_experiment` (ranges) and, with
     `task_cls`, the task's constructor (its own checks of the combination). `how_to_run`: the comment header
     shows the command that uses this flagfile and what to expect.
     """
     from absl import flags
     from ml_collections import config_flags
 
-    from tfvr.config import check_overrides, read_flagfile_lines, validate_experiment
+    from tfvr.config import checked_argv, read_flagfile_lines, validate_experiment
 
     rel = os.path.relpath(path, REPO)
     argv = ["train", f"--flagfile={rel}"]
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        check_overrides(experiment_cls(), argv)
+        flat = checked_argv(experiment_cls(), argv)
         fv = flags.FlagValues()
-        config_flags.DEFINE_config_dataclass("config", experiment_cls(), flag_values=fv, sys_argv=argv)
-        fv(argv)
+        config_flags.DEFINE_config_dataclass("config", experiment_cls(), flag_values=fv, sys_argv=flat)
+        fv(flat)
         config = fv.config
         assert isinstance(config, experiment_cls), type(config)
         assert read_flagfile_lines(rel)

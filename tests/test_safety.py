@@ -1,6 +1,7 @@
 """tfvr.safety: the output guard and the atomic writers every command uses."""
 
 import os
+import re
 import stat
 
 import pytest
@@ -122,3 +123,27 @@ def test_error_line_names_the_path_and_keeps_bugs(tmp_path):
         "/x/y: read-only file system"
     assert safety.error_line(OSError(errno.EIO, "Input/output error")) == "Input/output error"
     assert safety.error_line(ValueError("a bug")) is None
+
+
+def test_read_json_one_line_per_failure(tmp_path):
+    from tfvr.errors import ConfigError, UserError
+
+    path = tmp_path / "m.json"
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))}: no such file$"):
+        safety.read_json(path, "unreadable manifest")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: config file not found$"):
+        safety.read_json(path, "not valid JSON", error=ConfigError, not_found="config file not found")
+    path.write_text('{\n  "a": 1,\n  "b": oops\n}\n')
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))}: unreadable manifest \(Expecting value at line 3\)$"):
+        safety.read_json(path, "unreadable manifest")
+    path.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))}: unreadable manifest \(not UTF-8 text\)$"):
+        safety.read_json(path, "unreadable manifest")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))}: cannot be read \(is a directory\)$"):
+        safety.read_json(tmp_path, "unreadable manifest")
+    path.write_text("[1, 2]")
+    assert safety.read_json(path, "unreadable") == [1, 2]  # any JSON value unless an object is required
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))}: not a manifest$"):
+        safety.read_json(path, "unreadable", not_object="not a manifest")
+    path.write_text('{"a": [1]}')
+    assert safety.read_json(path, "unreadable", not_object="not a manifest") == {"a": [1]}

@@ -36,6 +36,7 @@ import types
 import typing
 from typing import Any, Iterable, Optional
 
+from tfvr import safety
 from tfvr.errors import ConfigError
 from tfvr.training.config import OptimConfig, RuntimeConfig, TrainerConfig
 
@@ -49,6 +50,8 @@ __all__ = [
     "save_json",
     "load_json",
     "check_overrides",
+    "checked_argv",
+    "last_overrides",
     "read_flagfile_lines",
     "validate_experiment",
 ]
@@ -241,24 +244,14 @@ def save_json(config: Any, path: str | os.PathLike, *, task: str | None = None, 
     if task_module is not None:
         payload["task_module"] = task_module
     payload.update(to_dict(config))
-    from tfvr.safety import write_text  # atomic, checked, the user's umask
-
-    write_text(os.fspath(path), json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    safety.write_text(os.fspath(path), json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:
-    """The raw JSON object of a config file; `ConfigError` naming the file if missing or not valid JSON."""
-    path = os.fspath(path)
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object at the top level")
-    return data
+    """The raw JSON object of a config file; `ConfigError` naming the file if missing, unreadable, not valid JSON
+    or not an object (`tfvr.safety.read_json` with the config file messages)."""
+    return safety.read_json(path, "not valid JSON", error=ConfigError, not_found="config file not found",
+                             not_object="expected a JSON object at the top level")
 
 
 def load_json(cls: type, path: str | os.PathLike) -> Any:
@@ -334,15 +327,17 @@ def expand_argv(argv: list[str]) -> list[tuple[str, str, int]]:
     return out
 
 
-def last_overrides(argv: list[str], flag_name: str = "config") -> list[str]:
+def last_overrides(argv: list[str], flag_name: str = "config", *,
+                   expanded: Optional[list[tuple[str, str, int]]] = None) -> list[str]:
     """argv with every `--flagfile` expanded and, of a `--<flag_name>.a.b[=v]` / `--no<flag_name>.a.b` given more
     than once (a flagfile line, then the command line), only the last occurrence kept, where it stands.
+    `expanded`: `expand_argv(argv)` when the caller has it already (the flagfiles are then not read again).
 
     ml_collections appends a repeated tuple field instead of replacing it (`--config.optim.milestones=(900,)` in a
     flagfile, then `=(10,)` on the command line, gives (900, 10)); with this the command line replaces the
     flagfile for every field, as the README says."""
     prefix = re.compile(rf"^--?(?:no)?{re.escape(flag_name)}\.([^=]*)")
-    flat = [text for text, _, _ in expand_argv(argv)]
+    flat = [text for text, _, _ in (expand_argv(argv) if expanded is None else expanded)]
     rest = argv[argv.index("--"):] if "--" in argv[1:] else []
     keys = [m.group(1) if (m := prefix.match(t)) else None for t in flat]
     last = {k: i for i, k in enumerate(keys) if k is not None}
@@ -400,12 +395,22 @@ def _check_value(text: str, tp: Any, field: str) -> Optional[str]:
     return None
 
 
-def check_overrides(experiment: Any, argv: list[str], flag_name: str = "config") -> None:
+def checked_argv(experiment: Any, argv: list[str], flag_name: str = "config") -> list[str]:
+    """`check_overrides` then `last_overrides`, with the flagfiles read once: the argv a train script hands to
+    absl (every `--flagfile` expanded, the last of each override kept), or ConfigError for the first bad line."""
+    expanded = expand_argv(argv)
+    check_overrides(experiment, argv, flag_name, expanded=expanded)
+    return last_overrides(argv, flag_name, expanded=expanded)
+
+
+def check_overrides(experiment: Any, argv: list[str], flag_name: str = "config", *,
+                    expanded: Optional[list[tuple[str, str, int]]] = None) -> None:
     """Checks every `--<flag_name>.a.b=value` in argv and in the flagfiles argv names against the dataclass
     `experiment`: the path must name a field and the value must parse as its type. Raises ConfigError with
-    `file:line: --config.a.b: problem` for the first bad line."""
+    `file:line: --config.a.b: problem` for the first bad line. `expanded`: `expand_argv(argv)` when the caller has
+    it already."""
     prefix = re.compile(rf"^--?(no)?{re.escape(flag_name)}\.([^=]*)(=(.*))?$", re.S)
-    for text, source, line in expand_argv(argv):
+    for text, source, line in expand_argv(argv) if expanded is None else expanded:
         m = prefix.match(text)
         if not m:
             continue

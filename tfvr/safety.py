@@ -356,10 +356,27 @@ def write_text(out: PathLike, text: str) -> Path:
     return Path(out)
 
 
-def read_json(path: Union[str, os.PathLike], problem: str):
-    """The JSON value in the file `path`; a `UserError` "<path>: <problem> (<reason>)" if it cannot be read or
-    parsed (one message shape for every JSON file tfvr reads: manifests, sidecars)."""
+def read_json(path: PathLike, problem: str, *, error: type[UserError] = UserError, not_found: str = "no such file",
+              not_object: Optional[str] = None):
+    """The JSON value in the file `path`, or one line `error("<path>: ...")` (a `UserError` subclass) saying why not.
+    The one reader of the JSON files tfvr is given (config.json, manifests, sidecars, export metadata):
+
+    - no such file: "<path>: <not_found>"; another OS error: "<path>: cannot be read (<reason>)";
+    - not JSON: "<path>: <problem> (<parser message> at line <n>)", or "<path>: <problem> (not UTF-8 text)";
+    - with `not_object`, a top-level value that is not a JSON object: "<path>: <not_object>".
+    """
+    path = os.fspath(path)
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: {problem} ({e})") from None
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {not_found}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({(e.strerror or str(e)).lower()})") from None
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: {problem} ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: {problem} (not UTF-8 text)") from None
+    if not_object is not None and not isinstance(data, dict):
+        raise error(f"{path}: {not_object}")
+    return data

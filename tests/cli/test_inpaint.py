@@ -56,11 +56,15 @@ def test_windows_are_the_authors():
                     ([5, 6, 7, 8, 9, 10, 11], [0])]
 
 
-def test_every_unmasked_pixel_is_kept_at_the_native_size(clip, tmp_path):
+def test_every_unmasked_pixel_is_kept_at_the_native_size(clip, tmp_path, capsys):
     model = _saved_model(tmp_path / "model", 240, 432)  # the clip's own size: the authors' setting
     out = tmp_path / "out"
     assert main(["inpaint", "--model", str(model), str(CLIP / "video.mp4"), "--masks", str(CLIP / "masks"),
                  str(out), "--max-frames", str(N), "--quiet"]) == 0
+    # the clip's 80 masks for the 12 frames inpainted: one line on stderr says so
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"tfvr inpaint: warning: {CLIP / 'masks'}: 80 mask images for {N} frames; the last {80 - N} are not used "
+        f"(--max-frames {N})"]
     got = _read_pngs(out, N)
     user = read_masks(CLIP / "masks", N, 240, 432)
     assert user.mean() > 0.03  # the clip's masks are not empty

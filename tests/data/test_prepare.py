@@ -177,5 +177,8 @@ def test_load_manifest_errors(tmp_path):
     with pytest.raises(UserError, match="manifest.json: not found"):
         prep.load_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("{nope")
-    with pytest.raises(UserError, match="unreadable manifest"):
+    with pytest.raises(UserError, match=r"manifest.json: unreadable manifest \(.* at line 1\)$"):
+        prep.load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("[]")  # was an AttributeError traceback
+    with pytest.raises(UserError, match=r"manifest.json: not a tfvr clip manifest \(not a JSON object\)$"):
         prep.load_manifest(tmp_path)

@@ -92,3 +92,10 @@ def test_read_metadata_errors_name_the_folder(tmp_path):
     (tmp_path / "saved_model.pb").write_bytes(b"")
     with pytest.raises(UserError, match="not a tfvr export"):
         read_metadata(str(tmp_path))
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "tfvr.json").write_text('{"format": ')
+    with pytest.raises(UserError, match=r"tfvr.json: unreadable metadata \(Expecting value at line 1\)$"):
+        read_metadata(str(tmp_path))
+    (tmp_path / "assets" / "tfvr.json").write_text('["restoration"]')
+    with pytest.raises(UserError, match=r"tfvr.json: unreadable metadata \(not a JSON object\)$"):
+        read_metadata(str(tmp_path))

@@ -211,3 +211,16 @@ def test_extra_masks_are_reported_not_silently_ignored(tmp_path):
     assert said == [f"{masks}: 7 mask images for 5 frames; the last 2 are not used"]
     assert [bool(src.user(i).any()) for i in range(5)] == [False, True, False, True, False]
     src.close()
+    # a mask video: the same rule (it was silent)
+    from tfvr.data.video_io import write_video
+
+    frames = np.stack([np.full((12, 16, 3), 255 * (i % 2), np.uint8) for i in range(7)])
+    video = write_video(tmp_path / "masks.mp4", frames, fps=24)
+    said.clear()
+    src = MaskSource(video, 5, 12, 16, dilate=0, warn=said.append)
+    assert said == [f"{video}: 7 mask frames for 5 frames; the last 2 are not used"]
+    assert [bool(src.user(i).any()) for i in range(5)] == [False, True, False, True, False]
+    src.close()
+    said.clear()
+    MaskSource(video, 7, 12, 16, dilate=0, warn=said.append).close()  # one per frame: nothing said
+    assert said == []

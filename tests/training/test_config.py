@@ -38,6 +38,20 @@ def test_json_strict(tmp_path):
         C.load_json(ToyExperiment, path)
 
 
+def test_read_json_config_messages(tmp_path):
+    path = tmp_path / "config.json"
+    with pytest.raises(ConfigError, match=r"config.json: config file not found$"):
+        C.read_json(path)
+    path.write_text('{\n  "optim": {\n    "learning_rate": 1e-3\n    "beta1": 0.9\n  }\n}\n')
+    with pytest.raises(ConfigError, match=r"config.json: not valid JSON \(Expecting ',' delimiter at line 4\)$"):
+        C.read_json(path)
+    path.write_text("[1]")
+    with pytest.raises(ConfigError, match=r"config.json: expected a JSON object at the top level$"):
+        C.read_json(path)
+    path.write_text('{"optim": {}}')
+    assert C.read_json(path) == {"optim": {}}
+
+
 def _flags(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
@@ -79,6 +93,23 @@ def test_check_overrides_accepts_good_lines(tmp_path):
         C.check_overrides(ToyExperiment(), ["prog", "--config.model.feature=3"])
     with pytest.raises(ConfigError, match="flagfile not found"):
         C.check_overrides(ToyExperiment(), ["prog", f"--flagfile={tmp_path}/missing.flags"])
+
+
+def test_checked_argv_reads_each_flagfile_once(tmp_path, monkeypatch):
+    """What `training.app.run` parses: checked as `check_overrides`, flattened as `last_overrides`, one read."""
+    inner = _flags(tmp_path, "inner.flags", "--config.optim.milestones=(900,)\n--config.trainer.num_steps=3\n")
+    outer = _flags(tmp_path, "outer.flags", f"--flagfile={inner}\n--workdir=/w\n")
+    argv = ["prog", f"--flagfile={outer}", "--config.optim.milestones=(10,)"]
+    reads = []
+    real = C.read_flagfile_lines
+    monkeypatch.setattr(C, "read_flagfile_lines", lambda path, *a: reads.append(path) or real(path, *a))
+    flat = C.checked_argv(ToyExperiment(), argv)
+    assert sorted(reads) == sorted([inner, outer])
+    assert flat == ["prog", "--config.trainer.num_steps=3", "--workdir=/w", "--config.optim.milestones=(10,)"]
+    assert flat == C.last_overrides(argv)
+    typo = _flags(tmp_path, "typo.flags", "# steps\n--config.trainer.num_step=1\n")
+    with pytest.raises(ConfigError, match=f"typo.flags:2: --config.trainer.num_step: unknown field 'num_step'"):
+        C.checked_argv(ToyExperiment(), [*argv, f"--flagfile={typo}"])
 
 
 def test_train_script_flagfile_typo_is_one_line(tmp_path):

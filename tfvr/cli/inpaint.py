@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       "output .mp4 (or .avi/.mkv/.mov), or a folder for lossless PNG frames",
                       "STTN-I SavedModel folder (`tfvr export`) or converted X.weights.h5")
     p.add_argument("--masks", required=True, type=Path,
-                   help="folder of mask images (one per frame, or one for all), a mask video, or one image")
+                   help="folder of mask images (one per frame in name order, or one for all), a mask video, or one "
+                        "image; more masks than frames: a warning, the first ones are used")
     p.add_argument("--neighbor-stride", type=int, default=5, help="local window half-width and step (5)")
     p.add_argument("--ref-length", type=int, default=10, help="a reference frame every N frames (10)")
     p.add_argument("--max-refs", type=int, default=0,

@@ -66,7 +66,7 @@ def load_manifest(records_dir: str | os.PathLike) -> dict:
     path = Path(records_dir) / MANIFEST
     if not path.is_file():
         raise UserError(f"{path}: not found ({Path(records_dir)} is not a folder written by `tfvr prepare`)")
-    m = read_json(path, "unreadable manifest")
+    m = read_json(path, "unreadable manifest", not_object="not a tfvr clip manifest (not a JSON object)")
     if m.get("format") != FORMAT:
         raise UserError(f"{path}: not a tfvr clip manifest (format {m.get('format')!r})")
     return m

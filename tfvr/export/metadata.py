@@ -31,6 +31,7 @@ import tempfile
 from typing import Optional
 
 from tfvr.errors import UserError
+from tfvr.safety import read_json
 
 METADATA_FILE = "tfvr.json"
 FORMAT = "tfvr.export/2"
@@ -90,13 +91,8 @@ def read(saved_model_dir, *, required: bool = True) -> Optional[dict]:
         if not required:
             return None
         raise NotATfvrExport(f"{d}: not a tfvr export (no assets/{METADATA_FILE}); export it with `tfvr export`")
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
-        raise NotATfvrExport(f"{path}: unreadable metadata ({e})") from None
-    if not isinstance(meta, dict):
-        raise NotATfvrExport(f"{path}: unreadable metadata (not a JSON object)")
+    meta = read_json(path, "unreadable metadata", error=NotATfvrExport,
+                     not_object="unreadable metadata (not a JSON object)")
     return normalise(meta, path)
 
 

@@ -37,9 +37,7 @@ MASK_VIDEO_THRESHOLD = 32  # lossy coding leaves small non-zero values in the bl
 def _mask_image(path: Path) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{path}: not a readable image")
+    img = io.read_image(path, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:
         img = img.max(axis=2)
     return img > 0
@@ -64,7 +62,13 @@ def effective_holes(masks: np.ndarray, dilate: int = 4) -> np.ndarray:
 class MaskSource:
     """Masks for `num_frames` frames of `height` x `width`: a folder of images (one per frame, or one for all), one
     image, or a mask video (pixel >= 32). `user(i)` is the bool mask as given (resized nearest), `hole(i)` the
-    dilated hole that gets filled."""
+    dilated hole that gets filled.
+
+    Mask i goes with frame i (the folder's images in name order, as STTN's test.py pairs them). Fewer masks than
+    frames is a `UserError` (a frame would have no mask). More masks than frames is `warn(one line)` naming the
+    count, and the first `num_frames` are used: STTN's test.py has no rule here (any count but the frames' stops
+    it with a PyTorch shape error), a video's frame count is the container's (it may be off by a frame or two
+    from what a mask extractor decoded), and with `--max-frames` the extra masks are the rest of the video's."""
 
     def __init__(self, path, num_frames: int, height: int, width: int, dilate: int = 4, warn=None):
         self.path = Path(path)
@@ -91,7 +95,7 @@ class MaskSource:
         elif p.is_file() and p.suffix.lower() in io.IMAGE_SUFFIXES:
             self._single = _mask_image(p)
         elif p.is_file():
-            self._video = io.FrameSource(p, num_frames)
+            self._video = io.FrameSource(p)  # all its frames counted, so extra ones are said
             n = self._video.num_frames
             if n == 1:
                 self._single = self._video.read(0).max(axis=2) >= MASK_VIDEO_THRESHOLD
@@ -99,6 +103,8 @@ class MaskSource:
                 self._video = None
             elif n < num_frames:
                 raise UserError(f"{p}: the mask video has {n} frames, the video {num_frames}")
+            elif n > num_frames and warn is not None:
+                warn(f"{p}: {n} mask frames for {num_frames} frames; the last {n - num_frames} are not used")
         else:
             raise UserError(f"{p}: no such mask folder, image or video")
         self._cache: "OrderedDict[int, np.ndarray]" = OrderedDict()
@@ -217,8 +223,9 @@ def inpaint_video(model_path, video, masks, output, *, neighbor_stride: int = 5,
     info = source.info
     sink = io.FrameSink(output, fps or info.fps, inputs=[video, masks, model_path], overwrite=overwrite,
                         threaded=True, queue_depth=queue_depth).check()
+    cut = f" (--max-frames {max_frames})" if max_frames is not None else ""
     mask_src = MaskSource(masks, info.num_frames, info.height, info.width, dilate,
-                          warn=lambda m: print(f"tfvr inpaint: note: {m}", file=sys.stderr))
+                          warn=lambda m: print(f"tfvr inpaint: warning: {m}{cut}", file=sys.stderr, flush=True))
     model = open_model(model_path, "inpainting", "`tfvr inpaint`")
     bar = io.progress(info.num_frames, f"inpaint {Path(video).name}", quiet)
     holes = 0

@@ -54,7 +54,8 @@ def image_files(folder: Path, what: str = "frame") -> list[Path]:
 
 
 def read_image(path: Path, flags=None) -> np.ndarray:
-    """An image file as uint8 RGB [H, W, 3] (or the raw single-channel array with flags=IMREAD_UNCHANGED)."""
+    """An image file as uint8 RGB [H, W, 3] (or the array as stored, e.g. one channel or BGR(A), with
+    flags=IMREAD_UNCHANGED); `UserError` "<path>: not a readable image"."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR if flags is None else flags)

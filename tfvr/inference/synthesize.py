@@ -9,7 +9,6 @@ Each frame is generated from the labels of frames t-n+1..t and the model's own p
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +17,7 @@ import numpy as np
 
 from tfvr.errors import UserError
 from tfvr.inference import io, windows
+from tfvr.safety import read_json
 
 LABEL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
@@ -30,12 +30,12 @@ def load_palette(spec: str, num_classes: int) -> np.ndarray:
         palette = colorize_labels(np.arange(NUM_CLASSES))
     else:
         path = Path(spec)
+        problem = "not a JSON list of [R, G, B] colours"
+        value = read_json(path, problem, not_found="palette file not found")
         try:
-            palette = np.asarray(json.loads(path.read_text()), dtype=np.int64)
-        except FileNotFoundError:
-            raise UserError(f"{path}: palette file not found") from None
-        except (ValueError, TypeError, OSError) as e:
-            raise UserError(f"{path}: not a JSON list of [R, G, B] colours ({e})") from None
+            palette = np.asarray(value, dtype=np.int64)
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{path}: {problem} ({e})") from None
         if palette.ndim != 2 or palette.shape[1] != 3 or palette.min() < 0 or palette.max() > 255:
             raise UserError(f"{path}: expected a JSON list of [R, G, B] colours in 0..255, got shape {palette.shape}")
         palette = palette.astype(np.uint8)
@@ -60,9 +60,7 @@ def _label_files(folder: Path) -> list[Path]:
 def _read_raw(path: Path) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{path}: not a readable image")
+    img = io.read_image(path, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:
         img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
     return img

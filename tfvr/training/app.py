@@ -11,8 +11,9 @@
 
 1. Flags: `--config` is the task's Experiment dataclass (ml_collections `DEFINE_config_dataclass`), overridden
    by `--config.<field>=value` lines from flagfiles and the command line; `--workdir` is required. Every
-   `--config.*` line is checked first (`tfvr.config.check_overrides`): an unknown field or a bad value stops the
-   run with one line `<script>: error: <flagfile>:<line>: --config.x.y: ...`, exit code 2, no traceback.
+   `--config.*` line is checked first (`tfvr.config.checked_argv`: `check_overrides`, then `last_overrides`, the
+   flagfiles read once): an unknown field or a bad value stops the run with one line
+   `<script>: error: <flagfile>:<line>: --config.x.y: ...`, exit code 2, no traceback.
 2. The whole config is validated, ranges included (`tfvr.config.validate_experiment`): a bad value stops the
    run with one line before the workdir is created. Then the workdir lock is taken (`workdir_lock`: a second
    trainer on the same workdir stops with one line naming the holder, exit code 2), the checkpoints are
@@ -40,7 +41,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from tfvr.config import check_overrides, last_overrides, read_json, save_json, to_dict, validate_experiment
+from tfvr.config import checked_argv, read_json, save_json, to_dict, validate_experiment
 from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
@@ -171,16 +172,16 @@ def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[st
     experiment = experiment if experiment is not None else task_cls.experiment_cls()
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "train"
     FLAGS = flags.FLAGS
-    # ml_collections applies the --config.* overrides while the flag is defined, so check them before that.
+    # ml_collections applies the --config.* overrides while the flag is defined, so check them before that; the
+    # command line replaces a flagfile's value, tuples included (ml_collections would append them).
     try:
-        check_overrides(experiment, list(sys.argv if argv is None else argv))
+        flat = checked_argv(experiment, list(sys.argv if argv is None else argv))
     except UserError as e:
         _die(prog, str(e))
-    # The command line replaces a flagfile's value, tuples included (ml_collections would append them).
     if argv is None:
-        sys.argv[:] = last_overrides(sys.argv)
+        sys.argv[:] = flat
     else:
-        argv = last_overrides(list(argv))
+        argv = flat
     if "config" not in FLAGS:
         config_flags.DEFINE_config_dataclass("config", experiment, "the experiment config (see the task)")
     if "workdir" not in FLAGS:

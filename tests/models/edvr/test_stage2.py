@@ -113,3 +113,6 @@ def test_stage2_config_errors(stage1_workdir, tmp_path):
     save_json(other, wd / "config.json", task="edvr")
     ok = EDVRStage2Task(dataclasses.replace(cfg, stage1=dataclasses.replace(cfg.stage1, weights=str(wd))))
     assert ok.stage1_config.num_feat == 4  # the architecture comes from the workdir's config.json
+    (wd / "config.json").write_text('{"model": ')  # a corrupt config.json: one line, no traceback
+    with pytest.raises(ConfigError, match=r"config.json: not valid JSON \(Expecting value at line 1\)$"):
+        EDVRStage2Task(dataclasses.replace(cfg, stage1=dataclasses.replace(cfg.stage1, weights=str(wd))))

@@ -133,13 +133,14 @@ class EDVRStage2Task(EDVRTask):
         self.evaluator = self._evaluator()
 
     def _stage1_config(self) -> EDVRConfig:
-        import json
         from pathlib import Path
+
+        from tfvr.config import read_json
 
         s1 = self.config.stage1
         p = Path(s1.weights)
         if p.is_dir() and (p / "config.json").exists():
-            model_cfg = json.loads((p / "config.json").read_text()).get("model", {})
+            model_cfg = read_json(p / "config.json").get("model", {})
             try:
                 cfg = EDVRConfig(**{**dataclasses.asdict(EDVRConfig()), **model_cfg})
             except TypeError as e:
