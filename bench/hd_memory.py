@@ -122,7 +122,10 @@ def tiled(args) -> dict:
         if args.max_frames:
             cmd[4:4] = ["--max-frames", str(args.max_frames)]  # after "restore", before "--model DIR"
         proc, wall, rss = _time_v(cmd, env, args.timeout)
-        frames = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+        # the PNG frames only (the folder also holds tfvr.safety's `.tfvr-output` marker)
+        frames = sorted(n for n in os.listdir(out_dir) if n.endswith(".png")) if os.path.isdir(out_dir) else []
+        print(f"  tiled: restore exit {proc.returncode}, peak RSS {rss} MB, {wall:.0f} s, {len(frames)} frames "
+              f"({load()})", flush=True)
         shape = None
         if frames:
             import cv2
