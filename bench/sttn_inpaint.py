@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sttn_inpaint.py [--frames 5] [--repeats 5] [--xla] [--threads N]
                                            [--dtypes float32,bfloat16] [--peer-python PATH] [--no-peer]
+                                           [--conv-impls direct,auto]
 
 Random weights (speed does not depend on them), batch 1, the released 256 channels / 8 blocks / heads
 (108,60) (36,20) (18,10) (9,5), inside `tf.function`. Prints the median over `--repeats` runs after one warm-up,
@@ -15,7 +16,9 @@ Side by side, interleaved window by window (one tfvr window, one of theirs, --re
 process of --peer-python (default $TFVR_PEER_PYTHON or /tmp/tfvr-peers/venv/bin/python); the ratio authors / tfvr
 is printed. --dtypes: the generator also with the compute dtype set by `tfvr.export.precision` (what `tfvr export
 --precision` does; attention softmax stays float32), its time and the PSNR of its output against the float32 output
-(same weights, [-1, 1] mapped to uint8).
+(same weights, [-1, 1] mapped to uint8). --conv-impls direct,auto: tfvr's generator once per `conv_impl` (same
+weights; "auto"/"winograd" run Winograd F(4x4, 3x3) convs, tfvr.ops.winograd), each timed in every interleaved round,
+each ratio printed.
 """
 
 import argparse
@@ -98,6 +101,9 @@ def main():
     p.add_argument("--peer-python", default=os.environ.get("TFVR_PEER_PYTHON", "/tmp/tfvr-peers/venv/bin/python"))
     p.add_argument("--no-peer", action="store_true", help="skip the authors' model")
     p.add_argument("--no-parts", action="store_true", help="skip the encoder / transformer / decoder split")
+    p.add_argument("--conv-impls", default="direct",
+                   help="generator conv_impl values to time (e.g. direct,auto: same weights, interleaved with the "
+                        "authors' model; the first one is the one the other figures use)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -111,8 +117,14 @@ def main():
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from tfvr.models.sttn_inpaint import STTNInpaintGenerator
 
-    gen = STTNInpaintGenerator()
+    impls = [v for v in args.conv_impls.split(",") if v]
+    gen = STTNInpaintGenerator(conv_impl=impls[0])
     gen.build()
+    variants = {impls[0]: gen}
+    for impl in impls[1:]:
+        variants[impl] = STTNInpaintGenerator.from_config({**gen.get_config(), "conv_impl": impl})
+        variants[impl].build()
+        variants[impl].set_weights(gen.get_weights())
     t, h, w = args.frames, args.height, args.width
     rng = tf.random.Generator.from_seed(0)
     frames = rng.uniform([1, t, h, w, 3], -1, 1)
@@ -127,7 +139,7 @@ def main():
     dec = tf.function(lambda: gen.decode(feats))
 
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    print(f"STTN-I generator, {t} frames {w}x{h}, {gen.count_params():,} parameters, {device}, "
+    print(f"STTN-I generator (conv_impl={impls[0]}), {t} frames {w}x{h}, {gen.count_params():,} parameters, {device}, "
           f"median of {args.repeats}")
     cpu = []
     ms = _median_ms(full, args.repeats, cpu)
@@ -190,15 +202,23 @@ def main():
                 if ln.startswith("{"):
                     return json.loads(ln)
 
+        fulls = {impl: (full if impl == impls[0] else tf.function(lambda g=g: g((x, masks))))
+                 for impl, g in variants.items()}
+        base = fulls[impls[0]]()
+        for impl in impls[1:]:  # traces (and compiles) before the timed rounds
+            print(f"  conv_impl={impl} vs {impls[0]}: max abs output difference "
+                  f"{float(tf.reduce_max(tf.abs(fulls[impl]() - base))):.2e}")
         info = reply()
         if info is None:
             print(f"  authors' InpaintGenerator: failed: {(proc.stderr.read().strip().splitlines() or ['?'])[-1][:200]}")
         else:
-            ours, theirs = [], []
+            ours_by = {impl: [] for impl in impls}
+            theirs = []
             for _ in range(args.repeats):
-                t0, c0 = time.perf_counter(), time.process_time()
-                full()
-                ours.append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
+                for impl, f in fulls.items():
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    f()
+                    ours_by[impl].append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
                 proc.stdin.write("run\n")
                 proc.stdin.flush()
                 r = reply()
@@ -206,15 +226,17 @@ def main():
             proc.stdin.close()
             proc.wait(timeout=60)
             med = statistics.median
-            o_ms, o_cpu = med(a for a, _ in ours), med(b for _, b in ours)
             a_ms, a_cpu = med(a for a, _ in theirs), med(b for _, b in theirs)
-            print(f"  interleaved, {args.repeats} rounds (tfvr window, then the authors'):")
-            print(f"    tfvr                       {o_ms:9.1f} ms, CPU time {o_cpu:.0f} ms")
+            print(f"  interleaved, {args.repeats} rounds (tfvr window per conv_impl {', '.join(impls)}, then the "
+                  f"authors'):")
             print(f"    authors' InpaintGenerator (torch {info['torch']}, {info['threads']} threads, "
                   f"{info['params']:,} parameters): {a_ms:9.1f} ms, CPU time {a_cpu:.0f} ms")
-            print(f"    authors / tfvr: wall x{a_ms / o_ms:.2f}, CPU time x{a_cpu / o_cpu:.2f} (medians); per-round "
-                  f"median: wall x{med(b[0] / a[0] for a, b in zip(ours, theirs)):.2f}, CPU time "
-                  f"x{med(b[1] / a[1] for a, b in zip(ours, theirs)):.2f}")
+            for impl, ours in ours_by.items():
+                o_ms, o_cpu = med(a for a, _ in ours), med(b for _, b in ours)
+                print(f"    tfvr conv_impl={impl:<9} {o_ms:9.1f} ms, CPU time {o_cpu:.0f} ms")
+                print(f"      authors / tfvr: wall x{a_ms / o_ms:.2f}, CPU time x{a_cpu / o_cpu:.2f} (medians); "
+                      f"per-round median: wall x{med(b[0] / a[0] for a, b in zip(ours, theirs)):.2f}, CPU time "
+                      f"x{med(b[1] / a[1] for a, b in zip(ours, theirs)):.2f}")
     elif not args.no_peer:
         print(f"  authors' model not run: no peer python at {args.peer_python}")
     print(f"  load average now {', '.join(f'{v:.2f}' for v in os.getloadavg())}")

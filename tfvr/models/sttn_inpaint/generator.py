@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from tfvr.models.saving import PresetMixin
+from tfvr.ops.winograd import conv2d_winograd
 
 _INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
 
@@ -29,33 +30,75 @@ def _phases_to_space(x, n):
     return tf.reshape(tf.transpose(x, [0, 3, 1, 4, 2, 5]), [n, h * 2, w * 2, c])
 
 
-def conv2d(x, kernel, bias, strides=1, padding="SAME", dilation=1):
+CONV_IMPLS = ("auto", "direct", "winograd")
+
+
+def use_winograd(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, dtype=tf.float32) -> bool:
+    """Whether `conv2d` computes this conv by Winograd F(4x4, 3x3) (`tfvr.ops.winograd`).
+
+    "direct" (the generator's default): never. "winograd": every 3x3 stride-1 conv on a map of static size
+    (2-dilated ones on their 4 sub-grids). "auto": only where bench/winograd.py measured it faster than oneDNN's
+    direct conv on this project's 2-core AVX2 CPU (x1.15-1.45 on the conv, depending on the machine's load):
+    float32 / float64 (F(4x4) in 16-bit floats loses ~5 % of the output's scale), 3x3, stride 1, not dilated, 256
+    channels in and out, at least 64x64 output pixels (STTN-I at 432x240: the attention output and second FFN convs
+    of every block; docs/performance.md has the figures). Small maps and
+    channel counts (the tests, the demo preset) stay direct. The whole 5-frame window gained only ~4 % CPU time
+    with "auto" there, within the machine's noise, hence "direct" stays the default.
+    """
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
+    if impl == "direct" or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
+        return False
+    if impl == "winograd":
+        return dilation in (1, 2)
+    return (dilation == 1 and tf.as_dtype(dtype) in (tf.float32, tf.float64) and kernel_shape[2] >= 256
+            and kernel_shape[3] >= 256 and h * w >= 64 * 64)
+
+
+def conv2d(x, kernel, bias, strides=1, padding="SAME", dilation=1, impl="direct"):
     """`keras.layers.Conv2D`'s arithmetic, faster on CPU: `tf.nn.bias_add` (a BiasAdd that TensorFlow's remapper
     fuses into the conv and a following LeakyRelu, where Keras's `x + bias` costs its own pass over the tensor),
     and a 2-dilated 'same' conv on an even-sized map as a plain conv on its 4 sub-grids (every other pixel): the
-    same products and sums as the dilated conv - bit-identical here - without the dilated kernel's slower path."""
+    same products and sums as the dilated conv - bit-identical here - without the dilated kernel's slower path.
+    `impl`: see `use_winograd` (the same function by Winograd F(4x4, 3x3): 4x fewer multiplications, float32 results
+    within about 1e-5 of the output's scale)."""
     kernel = tf.cast(kernel, x.dtype)
     h, w = x.shape[1], x.shape[2]
-    if dilation == 2 and strides == 1 and padding == "SAME" and h and w and h % 2 == 0 and w % 2 == 0:
+    sub = dilation == 2 and strides == 1 and padding == "SAME" and h and w and h % 2 == 0 and w % 2 == 0
+    winograd = padding == "SAME" and use_winograd(impl, kernel.shape, strides, dilation, h, w, x.dtype)
+    bias = tf.cast(bias, x.dtype)
+    if sub:
         n = tf.shape(x)[0]
-        y = tf.nn.conv2d(_space_to_phases(x), kernel, 1, "SAME")
-        return _phases_to_space(tf.nn.bias_add(y, tf.cast(bias, y.dtype)), n)
-    y = tf.nn.conv2d(x, kernel, strides, padding, dilations=dilation)
-    return tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+        phases = _space_to_phases(x)
+        if winograd:
+            return _phases_to_space(conv2d_winograd(phases, kernel, bias=bias), n)
+        return _phases_to_space(tf.nn.bias_add(tf.nn.conv2d(phases, kernel, 1, "SAME"), bias), n)
+    if winograd and dilation == 1:
+        return conv2d_winograd(x, kernel, padding, bias=bias)  # bias added inside its XLA computation
+    return tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides, padding, dilations=dilation), bias)
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
 class FastConv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D` (same weights, names and config) computed by `conv2d` above."""
+    """`keras.layers.Conv2D` (same weights, names and config, plus `conv_impl`) computed by `conv2d` above."""
+
+    def __init__(self, *args, conv_impl="direct", **kwargs):
+        super().__init__(*args, **kwargs)
+        use_winograd(conv_impl, (1, 1))  # validates
+        self.conv_impl = conv_impl
 
     def call(self, inputs):
-        return conv2d(inputs, self.kernel, self.bias, self.strides[0], self.padding.upper(), self.dilation_rate[0])
+        return conv2d(inputs, self.kernel, self.bias, self.strides[0], self.padding.upper(), self.dilation_rate[0],
+                      impl=self.conv_impl)
+
+    def get_config(self):
+        return {**super().get_config(), "conv_impl": self.conv_impl}
 
 
-def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None):
+def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="direct"):
     return FastConv2D(
         filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
-        kernel_initializer=_INIT, bias_initializer="zeros", name=name,
+        kernel_initializer=_INIT, bias_initializer="zeros", name=name, conv_impl=conv_impl,
     )
 
 
@@ -96,7 +139,7 @@ class MultiScalePatchAttention(keras.layers.Layer):
     Heads are concatenated, then a 3x3 conv + LeakyReLU(0.2).
     """
 
-    def __init__(self, channels, num_heads, mask_attention=False, **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.num_heads = num_heads
@@ -104,7 +147,7 @@ class MultiScalePatchAttention(keras.layers.Layer):
         self.query = _conv(channels, 1, name="query")
         self.key = _conv(channels, 1, name="key")
         self.value = _conv(channels, 1, name="value")
-        self.out = _conv(channels, 3, name="output")
+        self.out = _conv(channels, 3, name="output", conv_impl=conv_impl)
 
     def build(self, input_shape):
         shape = (None, None, None, self.channels)
@@ -152,12 +195,12 @@ class MultiScalePatchAttention(keras.layers.Layer):
 class TransformerBlock(keras.layers.Layer):
     """`x += attention(x)`, `x += FFN(x)` with FFN = dilated 3x3 conv + LReLU + 3x3 conv + LReLU; no norm."""
 
-    def __init__(self, channels, num_heads, mask_attention=False, **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
-        self.attention = MultiScalePatchAttention(channels, num_heads, mask_attention, name="attention")
-        self.ffn1 = _conv(channels, 3, dilation_rate=2, name="ffn1")
-        self.ffn2 = _conv(channels, 3, name="ffn2")
+        self.attention = MultiScalePatchAttention(channels, num_heads, mask_attention, conv_impl, name="attention")
+        self.ffn1 = _conv(channels, 3, dilation_rate=2, name="ffn1", conv_impl=conv_impl)
+        self.ffn2 = _conv(channels, 3, name="ffn2", conv_impl=conv_impl)
 
     def build(self, input_shape):
         shape = (None, None, None, self.channels)
@@ -194,6 +237,9 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         num_blocks: transformer blocks (8).
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
         mask_attention: bool, see above.
+        conv_impl: "direct" (default), "auto" or "winograd": how the 3x3 convs are computed (same weights, same
+            function; `generator.use_winograd` says which convs "auto" sends to Winograd F(4x4, 3x3), float32 outputs
+            within ~1e-5 of the direct ones' scale; XLA-compiled, once per conv shape on the first call).
     """
 
     # `STTNInpaintGenerator.from_preset(name)`: the authors' generator (256 channels, 8 blocks, patch divisors
@@ -210,8 +256,11 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         size = 4 * math.lcm(*self.patch_divisors)
         return [(((tf.zeros([1, 2, size, size, 3]), tf.zeros([1, 2, size, size, 1])),), {})]
 
-    def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False, **kwargs):
+    def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False,
+                 conv_impl="direct", **kwargs):
         super().__init__(**kwargs)
+        use_winograd(conv_impl, (1, 1))  # validates
+        self.conv_impl = conv_impl
         self.channels = int(channels)
         self.num_blocks = int(num_blocks)
         self.patch_divisors = tuple(int(d) for d in patch_divisors)
@@ -224,12 +273,12 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
             _conv(64, 3, strides=2, padding="valid", name="enc0"),
             _conv(64, 3, name="enc1"),
             _conv(128, 3, strides=2, padding="valid", name="enc2"),
-            _conv(self.channels, 3, name="enc3"),
+            _conv(self.channels, 3, name="enc3", conv_impl=conv_impl),
         ]
-        self.blocks = [TransformerBlock(self.channels, num_heads, self.mask_attention, name=f"block{i}")
+        self.blocks = [TransformerBlock(self.channels, num_heads, self.mask_attention, conv_impl, name=f"block{i}")
                        for i in range(self.num_blocks)]
-        self.dec = [_conv(128, 3, name="dec0"), _conv(64, 3, name="dec1"), _conv(64, 3, name="dec2"),
-                    _conv(3, 3, name="dec3")]
+        self.dec = [_conv(128, 3, name="dec0", conv_impl=conv_impl), _conv(64, 3, name="dec1", conv_impl=conv_impl),
+                    _conv(64, 3, name="dec2", conv_impl=conv_impl), _conv(3, 3, name="dec3", conv_impl=conv_impl)]
 
     def build(self, input_shape=None):
         # Weights do not depend on the frame size: build everything from channel counts alone.
@@ -253,6 +302,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
             "num_blocks": self.num_blocks,
             "patch_divisors": self.patch_divisors,
             "mask_attention": self.mask_attention,
+            "conv_impl": self.conv_impl,
             "name": self.name,
         }
 

@@ -1,0 +1,131 @@
+"""Winograd minimal-filtering 3x3 convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+CVPR 2016), written in TensorFlow ops: the same function as `tf.nn.conv2d(x, kernel, 1, padding)` for a 3x3 kernel,
+stride 1, dilation 1, channels-last, with fewer multiplications.
+
+F(m x m, 3 x 3) cuts the output into m x m tiles; each needs an (m+2) x (m+2) input tile (alpha = m + 2). Per tile
+and channel pair the direct conv does 9 m^2 multiplications, Winograd alpha^2: F(2x2, 3x3) 2.25x fewer,
+F(4x4, 3x3) 4x fewer. The work:
+
+1. input transform V = B^T d B for every input tile: the tiles are gathered by reshapes and two concats (no
+   im2col), then one [alpha^2, alpha^2] x [alpha^2, tiles * C] matmul applies B^T (x) B^T;
+2. alpha^2 independent GEMMs over channels, [tiles, C] x [C, K] (one batched `tf.matmul`); the kernel is
+   transformed on every call, U = G g G^T (alpha^2 C K values, negligible);
+3. output transform Y = A^T M A by additions and constant multiples, the m x m tiles put back in place with
+   `tf.nn.depth_to_space`; the zero-padded tail rows / columns are cropped.
+
+With `xla=True` (the default) the whole computation is one `tf.function(jit_compile=True)` (XLA fuses the
+transforms' passes over memory; without it, TensorFlow runs each slice and add as its own op and the transforms cost
+as much as the multiplications saved: bench/winograd.py prints both). Compiled once per input shape and dtype.
+
+Numerics: for m = 2 the transforms' constants are exact in binary; for m = 4 (points 0, +-1, +-2) G holds 1/6,
+1/12, 1/24 and B^T entries up to 5, so float32 results carry an error of about 1e-5 of the output's scale (direct:
+about 3e-7); tests/ops/test_winograd.py checks it, docs/performance.md quotes the figures at STTN-I's shapes. Any float
+dtype (the constants are cast to x's). Gradients: TensorFlow's autodiff (checked against `tf.nn.conv2d`'s).
+
+Static spatial sizes only (the tile grid is Python arithmetic): with an unknown height or width, or an output
+smaller than one pixel, `conv2d_winograd` falls back to `tf.nn.conv2d` (the same function).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+# Transform matrices (Lavin & Gray 2016): B^T (alpha x alpha), G (alpha x 3), A^T (m x alpha).
+BT = {
+    2: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+    4: np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
+}
+G = {
+    2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64),
+    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                 [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
+}
+AT = {
+    2: np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64),
+    4: np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64),
+}
+TILES = tuple(sorted(G))
+
+
+def _at(mm, m):
+    """A^T applied to a list of alpha tensors -> m tensors (factored: fewer operations than the matrix)."""
+    if m == 2:
+        m0, m1, m2, m3 = mm
+        return [m0 + m1 + m2, m1 - m2 - m3]
+    m0, m1, m2, m3, m4, m5 = mm
+    a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return [m0 + a + c, b + d * 2.0, a + c * 4.0, b + d * 8.0 + m5]
+
+
+def transform_kernel(kernel, m=4):
+    """[3, 3, C, K] -> [alpha^2, C, K]: U = G g G^T for every (C, K) pair, index i * alpha + j."""
+    g = tf.constant(G[m], kernel.dtype)
+    u = tf.einsum("ia,jb,abck->ijck", g, g, kernel)
+    alpha = m + 2
+    return tf.reshape(u, [alpha * alpha, tf.shape(kernel)[2], tf.shape(kernel)[3]])
+
+
+def _winograd(x, kernel, bias, m, padding):
+    h, w = x.shape[1], x.shape[2]
+    ho, wo = (h, w) if padding == "SAME" else (h - 2, w - 2)
+    alpha = m + 2
+    th, tw = -(-ho // m), -(-wo // m)  # tiles down and across
+    lo = 1 if padding == "SAME" else 0
+    n = tf.shape(x)[0]
+    c, k = tf.shape(kernel)[2], tf.shape(kernel)[3]
+    # Padded to m (th + 1) rows and m (tw + 1) columns (zeros at the bottom / right beyond what the tiles read), so
+    # that rows / columns split into blocks of m: tile t reads block t and the first 2 of block t + 1.
+    xp = tf.pad(x, [[0, 0], [lo, m * (th + 1) - h - lo], [lo, m * (tw + 1) - w - lo], [0, 0]])
+    xb = tf.reshape(xp, [n, th + 1, m, tw + 1, m, c])
+    d = tf.concat([xb[:, :th], xb[:, 1:, :2]], axis=2)  # [n, th, alpha, tw + 1, m, c]
+    d = tf.concat([d[:, :, :, :tw], d[:, :, :, 1:, :2]], axis=4)  # [n, th, alpha(k), tw, alpha(l), c]
+    d = tf.reshape(tf.transpose(d, [2, 4, 0, 1, 3, 5]), [alpha * alpha, -1])  # [(k, l), n th tw c]
+    bb = tf.constant(np.kron(BT[m], BT[m]), x.dtype)  # [(i, j), (k, l)]
+    v = tf.reshape(tf.matmul(bb, d), [alpha * alpha, n * th * tw, c])
+    mm = tf.matmul(v, transform_kernel(kernel, m))  # [alpha^2, tiles, K]
+    mm = [tf.reshape(p, [n, th, tw, k]) for p in tf.unstack(mm, num=alpha * alpha)]
+    z = [_at([mm[i * alpha + j] for i in range(alpha)], m) for j in range(alpha)]  # z[j][r]
+    ys = []
+    for r in range(m):
+        ys.extend(_at([z[j][r] for j in range(alpha)], m))  # y[r][s]: depth index (r m + s) K + k
+    y = tf.nn.depth_to_space(tf.concat(ys, axis=-1), m)
+    if m * th != ho or m * tw != wo:
+        y = y[:, :ho, :wo]
+    return y if bias is None else tf.nn.bias_add(y, bias)
+
+
+_winograd_xla = tf.function(_winograd, jit_compile=True, autograph=False)
+
+
+def conv2d_winograd(x, kernel, padding="SAME", tile=4, xla=True, bias=None):
+    """`tf.nn.conv2d(x, kernel, strides=1, padding=padding)` for a 3x3 kernel, by Winograd F(tile x tile, 3 x 3).
+
+    Args:
+        x: [N, H, W, C] float tensor (H and W static; else `tf.nn.conv2d` runs).
+        kernel: [3, 3, C, K] (cast to x's dtype).
+        padding: "SAME" or "VALID" (TensorFlow's meaning; "SAME" pads 1 pixel on each side).
+        tile: 4 (F(4x4, 3x3), 4x fewer multiplications) or 2 (F(2x2, 3x3), 2.25x, exact constants).
+        xla: compile the whole computation with XLA (see the module docstring).
+        bias: optional [K], added inside the same XLA computation (`tf.nn.bias_add(conv, bias)`).
+    Returns:
+        [N, H', W', K] in x's dtype.
+    """
+    m = int(tile)
+    if m not in G:
+        raise ValueError(f"conv2d_winograd: tile must be one of {TILES}, got {tile}")
+    padding = padding.upper()
+    if padding not in ("SAME", "VALID"):
+        raise ValueError(f"conv2d_winograd: padding must be SAME or VALID, got {padding!r}")
+    x = tf.convert_to_tensor(x)
+    kernel = tf.cast(kernel, x.dtype)
+    if tuple(kernel.shape[:2]) != (3, 3):
+        raise ValueError(f"conv2d_winograd: needs a 3x3 kernel, got shape {tuple(kernel.shape)}")
+    if bias is not None:
+        bias = tf.cast(bias, x.dtype)
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None or (padding == "VALID" and (h < 3 or w < 3)):
+        y = tf.nn.conv2d(x, kernel, 1, padding)
+        return y if bias is None else tf.nn.bias_add(y, bias)
+    return (_winograd_xla if xla else _winograd)(x, kernel, bias, m, padding)
