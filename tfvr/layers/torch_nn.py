@@ -36,12 +36,23 @@ class LazyBuild:
         self.built = True
 
 
+def track_layers(owner, name: str, layers) -> None:
+    """Makes the layers of a list attribute `owner.<name>` children of `owner` in TensorFlow's checkpoint object
+    graph (`<name>_<i>`). Keras 3 keeps a list of layers in its own `TrackedList`, which `tf.train.Checkpoint`
+    does not see: without this, a checkpoint of the model holds none of the list's variables (they were only
+    saved through the optimizer's variable list, and BatchNorm statistics not at all). Keras' own tracking (its
+    weights, `.weights.h5` layout) is unchanged."""
+    for i, layer in enumerate(layers):
+        owner._track_trackable(layer, name=f"{name}_{i}", overwrite=True)
+
+
 class Sequence(LazyBuild, keras.layers.Layer):
     """`nn.Sequential`: applies `items` in order; `items[i]` is torch index i."""
 
     def __init__(self, items, **kwargs):
         super().__init__(**kwargs)
         self.items = list(items)
+        track_layers(self, "items", self.items)
 
     def call(self, x, training=None):
         for layer in self.items:

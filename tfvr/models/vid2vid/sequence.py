@@ -37,7 +37,7 @@ def all_label_windows(labels, n_frames_G: int):
     return merge_frames(tf.stack([label_windows(labels, t, n_frames_G) for t in range(labels.shape[1])], axis=1))
 
 
-def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None):
+def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None, fix_coarse: bool = False):
     """Generates a clip frame by frame inside the graph (the T frames are unrolled: T is static).
 
     labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from its labels alone
@@ -45,7 +45,8 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
     frame 0) and the outputs t−n+1..t−1 (zeros before frame 0). A previous output keeps its gradient only when it
     lies in the same window of `bptt_frames` frames as t (truncated BPTT).
     Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T − 1, H, W, 2], "weight": [B, T − 1, H, W, 1]}
-    (flow and weight of frames 1 … T − 1; both None without flow).
+    (flow and weight of frames 1 … T − 1; both None without flow). `fix_coarse`: the generator's coarse scales run
+    outside the gradient (`Vid2VidGenerator.call`; `fix_global_steps`).
 
     Unrolled rather than a `tf.while_loop`: synchronised BatchNorm all-reduces inside the generator, and
     tf.distribute cannot synchronise replicas inside a while loop's body.
@@ -66,7 +67,8 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
                     prev.append(tf.stop_gradient(outs[j]["img_final"]))
             prev = tf.stack(prev, axis=1)
         ins = None if instances is None else label_windows(instances, t, n)
-        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training))
+        kw = dict(fix_coarse=True) if fix_coarse else {}
+        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training, **kw))
     result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
     for k in ("flow", "weight"):
         result[k] = None if gen.no_flow or len(outs) < 2 else tf.stack([o[k] for o in outs[1:]], axis=1)
