@@ -139,3 +139,13 @@ def test_init_from_rejects_a_mismatching_source_in_one_line(tmp_path):
     cfg.model.label_nc = 7
     with pytest.raises(UserError, match="label_nc"):
         Vid2VidTask(cfg).build_models()
+
+
+def test_a_checkpoint_holds_every_variable_of_every_model(tmp_path):
+    """Layers kept in lists (Sequence items, local scales, D scales) are in TF's checkpoint graph: a run folder
+    restores without its optimizers (`restore_models`, init_from) and keeps BatchNorm statistics."""
+    models = Vid2VidTask(two_scale_config()).build_models()
+    for name, m in models.items():
+        path = tf.train.Checkpoint(model=m).write(str(tmp_path / name))
+        saved = [v for v, _ in tf.train.list_variables(path) if v.startswith("model/")]
+        assert len(saved) == len(m.variables), name
