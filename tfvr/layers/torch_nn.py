@@ -27,6 +27,21 @@ import tensorflow as tf
 _EPS = 1e-5
 _MOMENTUM = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
 
+_FROZEN_STATS = [False]  # set while tracing a recomputation: the norm layers then leave their running stats alone
+
+
+class frozen_running_stats:
+    """`with frozen_running_stats(): ...`: calls traced inside do not update BatchNorm2d / InstanceNorm2d running
+    statistics (a gradient-checkpointing recomputation of a forward that already updated them; the outputs in
+    training mode use the batch statistics either way)."""
+
+    def __enter__(self):
+        self._old = _FROZEN_STATS[0]
+        _FROZEN_STATS[0] = True
+
+    def __exit__(self, *exc):
+        _FROZEN_STATS[0] = self._old
+
 
 class LazyBuild:
     """Mixin for containers: their sub-layers create their variables on the first call, so `build` has nothing to
@@ -255,8 +270,9 @@ class BatchNorm2d(keras.layers.Layer):
             m = self.momentum
             new_mean = (1 - m) * mm + m * tf.stop_gradient(mean)
             new_var = (1 - m) * mv + m * tf.stop_gradient(var * n / tf.maximum(n - 1.0, 1.0))
-        self.moving_mean.assign(new_mean)
-        self.moving_variance.assign(new_var)
+        if not _FROZEN_STATS[0]:
+            self.moving_mean.assign(new_mean)
+            self.moving_variance.assign(new_var)
         return tf.cast(y, dtype)
 
     def get_config(self):
@@ -293,8 +309,10 @@ class InstanceNorm2d(keras.layers.Layer):
         n = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
         unbiased = var * n / tf.maximum(n - 1.0, 1.0)
         m = self.momentum
-        self.moving_mean.assign((1 - m) * self.moving_mean + m * tf.reduce_mean(mean, axis=[0, 1, 2]))
-        self.moving_variance.assign((1 - m) * self.moving_variance + m * tf.reduce_mean(unbiased, axis=[0, 1, 2]))
+        if not _FROZEN_STATS[0]:
+            self.moving_mean.assign((1 - m) * self.moving_mean + m * tf.reduce_mean(mean, axis=[0, 1, 2]))
+            self.moving_variance.assign((1 - m) * self.moving_variance
+                                        + m * tf.reduce_mean(unbiased, axis=[0, 1, 2]))
         return tf.cast((x32 - mean) * tf.math.rsqrt(var + self.epsilon), x.dtype)
 
     def get_config(self):

@@ -90,6 +90,10 @@ class Vid2VidSequenceConfig:
     The clip length grows progressively: `start_frames` frames at first, `grow_frames` more every `grow_every`
     steps, up to `max_frames` (vid2vid's `n_frames_total` / `niter_step` schedule; ≤ data.num_frames).
     flow_preset: OpenCV DIS preset of the reference flow ("ultrafast", "fast", "medium").
+    recompute_frames: gradient checkpointing per generated frame (`sequence.recomputed_call`): backprop keeps no
+        generator activations across the clip, each frame's forward runs again in the backward pass (one more
+        generator forward per frame; same gradients; running statistics updated once). Off by default (not in
+        NVIDIA's trainer: a memory option for large frames, docs/performance.md "vid2vid label2city_1024").
     """
 
     start_frames: int = 4
@@ -98,6 +102,7 @@ class Vid2VidSequenceConfig:
     max_frames: int = 8
     bptt_frames: int = 2
     flow_preset: str = "medium"
+    recompute_frames: bool = False
 
 
 def _optim():

@@ -37,7 +37,54 @@ def all_label_windows(labels, n_frames_G: int):
     return merge_frames(tf.stack([label_windows(labels, t, n_frames_G) for t in range(labels.shape[1])], axis=1))
 
 
-def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None, fix_coarse: bool = False):
+_OUT_KEYS = ("img_final", "img_raw", "flow", "weight")
+
+
+def recomputed_call(gen, labels, prev, instances, training=None, **kw):
+    """`gen(labels, prev, instances, training=..., **kw)` with gradient checkpointing: the forward keeps none of
+    the generator's activations for backprop, the backward pass runs the forward again (without updating
+    BatchNorm / InstanceNorm running statistics a second time, `torch_nn.frozen_running_stats`) and
+    differentiates that. Same outputs, same gradients (the recomputation uses the same batch statistics); costs
+    one more generator forward per call. `sequence.recompute_frames`."""
+    from tfvr.layers.torch_nn import frozen_running_stats
+
+    has_prev = prev is not None
+    x = prev if has_prev else tf.zeros([], tf.float32)  # custom_gradient needs a tensor input
+
+    def run(p):
+        return gen(labels, p if has_prev else None, instances, training=training, **kw)
+
+    keys = []
+
+    @tf.custom_gradient
+    def fwd(p):
+        out = run(p)
+        keys.extend(k for k in _OUT_KEYS if out.get(k) is not None)
+        flat = [tf.identity(out[k]) for k in keys]
+
+        def grad(*dys, variables=None):
+            variables = list(variables or [])
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(p)
+                for v in variables:
+                    tape.watch(v)
+                with frozen_running_stats():
+                    again = run(p)
+                ys = [again[k] for k in keys]
+            gs = tape.gradient(ys, [p, *variables], output_gradients=list(dys),
+                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return gs[0], gs[1:]
+
+        return flat, grad
+
+    flat = fwd(x)
+    out = dict.fromkeys(_OUT_KEYS)
+    out.update(zip(keys, flat))
+    return out
+
+
+def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None, fix_coarse: bool = False,
+                      recompute: bool = False):
     """Generates a clip frame by frame inside the graph (the T frames are unrolled: T is static).
 
     labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from its labels alone
@@ -46,7 +93,8 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
     lies in the same window of `bptt_frames` frames as t (truncated BPTT).
     Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T − 1, H, W, 2], "weight": [B, T − 1, H, W, 1]}
     (flow and weight of frames 1 … T − 1; both None without flow). `fix_coarse`: the generator's coarse scales run
-    outside the gradient (`Vid2VidGenerator.call`; `fix_global_steps`).
+    outside the gradient (`Vid2VidGenerator.call`; `fix_global_steps`). `recompute`: every frame's generator call
+    through `recomputed_call` (gradient checkpointing, `sequence.recompute_frames`).
 
     Unrolled rather than a `tf.while_loop`: synchronised BatchNorm all-reduces inside the generator, and
     tf.distribute cannot synchronise replicas inside a while loop's body.
@@ -68,7 +116,8 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
             prev = tf.stack(prev, axis=1)
         ins = None if instances is None else label_windows(instances, t, n)
         kw = dict(fix_coarse=True) if fix_coarse else {}
-        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training, **kw))
+        call = (lambda *a, **k: recomputed_call(gen, *a, **k)) if recompute else gen  # noqa: E731
+        outs.append(call(label_windows(labels, t, n), prev, ins, training=training, **kw))
     result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
     for k in ("flow", "weight"):
         result[k] = None if gen.no_flow or len(outs) < 2 else tf.stack([o[k] for o in outs[1:]], axis=1)

@@ -292,7 +292,8 @@ class Vid2VidTask(Task):
                 tape_g.watch(_watchable(v))
             for v in d_vars:
                 tape_d.watch(_watchable(v))
-            seq = generate_sequence(gen, labels, inst, c.sequence.bptt_frames, training=True, fix_coarse=fix_coarse)
+            seq = generate_sequence(gen, labels, inst, c.sequence.bptt_frames, training=True, fix_coarse=fix_coarse,
+                                    recompute=c.sequence.recompute_frames)
             g_loss, d_loss, d_used = self._model_losses(models, batch, seq, real, cond_all, real_all, logs)
             # The baseline's losses do not depend on the model's variables nor the reverse, so each pair shares
             # one gradient computation (the sums must be taken inside the tape).
