@@ -60,6 +60,8 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--watch-gib", type=float, default=21.0)
     ap.add_argument("--nice", type=int, default=19)
+    ap.add_argument("--trace", default="", help="write (seconds, RSS GiB) every second and the run's log lines, "
+                                                "timed, to this file (where the peak happens)")
     args, extra = ap.parse_known_args(argv)
     data = Path(args.data)
     if not (data / "train_A").exists():
@@ -78,18 +80,37 @@ def main(argv=None):
                             start_new_session=True)
     peak = {"gib": 0.0, "killed": False}
 
+    trace = open(args.trace, "w") if args.trace else None
+    err_lines = []
+
+    def read_err():
+        for line in proc.stderr:
+            err_lines.append(line)
+            if trace:
+                trace.write(f"{time.time() - t0:8.1f} LOG {line.rstrip()[:200]}\n")
+                trace.flush()
+
+    reader = threading.Thread(target=read_err, daemon=True)
+    reader.start()
+
     def watch():
         while proc.poll() is None:
             g = _rss_gib(proc.pid)
+            if trace:
+                trace.write(f"{time.time() - t0:8.1f} RSS {g:.2f}\n")
+                trace.flush()
             peak["gib"] = max(peak["gib"], g)
             if g > args.watch_gib:
                 peak["killed"] = True
                 os.killpg(proc.pid, signal.SIGKILL)
                 return
-            time.sleep(2)
+            time.sleep(1 if trace else 2)
 
     threading.Thread(target=watch, daemon=True).start()
-    out, err = proc.communicate()
+    out = proc.stdout.read()
+    proc.wait()
+    reader.join()
+    err = "".join(err_lines)
     seconds = time.time() - t0
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
     steps = []

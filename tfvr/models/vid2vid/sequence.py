@@ -40,12 +40,17 @@ def all_label_windows(labels, n_frames_G: int):
 _OUT_KEYS = ("img_final", "img_raw", "flow", "weight")
 
 
-def recomputed_call(gen, labels, prev, instances, training=None, **kw):
+def recomputed_call(gen, labels, prev, instances, training=None, chain=None, **kw):
     """`gen(labels, prev, instances, training=..., **kw)` with gradient checkpointing: the forward keeps none of
     the generator's activations for backprop, the backward pass runs the forward again (without updating
     BatchNorm / InstanceNorm running statistics a second time, `torch_nn.frozen_running_stats`) and
     differentiates that. Same outputs, same gradients (the recomputation uses the same batch statistics); costs
-    one more generator forward per call. `sequence.recompute_frames`."""
+    one more generator forward per call. `sequence.recompute_frames`.
+
+    `chain`: a list shared by the calls of one clip. Each backward recomputation waits (control dependency) for
+    the gradients of the one traced before it, so the frames are recomputed one after the other; without it the
+    executor may run them all at once (the frames' gradients do not depend on each other with bptt_frames=1)
+    and hold every frame's activations again."""
     from tfvr.layers.torch_nn import frozen_running_stats
 
     has_prev = prev is not None
@@ -64,15 +69,20 @@ def recomputed_call(gen, labels, prev, instances, training=None, **kw):
 
         def grad(*dys, variables=None):
             variables = list(variables or [])
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(p)
-                for v in variables:
-                    tape.watch(v)
-                with frozen_running_stats():
-                    again = run(p)
-                ys = [again[k] for k in keys]
-            gs = tape.gradient(ys, [p, *variables], output_gradients=list(dys),
-                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            deps = chain[-1:] if chain is not None else []
+            with tf.control_dependencies(deps):
+                q = tf.identity(p)
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(q)
+                    for v in variables:
+                        tape.watch(v)
+                    with frozen_running_stats():
+                        again = run(q)
+                    ys = [again[k] for k in keys]
+                gs = tape.gradient(ys, [q, *variables], output_gradients=list(dys),
+                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            if chain is not None:
+                chain.append(tf.group(*[g for g in gs if g is not None]))
             return gs[0], gs[1:]
 
         return flat, grad
@@ -101,6 +111,7 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
     """
     n = gen.n_frames_G
     outs = []
+    chain: list = []  # recompute: the frames' backward recomputations run one after the other
     for t in range(labels.shape[1]):
         prev = None
         if t > 0:
@@ -116,7 +127,7 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
             prev = tf.stack(prev, axis=1)
         ins = None if instances is None else label_windows(instances, t, n)
         kw = dict(fix_coarse=True) if fix_coarse else {}
-        call = (lambda *a, **k: recomputed_call(gen, *a, **k)) if recompute else gen  # noqa: E731
+        call = (lambda *a, **k: recomputed_call(gen, *a, chain=chain, **k)) if recompute else gen  # noqa: E731
         outs.append(call(label_windows(labels, t, n), prev, ins, training=training, **kw))
     result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
     for k in ("flow", "weight"):
