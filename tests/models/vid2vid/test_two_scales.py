@@ -103,10 +103,16 @@ def source_run(tmp_path_factory):
     return _one_scale_run(tmp_path_factory.mktemp("init_from"))
 
 
-def test_init_from_loads_the_coarse_scale_and_the_discriminators(source_run):
+def test_init_from_loads_the_coarse_scale_and_the_discriminators(source_run, tmp_path):
+    """(and: layers kept in lists — Sequence items, local scales, D scales — are in TF's checkpoint graph, so a run
+    folder restores without its optimizers and keeps BatchNorm statistics)"""
     from tfvr.models.vid2vid.convert import state_dict
 
     wd, src = source_run
+    for name, m in src.items():
+        path = tf.train.Checkpoint(model=m).write(str(tmp_path / name))
+        saved = [v for v, _ in tf.train.list_variables(path) if v.startswith("model/")]
+        assert len(saved) == len(m.variables), name
     cfg = two_scale_config(init_from=str(wd))
     # the 1024 recipe adds an image-D scale: the source's scale0 lands on scale0 (pix2pixHD widths: ndf·2**(num_D−1−s),
     # the recipe's ndf 64 is capped at 64 on every scale; here 2·2 = the source's 4)
@@ -138,6 +144,9 @@ def test_init_from_rejects_a_mismatching_source_in_one_line(tmp_path, source_run
     wd, _ = _one_scale_run(tmp_path, ngf=8)
     cfg = two_scale_config()
     models = Vid2VidTask(cfg).build_models()
+    path = tf.train.Checkpoint(model=models["generator"]).write(str(tmp_path / "two_scales"))  # local scales tracked
+    assert len([v for v, _ in tf.train.list_variables(path) if v.startswith("model/")]) == len(
+        models["generator"].variables)
     with pytest.raises(UserError) as e:
         init_from(str(wd), models, cfg)
     msg = str(e.value)
@@ -148,15 +157,6 @@ def test_init_from_rejects_a_mismatching_source_in_one_line(tmp_path, source_run
     with pytest.raises(UserError, match="label_nc"):
         init_from(str(source_run[0]), models, cfg)
 
-
-def test_a_checkpoint_holds_every_variable_of_every_model(tmp_path):
-    """Layers kept in lists (Sequence items, local scales, D scales) are in TF's checkpoint graph: a run folder
-    restores without its optimizers (`restore_models`, init_from) and keeps BatchNorm statistics."""
-    models = Vid2VidTask(two_scale_config()).build_models()
-    for name, m in models.items():
-        path = tf.train.Checkpoint(model=m).write(str(tmp_path / name))
-        saved = [v for v, _ in tf.train.list_variables(path) if v.startswith("model/")]
-        assert len(saved) == len(m.variables), name
 
 
 def test_recompute_frames_gives_the_same_loss_gradients_and_statistics():
