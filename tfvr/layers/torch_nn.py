@@ -27,6 +27,21 @@ import tensorflow as tf
 _EPS = 1e-5
 _MOMENTUM = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
 
+_FROZEN_STATS = [False]  # set while tracing a recomputation: the norm layers then leave their running stats alone
+
+
+class frozen_running_stats:
+    """`with frozen_running_stats(): ...`: calls traced inside do not update BatchNorm2d / InstanceNorm2d running
+    statistics (a gradient-checkpointing recomputation of a forward that already updated them; the outputs in
+    training mode use the batch statistics either way)."""
+
+    def __enter__(self):
+        self._old = _FROZEN_STATS[0]
+        _FROZEN_STATS[0] = True
+
+    def __exit__(self, *exc):
+        _FROZEN_STATS[0] = self._old
+
 
 class LazyBuild:
     """Mixin for containers: their sub-layers create their variables on the first call, so `build` has nothing to
@@ -36,12 +51,23 @@ class LazyBuild:
         self.built = True
 
 
+def track_layers(owner, name: str, layers) -> None:
+    """Makes the layers of a list attribute `owner.<name>` children of `owner` in TensorFlow's checkpoint object
+    graph (`<name>_<i>`). Keras 3 keeps a list of layers in its own `TrackedList`, which `tf.train.Checkpoint`
+    does not see: without this, a checkpoint of the model holds none of the list's variables (they were only
+    saved through the optimizer's variable list, and BatchNorm statistics not at all). Keras' own tracking (its
+    weights, `.weights.h5` layout) is unchanged."""
+    for i, layer in enumerate(layers):
+        owner._track_trackable(layer, name=f"{name}_{i}", overwrite=True)
+
+
 class Sequence(LazyBuild, keras.layers.Layer):
     """`nn.Sequential`: applies `items` in order; `items[i]` is torch index i."""
 
     def __init__(self, items, **kwargs):
         super().__init__(**kwargs)
         self.items = list(items)
+        track_layers(self, "items", self.items)
 
     def call(self, x, training=None):
         for layer in self.items:
@@ -244,8 +270,9 @@ class BatchNorm2d(keras.layers.Layer):
             m = self.momentum
             new_mean = (1 - m) * mm + m * tf.stop_gradient(mean)
             new_var = (1 - m) * mv + m * tf.stop_gradient(var * n / tf.maximum(n - 1.0, 1.0))
-        self.moving_mean.assign(new_mean)
-        self.moving_variance.assign(new_var)
+        if not _FROZEN_STATS[0]:
+            self.moving_mean.assign(new_mean)
+            self.moving_variance.assign(new_var)
         return tf.cast(y, dtype)
 
     def get_config(self):
@@ -282,8 +309,10 @@ class InstanceNorm2d(keras.layers.Layer):
         n = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
         unbiased = var * n / tf.maximum(n - 1.0, 1.0)
         m = self.momentum
-        self.moving_mean.assign((1 - m) * self.moving_mean + m * tf.reduce_mean(mean, axis=[0, 1, 2]))
-        self.moving_variance.assign((1 - m) * self.moving_variance + m * tf.reduce_mean(unbiased, axis=[0, 1, 2]))
+        if not _FROZEN_STATS[0]:
+            self.moving_mean.assign((1 - m) * self.moving_mean + m * tf.reduce_mean(mean, axis=[0, 1, 2]))
+            self.moving_variance.assign((1 - m) * self.moving_variance
+                                        + m * tf.reduce_mean(unbiased, axis=[0, 1, 2]))
         return tf.cast((x32 - mean) * tf.math.rsqrt(var + self.epsilon), x.dtype)
 
     def get_config(self):

@@ -261,8 +261,10 @@ class StepContext:
             upstream = tf.constant(weight, tf.float32) * scale0
         else:
             upstream = tf.constant(weight, tf.float32)
-        grads = tape.gradient(loss, all_vars, output_gradients=upstream,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = tape.gradient(loss, all_vars, output_gradients=upstream)
+        # Unconnected variables get zeros (made here: TF's UnconnectedGradients.ZERO reads `v.dtype`, a string on
+        # a Keras 3 variable, and fails; e.g. vid2vid's coarse-scale output convs, unused below the finest scale).
+        grads = [tf.zeros(v.shape, tf.as_dtype(v.dtype)) if g is None else g for g, v in zip(grads, all_vars)]
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         need_global = self._grad_norms or fp16 or any(self.groups[n].optim.clip_norm > 0 for n, _ in per_group)
         replica_ctx = tf.distribute.get_replica_context()

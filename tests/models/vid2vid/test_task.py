@@ -150,7 +150,7 @@ def test_sequence_folders_feed_the_task(tmp_path):
     assert len(videos) == 1 and videos[0][0].shape == (5, 24, 32, 3)
 
 
-@pytest.mark.parametrize("name", ["vid2vid_demo.flags", "vid2vid_cityscapes.flags"])
+@pytest.mark.parametrize("name", ["vid2vid_demo.flags", "vid2vid_cityscapes.flags", "vid2vid_label2city_1024.flags"])
 def test_flagfiles_parse_and_make_a_valid_task(name):
     # absl + ml_collections' parser as train/vid2vid.py runs it, then the task's own checks of the combination
     check_flagfile(REPO / "train" / "configs" / name, Vid2VidExperiment, task_cls=Vid2VidTask)

@@ -90,6 +90,12 @@ class Vid2VidSequenceConfig:
     The clip length grows progressively: `start_frames` frames at first, `grow_frames` more every `grow_every`
     steps, up to `max_frames` (vid2vid's `n_frames_total` / `niter_step` schedule; ≤ data.num_frames).
     flow_preset: OpenCV DIS preset of the reference flow ("ultrafast", "fast", "medium").
+    recompute_frames: gradient checkpointing per generated frame (`sequence.recomputed_call`): backprop keeps no
+        generator activations across the clip, each frame's forward runs again in the backward pass (one more
+        generator forward per frame; same gradients; running statistics updated once). Off by default (not in
+        NVIDIA's trainer). Measured on label2city_1024 at 2 generated frames: no lower peak (11.45 vs 11.27 GiB at
+        256x512, docs/performance.md "vid2vid label2city_1024"); the kept activations it removes grow with the
+        clip length.
     """
 
     start_frames: int = 4
@@ -98,6 +104,7 @@ class Vid2VidSequenceConfig:
     max_frames: int = 8
     bptt_frames: int = 2
     flow_preset: str = "medium"
+    recompute_frames: bool = False
 
 
 def _optim():
@@ -134,6 +141,21 @@ class Vid2VidExperiment(Experiment):
             instead of `data.source`; crops, batch size, frames per clip and seed still come from `data`. The
             evaluation then generates the `val_A` sequences (their first `eval_frames` frames). Set model.label_nc
             (and fg_labels, use_instance) to the data's classes: 35, (26,) and true for Cityscapes.
+        fix_global_steps: NVIDIA/vid2vid's `--niter_fix_global`, in steps: for the first `fix_global_steps`
+            steps only the finest spatial scale of the generator (the last local enhancer, `netG<n−1>`) is trained;
+            the coarser scales run outside the gradient (their forward is `tf.stop_gradient`-ed, so backprop keeps
+            none of their activations and their variables get no update; BatchNorm still uses and updates its
+            batch statistics there, as NVIDIA's modules stay in train mode), then every scale trains (stage
+            `seq<L>_fixglobal` → `seq<L>`). NVIDIA counts epochs (one iteration per training sequence at batch 1):
+            steps = epochs × training sequences / global batch (10 epochs of Cityscapes' 2975 sequences at batch 1
+            = 29750). NVIDIA then builds a new Adam over all scales; here the `g` optimizer keeps its state, so use
+            `optim.optimizer="torch_adam"` (per-variable step counts: the coarse scales start their bias
+            correction at t = 1, as in NVIDIA's new Adam; the finest scale keeps its moments where NVIDIA's restart
+            them). Needs model.n_scales_spatial > 1. 0 = off.
+        init_from: NVIDIA's `--load_pretrain`: a vid2vid run folder (newest checkpoint, raw weights) or a converted
+            `.weights.h5` whose generator scales initialise this run's coarsest ones by PyTorch parameter name
+            (a 512 run's netG0 → a 1024 run's netG0), and, from a run folder, the image / video discriminators
+            partially (`tfvr.models.vid2vid.init_from`). A fresh run only; "" = off.
     """
 
     name: str = "vid2vid"
@@ -148,6 +170,8 @@ class Vid2VidExperiment(Experiment):
     eval_videos: int = 2
     eval_frames: int = 16
     sequence_root: str = ""
+    fix_global_steps: int = 0
+    init_from: str = ""
 
 
 def size_multiple(model: Vid2VidGeneratorConfig) -> int:
@@ -171,6 +195,11 @@ def check_experiment(c: Vid2VidExperiment) -> None:
     if any(d % mult for d in c.data.crop_hw):
         raise ConfigError(f"data.crop_size={c.data.crop_size} must be a multiple of {mult} (both sides) "
                           "(2**(model.n_downsampling + model.n_scales_spatial - 1))")
+    if c.fix_global_steps < 0:
+        raise ConfigError(f"fix_global_steps={c.fix_global_steps} must be >= 0")
+    if c.fix_global_steps and c.model.n_scales_spatial < 2:
+        raise ConfigError(f"fix_global_steps={c.fix_global_steps} needs model.n_scales_spatial > 1 (it trains only "
+                          "the finest scale first)")
     from tfvr.losses.adversarial import KINDS
 
     if c.loss.gan_mode not in KINDS:

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfvr.models.saving import ExampleBuild
-from tfvr.layers.torch_nn import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer
+from tfvr.layers.torch_nn import Activation, AvgPool3x3s2, Conv2d, LazyBuild, Sequence, norm_layer, track_layers
 
 _NDF_MAX = 64
 
@@ -34,6 +34,7 @@ class NLayerDiscriminator(LazyBuild, keras.layers.Layer):
     def __init__(self, ndf: int, n_layers: int, norm: str, scale: int, **kwargs):
         super().__init__(**kwargs)
         self.blocks = [Sequence(b, name=f"scale{scale}_layer{j}") for j, b in enumerate(_nlayer_blocks(ndf, n_layers, norm))]
+        track_layers(self, "blocks", self.blocks)
 
     def call(self, x, training=None):
         feats = []
@@ -72,6 +73,7 @@ class MultiscaleDiscriminator(ExampleBuild, LazyBuild, keras.Model):
             NLayerDiscriminator(min(_NDF_MAX, ndf * 2 ** (num_D - 1 - s)), n_layers, norm, s, name=f"scale{s}")
             for s in range(num_D)
         ]
+        track_layers(self, "scales", self.scales)
         self.downsample = AvgPool3x3s2()
 
     def torch_children(self):
@@ -135,6 +137,7 @@ class VideoDiscriminator(ExampleBuild, LazyBuild, keras.Model):
             MultiscaleDiscriminator(input_nc, ndf, n_layers, num_D, norm, get_interm_feat, name=f"netD_T{s}")
             for s in range(n_scales_temporal)
         ]
+        track_layers(self, "nets", self.nets)
 
     @property
     def input_nc(self) -> int:

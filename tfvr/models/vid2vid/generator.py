@@ -19,6 +19,7 @@ from tfvr.layers.torch_nn import (
     ResnetBlock,
     Sequence,
     norm_layer,
+    track_layers,
 )
 from tfvr.models.saving import ExampleBuild, PresetMixin
 from tfvr.ops.warp import backward_warp
@@ -345,6 +346,7 @@ class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
                                     n_downsampling=n_downsampling, name=f"netG{s}", **common)
             for s in range(1, n_scales_spatial)
         ]
+        track_layers(self, "local", self.local)
         self.pool = AvgPool3x3s2()
 
     @property
@@ -376,20 +378,36 @@ class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
             mask = tf.cast(mask, self.compute_dtype)[..., None]
         return _stack_time(onehot), mask
 
-    def call(self, labels, prev_frames=None, instances=None, use_raw_only=False, training=None):
+    def call(self, labels, prev_frames=None, instances=None, use_raw_only=False, fix_coarse=False, training=None):
+        """`fix_coarse=True` (training with `fix_global_steps`): every scale but the finest runs outside the
+        gradient (its inputs and the features it hands on go through `tf.stop_gradient`), so no gradient reaches
+        its variables and backprop keeps none of its activations (NVIDIA's `.detach()` of the coarser levels while
+        `niter_fix_global` is active). The forward values are unchanged."""
         x, mask = self.encode_labels(labels, instances)
         prev = None if prev_frames is None else _stack_time(tf.cast(prev_frames, self.compute_dtype))
         pyr = [(x, prev, mask)]
         for _ in range(self.n_scales_spatial - 1):
             a, p, m = pyr[-1]
             pyr.append((self.pool(a), None if p is None else self.pool(p), None if m is None else self.pool(m)))
+        fix = bool(fix_coarse) and bool(self.local)
+        stop = (lambda t: None if t is None else tf.stop_gradient(t)) if fix else (lambda t: t)  # noqa: E731
         a, p, m = pyr[-1]
-        out = self.netG0(a, p, m, use_raw_only=use_raw_only, return_features=bool(self.local), training=training)
+        out = self.netG0(stop(a), stop(p), stop(m), use_raw_only=use_raw_only, return_features=bool(self.local),
+                         training=training)
         for s, net in enumerate(self.local, start=1):
+            if fix:
+                out = {k: stop(v) for k, v in out.items()}
+            finest = s == len(self.local)
             a, p, m = pyr[self.n_scales_spatial - 1 - s]
+            if fix and not finest:
+                a, p, m = stop(a), stop(p), stop(m)
             out = net(a, p, m, out["img_feat"], out["flow_feat"], out["img_fg_feat"], use_raw_only=use_raw_only,
-                      return_features=s < len(self.local), training=training)
+                      return_features=not finest, training=training)
         return {k: out[k] for k in ("img_final", "img_raw", "flow", "weight")}
+
+    def scale_models(self) -> list:
+        """The per-scale generators, coarse to fine: [netG0, netG1, …] (NVIDIA's `netG<s>`)."""
+        return [self.netG0, *self.local]
 
     def get_config(self):
         return {**super().get_config(), "label_nc": self.label_nc, "use_instance": self.use_instance,

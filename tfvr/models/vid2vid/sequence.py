@@ -37,7 +37,64 @@ def all_label_windows(labels, n_frames_G: int):
     return merge_frames(tf.stack([label_windows(labels, t, n_frames_G) for t in range(labels.shape[1])], axis=1))
 
 
-def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None):
+_OUT_KEYS = ("img_final", "img_raw", "flow", "weight")
+
+
+def recomputed_call(gen, labels, prev, instances, training=None, chain=None, **kw):
+    """`gen(labels, prev, instances, training=..., **kw)` with gradient checkpointing: the forward keeps none of
+    the generator's activations for backprop, the backward pass runs the forward again (without updating
+    BatchNorm / InstanceNorm running statistics a second time, `torch_nn.frozen_running_stats`) and
+    differentiates that. Same outputs, same gradients (the recomputation uses the same batch statistics); costs
+    one more generator forward per call. `sequence.recompute_frames`.
+
+    `chain`: a list shared by the calls of one clip. Each backward recomputation waits (control dependency) for
+    the gradients of the one traced before it, so the frames are recomputed one after the other; without it the
+    executor may run them all at once (the frames' gradients do not depend on each other with bptt_frames=1)
+    and hold every frame's activations again."""
+    from tfvr.layers.torch_nn import frozen_running_stats
+
+    has_prev = prev is not None
+    x = prev if has_prev else tf.zeros([], tf.float32)  # custom_gradient needs a tensor input
+
+    def run(p):
+        return gen(labels, p if has_prev else None, instances, training=training, **kw)
+
+    keys = []
+
+    @tf.custom_gradient
+    def fwd(p):
+        out = run(p)
+        keys.extend(k for k in _OUT_KEYS if out.get(k) is not None)
+        flat = [tf.identity(out[k]) for k in keys]
+
+        def grad(*dys, variables=None):
+            variables = list(variables or [])
+            deps = chain[-1:] if chain is not None else []
+            with tf.control_dependencies(deps):
+                q = tf.identity(p)
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(q)
+                    for v in variables:
+                        tape.watch(v)
+                    with frozen_running_stats():
+                        again = run(q)
+                    ys = [again[k] for k in keys]
+                gs = tape.gradient(ys, [q, *variables], output_gradients=list(dys),
+                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            if chain is not None:
+                chain.append(tf.group(*[g for g in gs if g is not None]))
+            return gs[0], gs[1:]
+
+        return flat, grad
+
+    flat = fwd(x)
+    out = dict.fromkeys(_OUT_KEYS)
+    out.update(zip(keys, flat))
+    return out
+
+
+def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, training=None, fix_coarse: bool = False,
+                      recompute: bool = False):
     """Generates a clip frame by frame inside the graph (the T frames are unrolled: T is static).
 
     labels: int [B, T, H, W]; instances: int [B, T, H, W] or None. Frame 0 is generated from its labels alone
@@ -45,13 +102,16 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
     frame 0) and the outputs t−n+1..t−1 (zeros before frame 0). A previous output keeps its gradient only when it
     lies in the same window of `bptt_frames` frames as t (truncated BPTT).
     Returns {"img_final", "img_raw": [B, T, H, W, 3], "flow": [B, T − 1, H, W, 2], "weight": [B, T − 1, H, W, 1]}
-    (flow and weight of frames 1 … T − 1; both None without flow).
+    (flow and weight of frames 1 … T − 1; both None without flow). `fix_coarse`: the generator's coarse scales run
+    outside the gradient (`Vid2VidGenerator.call`; `fix_global_steps`). `recompute`: every frame's generator call
+    through `recomputed_call` (gradient checkpointing, `sequence.recompute_frames`).
 
     Unrolled rather than a `tf.while_loop`: synchronised BatchNorm all-reduces inside the generator, and
     tf.distribute cannot synchronise replicas inside a while loop's body.
     """
     n = gen.n_frames_G
     outs = []
+    chain: list = []  # recompute: the frames' backward recomputations run one after the other
     for t in range(labels.shape[1]):
         prev = None
         if t > 0:
@@ -66,7 +126,9 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
                     prev.append(tf.stop_gradient(outs[j]["img_final"]))
             prev = tf.stack(prev, axis=1)
         ins = None if instances is None else label_windows(instances, t, n)
-        outs.append(gen(label_windows(labels, t, n), prev, ins, training=training))
+        kw = dict(fix_coarse=True) if fix_coarse else {}
+        call = (lambda *a, **k: recomputed_call(gen, *a, chain=chain, **k)) if recompute else gen  # noqa: E731
+        outs.append(call(label_windows(labels, t, n), prev, ins, training=training, **kw))
     result = {k: tf.stack([tf.cast(o[k], tf.float32) for o in outs], axis=1) for k in ("img_final", "img_raw")}
     for k in ("flow", "weight"):
         result[k] = None if gen.no_flow or len(outs) < 2 else tf.stack([o[k] for o in outs[1:]], axis=1)

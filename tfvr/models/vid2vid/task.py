@@ -99,7 +99,16 @@ class Vid2VidTask(Task):
         return min(s.max_frames, s.start_frames + s.grow_frames * (int(step) // max(s.grow_every, 1)))
 
     def stage(self, step):
-        return f"seq{self.seq_len(step)}"
+        """"seq<L>" (L generated frames per clip), "seq<L>_fixglobal" while `fix_global_steps` trains only the
+        finest generator scale."""
+        fixed = int(step) < self.config.fix_global_steps
+        return f"seq{self.seq_len(step)}" + ("_fixglobal" if fixed else "")
+
+    @staticmethod
+    def parse_stage(stage: str) -> tuple[int, bool]:
+        """(generated frames per clip, whether the coarse scales are fixed) of a `stage` name."""
+        fixed = stage.endswith("_fixglobal")
+        return int(stage[3:len(stage) - len("_fixglobal") if fixed else None]), fixed
 
     # -- models ------------------------------------------------------------------------------------------------------
     def _label_channels(self) -> int:
@@ -122,6 +131,17 @@ class Vid2VidTask(Task):
         if self.with_baseline:
             models["baseline_g"] = Vid2VidGenerator(**{**dataclasses.asdict(mc), "no_flow": True}, name="baseline_g")
             models["baseline_d"] = self._image_d("baseline_d")
+        self._build(models)
+        if self.config.init_from and not getattr(self, "restoring", False):
+            from tfvr.models.vid2vid.init_from import init_from
+
+            self.init_report = init_from(self.config.init_from, models, self.config)
+        return models
+
+    def _build(self, models):
+        """Creates every variable of `models` (one call each on zeros)."""
+        mc, dc = self.config.model, self.config.disc
+        gen = models["generator"]
         size = max(gen.size_multiple * 2, 16)
         n = mc.n_frames_G
         labels = tf.zeros([1, n, size, size], tf.int32)
@@ -136,7 +156,15 @@ class Vid2VidTask(Task):
         if "video_d" in models:
             for s in range(dc.n_scales_temporal):
                 models["video_d"](tf.zeros([1, size, size, models["video_d"].input_nc]), scale=s)
-        return models
+
+    def layer_groups(self, models):
+        """`trainer.freeze` groups: one per model, plus "netG<s>" per spatial scale of the generator ("netG0" =
+        the coarse, global generator; a permanent freeze, where `fix_global_steps` fixes the coarse scales for a
+        while)."""
+        groups = super().layer_groups(models)
+        for s, net in enumerate(models["generator"].scale_models()):
+            groups[f"netG{s}"] = list(net.trainable_variables)
+        return groups
 
     @staticmethod
     def _d_variables(models) -> list:
@@ -241,7 +269,7 @@ class Vid2VidTask(Task):
     @tf.autograph.experimental.do_not_convert
     def train_step(self, batch, models, ctx):
         c = self.config
-        L = int(ctx.stage[3:])
+        L, fix_coarse = self.parse_stage(ctx.stage)
         gen = models["generator"]
         real = tf.cast(batch["frames"][:, :L], tf.float32) * 2.0 - 1.0
         labels = batch["labels"][:, :L]
@@ -251,7 +279,8 @@ class Vid2VidTask(Task):
         real_all = _merge_frames(real)
         logs = {}
         d_vars = self._d_variables(models)
-        g_vars = list(models["generator"].trainable_variables)
+        # fix_global_steps: only the finest scale is watched and updated (the coarse ones run outside the gradient)
+        g_vars = list((gen.scale_models()[-1] if fix_coarse else gen).trainable_variables)
         if self.with_baseline:
             d_vars += list(models["baseline_d"].trainable_variables)
             g_vars += list(models["baseline_g"].trainable_variables)
@@ -263,7 +292,8 @@ class Vid2VidTask(Task):
                 tape_g.watch(_watchable(v))
             for v in d_vars:
                 tape_d.watch(_watchable(v))
-            seq = generate_sequence(gen, labels, inst, c.sequence.bptt_frames, training=True)
+            seq = generate_sequence(gen, labels, inst, c.sequence.bptt_frames, training=True, fix_coarse=fix_coarse,
+                                    recompute=c.sequence.recompute_frames)
             g_loss, d_loss, d_used = self._model_losses(models, batch, seq, real, cond_all, real_all, logs)
             # The baseline's losses do not depend on the model's variables nor the reverse, so each pair shares
             # one gradient computation (the sums must be taken inside the tape).
@@ -276,7 +306,7 @@ class Vid2VidTask(Task):
                 d_used += list(models["baseline_d"].trainable_variables)
         # Only the temporal scales the clip is long enough for are updated (the others have no gradient).
         ctx.minimize(tape_d, d_total, groups=d_groups, variables=d_used)
-        ctx.minimize(tape_g, g_total, groups=g_groups)
+        ctx.minimize(tape_g, g_total, groups=g_groups, variables=g_vars if fix_coarse else None)
         logs["loss"] = g_loss
         logs["loss/d"] = d_loss
         return logs
