@@ -81,6 +81,8 @@ class Checkpointer:
         self.directory = directory
         self.is_chief = is_chief
         self.checkpoint = tf.train.Checkpoint(**objects)
+        self._object_names = list(objects)
+        self.predates_index = False
         save_dir = directory if is_chief else os.path.join(directory, f".worker-{worker_index}-scratch")
         self._save_dir = save_dir
         self._max_to_keep = max(1, max_to_keep)
@@ -127,16 +129,34 @@ class Checkpointer:
 
     # -- restoring ----------------------------------------------------------------------------------------------
     def restore(self, path: str) -> None:
-        """Restores `path`; raises CheckpointMismatch if it does not fit, tf errors if it is unreadable."""
+        """Restores `path`; raises CheckpointMismatch if it does not fit, tf errors if it is unreadable.
+
+        A checkpoint written before the variable index (`checkpoint_objects`) has no `model_<name>_variables`
+        entries: it is read for what it holds (the trainer's optimizers restore the trainable variables) with a
+        warning, and `self.predates_index` says so (`restore_models` refuses it when it lacks model variables)."""
         status = self.checkpoint.read(path)
+        self.predates_index = self._predates_index(path)
+        if self.predates_index:
+            log.warning("%s: written by an older tfvr (no variable index): restored what it holds; the next "
+                        "checkpoint this run writes is complete", path)
         try:
             status.assert_existing_objects_matched()
         except AssertionError as e:
+            if self.predates_index:
+                status.expect_partial()
+                return
             raise CheckpointMismatch(
                 f"{path}: the checkpoint does not match the model being built (was the config changed?): "
                 f"{str(e).splitlines()[0][:300]}"
             ) from None
         status.expect_partial()
+
+    def _predates_index(self, path: str) -> bool:
+        index = [n for n in self._object_names if n.endswith(VARIABLES_SUFFIX)]
+        if not index:
+            return False
+        names = {c.local_name for c in _object_graph(path).nodes[0].children}
+        return not any(k in names for k in index)
 
     def on_disk(self) -> list[str]:
         """Every `ckpt-*` prefix with an .index or .data file in the folder (listed or not), oldest step first."""
@@ -233,10 +253,30 @@ def model_key(name: str) -> str:
     return f"model_{name}"
 
 
+VARIABLES_SUFFIX = "_variables"
+
+
+def variable_index(model) -> "tf.train.Checkpoint":
+    """Every variable of `model` under its Keras path (`variable.path`), as one trackable.
+
+    Keras 3 keeps a list attribute of layers in its own `TrackedList`, which `tf.train.Checkpoint` does not walk:
+    a checkpoint of the model object alone misses the variables of every layer held in a list (STTN-R: 24 of its
+    34; STTN-I's generator: all of them). The trainer still resumed (the optimizers hold the trainable variables)
+    but `restore_models` - without optimizers - left those layers at their random initial values, and
+    non-trainable ones (BatchNorm statistics) were not saved at all. This index holds them all, keyed by position
+    and shape (`v<i>_<shape>`): the order of `model.variables` is fixed by the model's code (the optimizers'
+    state relies on it too), whereas Keras paths hold process-dependent auto-generated names (`conv2d_17`). Only
+    for the same model config: `read_models` (initialising from another run) leaves it out."""
+    return tf.train.Checkpoint(**{f"v{i}_{'x'.join(str(d) for d in v.shape) or 'scalar'}": v
+                                  for i, v in enumerate(model.variables)})
+
+
 def checkpoint_objects(models: Mapping[str, Any], *, step=None, guard=None, optimizers: Mapping[str, Any] = (),
-                       ema=None) -> dict:
+                       ema=None, index: bool = True) -> dict:
     """The `tf.train.Checkpoint` entries of a run: the one place their names are defined (the trainer writes all
-    of them; `restore_models` reads `step`, the models and `ema`)."""
+    of them; `restore_models` reads `step`, the models and `ema`). Each model is there twice: as the object
+    (`model_<name>`, its tracked layers) and as `model_<name>_variables` (`variable_index`: every variable by path;
+    checkpoints written before it existed are read through `Checkpointer.restore`'s fallback)."""
     objects: dict[str, Any] = {}
     if step is not None:
         objects["step"] = step
@@ -244,6 +284,8 @@ def checkpoint_objects(models: Mapping[str, Any], *, step=None, guard=None, opti
         objects["guard"] = guard
     for name, m in models.items():
         objects[model_key(name)] = m
+        if index:
+            objects[model_key(name) + VARIABLES_SUFFIX] = variable_index(m)
     for name, opt in dict(optimizers).items():
         objects[f"optimizer_{name}"] = opt
     if ema is not None:
@@ -346,10 +388,51 @@ def restore_models(workdir, checkpoint: Optional[str] = None, *, ema: bool = Tru
         path = ckpt.restore_latest(set_aside=False)
         if path is None:
             raise UserError(f"{ckpt_dir}: no readable checkpoint")
+    if ckpt.predates_index:
+        _check_old_checkpoint(path, models, ema_complete=bool(ema and shadow is not None))
     if ema and shadow is not None:
         shadow.copy_to_model()
     log.info("restored %s (step %d) from %s", path, int(step.numpy()), cfg_path)
     return RestoredRun(task=task, models=models, step=int(step.numpy()), path=path, ema=bool(ema and shadow))
+
+
+def _object_graph(path: str):
+    """The checkpoint's object graph (`TrackableObjectGraph` proto): node 0 is the root `tf.train.Checkpoint`."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    return graph
+
+
+def _variables_under(graph, root_child: str) -> int:
+    """How many variables the object graph reaches from the root's child `root_child`."""
+    start = [c.node_id for c in graph.nodes[0].children if c.local_name == root_child]
+    seen, todo, count = set(), list(start), 0
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        node = graph.nodes[i]
+        count += any(a.name == "VARIABLE_VALUE" for a in node.attributes)
+        todo.extend(c.node_id for c in node.children)
+    return count
+
+
+def _check_old_checkpoint(path: str, models: Mapping[str, Any], ema_complete: bool) -> None:
+    """A checkpoint from before the variable index holds a model's variables only where the model's own object
+    graph reaches them (not inside list-held layers; the trainable ones are in the optimizer state): refuse it when
+    some are missing, rather than hand back layers with random weights. The EMA's shadows cover trainable ones."""
+    graph = _object_graph(path)
+    for name, m in models.items():
+        held = _variables_under(graph, model_key(name))
+        need = len(m.variables) - (len(m.trainable_variables) if ema_complete else 0)
+        if held < need:
+            raise UserError(
+                f"{path}: written by an older tfvr, it holds {held} of the {len(m.variables)} variables of model "
+                f"{name!r} outside its optimizer state; resume the run for one step with its train script "
+                f"(--workdir as before, --config.trainer.num_steps one more) to write a complete checkpoint")
 
 
 def read_models(source, models: Mapping[str, Any]) -> str:
@@ -362,7 +445,7 @@ def read_models(source, models: Mapping[str, Any]) -> str:
     if path is None:
         raise UserError(f"{source}: no checkpoint to initialise from (not a tfvr run folder or ckpt-N prefix?)")
     try:
-        tf.train.Checkpoint(**checkpoint_objects(models)).read(path).expect_partial()
+        tf.train.Checkpoint(**checkpoint_objects(models, index=False)).read(path).expect_partial()
     except _CORRUPT as e:
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}: "
                         f"{(str(e).splitlines() or [''])[0][:200]})") from None

@@ -164,6 +164,13 @@ class Trainer:
             self.models = dict(self.task.build_models())
             if not self.models:
                 raise ValueError(f"{type(self.task).__name__}.build_models() returned no models")
+            if self.precision != "float32":
+                # the serving graph's float32 rules in training too (tfvr.export.precision: flow / offset heads,
+                # final residual adds, float32 frames into the outer model); the global policy alone computed
+                # STTN-R's flow head and its `reference + residual` in bfloat16 (-2.05 dB after 50 demo steps)
+                from tfvr.export.precision import apply_precision
+
+                apply_precision(list(self.models.values()), self.precision.removeprefix("mixed_"))
             groups = self.task.optimizer_groups(self.models)
             if self.tcfg.freeze:  # trainer.freeze: drop the frozen variables from every optimizer group
                 from tfvr.training.freeze import frozen_variables
