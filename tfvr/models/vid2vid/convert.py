@@ -74,8 +74,10 @@ def iter_torch_modules(model, prefix: str = ""):
             yield from iter_torch_modules(getattr(model, name), f"{prefix}{name}.")
 
 
-def load_state_dict(model, state_dict) -> None:
-    """Assigns a PyTorch state dict to a built Keras vid2vid network, strictly (see module docstring)."""
+def load_state_dict(model, state_dict, *, partial: bool = False) -> tuple[int, int]:
+    """Assigns a PyTorch state dict to a built Keras vid2vid network, strictly (see module docstring); with
+    `partial` the model may have tensors the state dict lacks (they keep their values; never other shapes or keys
+    the model lacks). Nothing is assigned unless every tensor fits. Returns (tensors copied, tensors kept)."""
     expected = {}
     for prefix, layer in iter_torch_modules(model):
         for name in torch_params(layer):
@@ -87,8 +89,9 @@ def load_state_dict(model, state_dict) -> None:
             _resolve(model, key)  # raises with the reason
             raise ValueError(f"state-dict key {key!r} does not match the model's layout")
     missing = sorted(set(expected) - set(given))
-    if missing:
+    if missing and not partial:
         raise ValueError(f"state dict lacks {len(missing)} parameters the model needs, e.g. {missing[:3]}")
+    pending = []
     for key, value in given.items():
         layer, name = expected[key]
         var = torch_params(layer)[name]
@@ -96,7 +99,10 @@ def load_state_dict(model, state_dict) -> None:
         if tuple(arr.shape) != tuple(var.shape):
             raise ValueError(f"state-dict key {key!r}: shape {tuple(_numpy(value).shape)} does not fit the Keras "
                              f"variable {tuple(var.shape)} (after layout change {tuple(arr.shape)})")
+        pending.append((var, arr))
+    for var, arr in pending:
         var.assign(arr.astype(np.float32))
+    return len(given), len(missing)
 
 
 def state_dict(model) -> dict[str, np.ndarray]:

@@ -32,8 +32,6 @@ import dataclasses
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
@@ -82,38 +80,15 @@ def _scales(gen) -> list:
 
 
 def _assign(src_model, dst_model, what: str, source: str, partial: bool) -> tuple[int, int]:
-    """Copies the source's tensors into `dst_model` by PyTorch name: (copied, kept). Strict unless `partial`
-    (then the target may have more tensors, never other shapes or tensors the target lacks)."""
-    from tfvr.layers.torch_nn import torch_params
-    from tfvr.models.vid2vid.convert import iter_torch_modules, state_dict
+    """Copies the source's tensors into `dst_model` by PyTorch name (`convert.load_state_dict`): (copied, kept).
+    Strict unless `partial` (then the target may have more tensors, never other shapes or tensors it lacks)."""
+    from tfvr.models.vid2vid.convert import load_state_dict, state_dict
 
-    given = state_dict(src_model)
-    expected = {}
-    for prefix, layer in iter_torch_modules(dst_model):
-        for name in torch_params(layer):
-            expected[f"{prefix}.{name}"] = (layer, name)
-    extra = sorted(set(given) - set(expected))
-    missing = sorted(set(expected) - set(given))
-    if extra:
-        raise UserError(f"init_from {source}: {what} does not fit: the source has {len(extra)} tensors this model "
-                        f"lacks, e.g. {extra[0]!r} (another architecture?)")
-    if missing and not partial:
-        raise UserError(f"init_from {source}: {what} does not fit: the source lacks {len(missing)} tensors this "
-                        f"model has, e.g. {missing[0]!r} (another architecture?)")
-    from tfvr.layers.torch_nn import to_keras_array
-
-    pending = []
-    for key, value in given.items():
-        layer, name = expected[key]
-        var = torch_params(layer)[name]
-        arr = to_keras_array(layer, name, np.asarray(value))
-        if tuple(arr.shape) != tuple(var.shape):
-            raise UserError(f"init_from {source}: {what} does not fit: {key} has shape {tuple(arr.shape)} in the "
-                            f"source, {tuple(var.shape)} here (another ngf / label_nc / n_frames_G?)")
-        pending.append((var, arr))
-    for var, arr in pending:  # nothing is assigned unless everything fits
-        var.assign(arr.astype(np.float32))
-    return len(given), len(missing)
+    try:
+        return load_state_dict(dst_model, state_dict(src_model), partial=partial)
+    except ValueError as e:
+        raise UserError(f"init_from {source}: {what} does not fit: {e} (another architecture, ngf, label_nc or "
+                        f"n_frames_G?)") from None
 
 
 def init_from(path: str, models: dict, config) -> InitReport:
