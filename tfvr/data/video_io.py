@@ -256,7 +256,7 @@ def verify_video(path, num_frames: int, size=None, label=None) -> None:
     ok = path.exists() and path.stat().st_size > 0
     n, shape = 0, None
     if ok:
-        cap = cv2.VideoCapture(str(path))
+        cap = _capture(str(path))
         try:
             if cap.isOpened():
                 while True:
