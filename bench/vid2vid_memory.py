@@ -65,6 +65,10 @@ def main(argv=None):
     args, extra = ap.parse_known_args(argv)
     data = Path(args.data)
     if not (data / "train_A").exists():
+        if data.exists() and any(data.iterdir()):  # never write generated frames into someone's folder
+            print(f"{data}: exists and is not a generated Cityscapes copy (no train_A/); pass another --data",
+                  file=sys.stderr)
+            return 2
         from tests.fake_data import make_cityscapes
 
         make_cityscapes(data, args.height, args.width, num_frames=4)
