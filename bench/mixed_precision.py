@@ -4,11 +4,14 @@ same seed in float32 and in `runtime.precision=mixed_bfloat16` (or mixed_float16
 
     nice -n 10 .venv/bin/python bench/mixed_precision.py [--families sttn,edvr] [--steps 200]
                                                          [--precisions mixed_bfloat16] [--keep DIR] [--json F]
+                                                         [--set=--config.optim.learning_rate=2e-3] [--reuse]
 
 Each run is `python train/<family>.py --flagfile=train/configs/<demo>.flags` in its own process with
 `--config.trainer.num_steps=--steps` (the learning-rate schedule compressed to that length where the flagfile has
 one), no export, no ablation; float32 and the mixed run are interleaved family by family so both see the same
-machine load. Target (issue 15): |PSNR(mixed) - PSNR(float32)| <= 0.1 dB, no NaN. Without bf16 hardware (AVX512-BF16
+machine load. `--set` adds an override to both runs (e.g. a higher learning rate, so that a short run moves the
+model off its starting point); `--reuse` reads a run that already finished in `--keep` with the same command.
+Target (issue 15): |PSNR(mixed) - PSNR(float32)| <= 0.1 dB, no NaN. Without bf16 hardware (AVX512-BF16
 / AMX / a GPU) the mixed runs are not faster: TensorFlow emulates bfloat16 on such CPUs. Asserts nothing.
 """
 
@@ -52,14 +55,28 @@ def _psnr(payload: dict, key: str):
     return None
 
 
-def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, timeout: float) -> dict:
+def _reusable(workdir: str, cmd: list[str]) -> dict | None:
+    """A finished earlier run of the same command in `workdir` (its run.json, written by this bench), or None."""
+    try:
+        with open(os.path.join(workdir, "bench-run.json")) as f:
+            out = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return out if out.get("cmd") == " ".join(cmd[1:]) and out.get("rc") == 0 and "psnr" in out else None
+
+
+def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, timeout: float,
+            overrides=(), reuse: bool = False) -> dict:
     script, flags, key, extra = FAMILIES[family]
-    extra = [e.format(n=steps, m=max(1, int(steps * 0.75))) for e in extra]
+    extra = [e.format(n=steps, m=max(1, int(steps * 0.75))) for e in extra] + list(overrides)
     cmd = [sys.executable, script, f"--flagfile={flags}", f"--workdir={workdir}",
            f"--config.trainer.num_steps={steps}", f"--config.trainer.eval_every={steps}",
            f"--config.trainer.checkpoint_every={steps}", f"--config.trainer.image_every={steps}",
            f"--config.trainer.log_every={max(1, steps // 4)}", "--config.trainer.export=false",
            f"--config.trainer.seed={seed}", f"--config.runtime.precision={precision}", *extra]
+    if reuse and (old := _reusable(workdir, cmd)) is not None:
+        old["reused"] = True
+        return old
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
         os.pathsep) if p]))
     t0, load0 = time.perf_counter(), _load()
@@ -80,6 +97,11 @@ def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, ti
         out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
     out["nan"] = "nan" in err.lower() and "diverged" in err.lower() or (
         out.get("psnr") is not None and not math.isfinite(out["psnr"]))
+    if os.path.isdir(workdir):  # the record --reuse reads (a new file in the run folder this bench made)
+        tmp = os.path.join(workdir, ".bench-run.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=1)
+        os.replace(tmp, os.path.join(workdir, "bench-run.json"))
     return out
 
 
@@ -92,7 +114,13 @@ def main() -> int:
     ap.add_argument("--keep", default="", help="folder for the run workdirs (default: a temp dir)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per training run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="--config.KEY=VALUE",
+                    help="an extra override for both runs of every family (repeatable), e.g. a learning rate")
+    ap.add_argument("--reuse", action="store_true",
+                    help="read a run that already finished in --keep with the same command instead of re-running it")
     args = ap.parse_args()
+    if args.reuse and not args.keep:
+        ap.error("--reuse needs --keep")
     root = args.keep or tempfile.mkdtemp(prefix="tfvr-bench-mixed-")
     print(f"mixed precision vs float32, {args.steps} steps per run, seed {args.seed}, {os.cpu_count()} CPUs, "
           f"load {_load()}", flush=True)
@@ -101,12 +129,15 @@ def main() -> int:
         if fam not in FAMILIES:
             print(f"{fam}: unknown family (one of {', '.join(FAMILIES)})")
             return 2
-        base = run_one(fam, "float32", args.steps, os.path.join(root, f"{fam}-float32"), args.seed, args.timeout)
+        base = run_one(fam, "float32", args.steps, os.path.join(root, f"{fam}-float32"), args.seed, args.timeout,
+                       args.set, args.reuse)
         rows.append(base)
         print(f"{fam:>13} float32        PSNR {base.get('psnr', float('nan')):7.3f} dB  {base['seconds']:7.1f} s  "
-              f"load {base['load_before']} -> {base['load_after']}  {base.get('error', '')}", flush=True)
+              f"load {base['load_before']} -> {base['load_after']}  {base.get('error', '')}"
+              f"{'  (reused)' if base.get('reused') else ''}", flush=True)
         for prec in [p for p in args.precisions.split(",") if p]:
-            r = run_one(fam, prec, args.steps, os.path.join(root, f"{fam}-{prec}"), args.seed, args.timeout)
+            r = run_one(fam, prec, args.steps, os.path.join(root, f"{fam}-{prec}"), args.seed, args.timeout,
+                        args.set, args.reuse)
             rows.append(r)
             diff = (r["psnr"] - base["psnr"]) if r.get("psnr") is not None and base.get("psnr") is not None \
                 else float("nan")
@@ -114,7 +145,8 @@ def main() -> int:
             ok = abs(diff) <= 0.1 and not r["nan"]
             print(f"{fam:>13} {prec:<14} PSNR {r.get('psnr', float('nan')):7.3f} dB  {r['seconds']:7.1f} s  "
                   f"load {r['load_before']} -> {r['load_after']}  diff {diff:+.3f} dB "
-                  f"({'within' if ok else 'OUTSIDE'} 0.1 dB{', NaN' if r['nan'] else ''})  {r.get('error', '')}",
+                  f"({'within' if ok else 'OUTSIDE'} 0.1 dB{', NaN' if r['nan'] else ''})  {r.get('error', '')}"
+                  f"{'  (reused)' if r.get('reused') else ''}",
                   flush=True)
     if args.json:
         with open(args.json, "w") as f:
