@@ -30,6 +30,8 @@ def test_export_reload_check_and_keep(tmp_path):
     assert ex["frames"].shape == (1, 32, 32, 3) and ex["frames"].dtype == np.uint8
     out = tmp_path / "saved_models" / "toy" / "1"
     assert export(module, str(out)) == str(out)
+    # traced once: the in-process check runs the trace that tf.saved_model.save then finds (no second trace)
+    assert module.serving_default.experimental_get_tracing_count() == 1
     assert (out / "saved_model.pb").exists()
     assert os.listdir(out.parent) == ["1"]  # no temporary folder left
     loaded = tf.saved_model.load(str(out))

@@ -1,7 +1,8 @@
 """Writing a SavedModel that is known to load: `export(module, out_dir)`.
 
 1. The serving functions of `module` (tf.functions with an input signature; `serving_default` is the default
-   signature) are run in-process on example inputs.
+   signature) are traced once, under the save context `tf.saved_model.save` uses (so the save reuses these traces
+   instead of tracing every function a second time), and run in-process on example inputs.
 2. The SavedModel is written to a temporary folder beside `out_dir`.
 3. A fresh Python process that never imports tfvr (only tensorflow and numpy; it checks `sys.modules` at the
    end) loads it with `tf.saved_model.load`, runs every signature on the same inputs through
@@ -24,6 +25,7 @@ kernel must not be inside an exported graph: export on the pure-TF path).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -248,25 +250,40 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
     # below resolves the deformable convolution's impl="auto" to its pure-TF reference.
     from tfvr.ops.deform_conv import implementation
 
-    expected = {}
-    for name, fn in sigs.items():
+    for name in sigs:
         if name not in examples:
             raise ExportError(f"no example inputs for signature {name!r}")
+    # One trace per signature: traced under the save context `tf.saved_model.save` uses (its options are part of
+    # tf.function's cache key), so the save finds these traces instead of tracing every function again, and the
+    # in-process results below come from the very graphs that are saved.
+    options = tf.saved_model.SaveOptions()
+    with implementation("reference"), _save_context(options):
+        concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
+    expected = {}
+    for name, fn in concrete.items():
         kwargs = {k: tf.constant(v) for k, v in examples[name].items()}
-        with implementation("reference"):
-            expected[name] = _normalize_outputs(fn(**kwargs))
+        expected[name] = _normalize_outputs(fn(**kwargs))
     from tfvr.safety import atomic_dir
 
     with atomic_dir(out_dir) as tmp:
         with implementation("reference"):
-            concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
-            tf.saved_model.save(module, str(tmp), signatures=concrete)
+            tf.saved_model.save(module, str(tmp), signatures=concrete, options=options)
         got = run_in_fresh_process(str(tmp), examples, timeout=timeout, label=out_dir)
         for name in sigs:
             problem = _compare(name, expected[name], got.get(name, {}), atol, rtol, int_atol)
             if problem:
                 raise ExportError(f"{out_dir}: not exported, the reloaded SavedModel differs: {problem}")
     return out_dir
+
+
+def _save_context(options):
+    """TensorFlow's save context (`tensorflow.python.saved_model.save_context`, what `tf.saved_model.save` enters
+    while it serialises functions); a no-op context where this TensorFlow has none (then the save traces again)."""
+    try:
+        from tensorflow.python.saved_model import save_context
+    except ImportError:  # pragma: no cover - the pinned TensorFlow has it
+        return contextlib.nullcontext()
+    return save_context.save_context(options)
 
 
 def describe(out_dir: str) -> str:
