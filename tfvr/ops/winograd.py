@@ -171,7 +171,10 @@ def _cc_lib():
 
 
 def _direct_dilated(x, kernel, dilation):
-    return tf.nn.conv2d(x, kernel, 1, "SAME", dilations=dilation)
+    if dilation == 1:
+        return tf.nn.conv2d(x, kernel, 1, "SAME")
+    # space-to-batch form: TensorFlow's CPU Conv2DBackpropInput / Filter reject dilations > 1
+    return tf.nn.atrous_conv2d(x, kernel, dilation, "SAME")
 
 
 CHUNK_BYTES = 8 << 20  # the most bytes of one V or M chunk (see winograd_chunks)
@@ -202,7 +205,7 @@ def conv2d_winograd_cc(x, kernel, bias=None, dilation=1, lrelu=False, alpha=0.2,
     static. Results within ~1e-5 of the output's scale (the F(4x4) constants), like `conv2d_winograd`.
 
     Gradient: `tf.custom_gradient` with the gradient of the direct computation (`direct(x, kernel)`, default
-    `tf.nn.conv2d` with the dilation, then bias_add and LeakyReLU): the same math as training the direct conv.
+    `tf.nn.conv2d`, or `tf.nn.atrous_conv2d` when dilated, then bias_add and LeakyReLU): the same math as training the direct conv.
     `direct` is re-run inside the gradient only to differentiate it; under `tf.function` its forward result is
     unused there and pruned (a conv's gradient needs its inputs, not its output). `chunks`: see `winograd_chunks`
     (the default).

@@ -82,3 +82,32 @@ def test_conv_impl_winograd_is_the_same_function_with_the_same_weights():
     wino.build()
     assert [v.path for v in gen.weights] == [v.path for v in wino.weights]
     assert [tuple(v.shape) for v in gen.weights] == [tuple(v.shape) for v in wino.weights]
+
+
+def test_conv_impl_auto_with_compiled_winograd_matches_direct():
+    # 128 channels: "auto" sends enc3, the block's three convs and dec0 to the compiled transforms (when the library
+    # is built; else it stays direct and the test checks the fallback), the 64-channel convs stay direct
+    from tests.helpers import STRICT
+    from tfvr.models.sttn_inpaint.generator import use_winograd_cc
+    from tfvr.ops.winograd import cc_status
+
+    loaded = cc_status()[0]
+    assert loaded or not STRICT, cc_status()[1]
+    assert use_winograd_cc("auto", (3, 3, 128, 128), 1, 2, 12, 12) == loaded
+    assert not use_winograd_cc("auto", (3, 3, 64, 64), 1, 1, 12, 12)
+    assert use_winograd_cc("winograd_cc", (3, 3, 64, 64), 1, 1, 12, 12) == loaded
+    assert not use_winograd_cc("auto", (3, 3, 128, 128), 1, 1, 12, 12, tf.bfloat16)
+    assert not use_winograd_cc("direct", (3, 3, 128, 128), 1, 1, 12, 12)
+    gen = STTNInpaintGenerator(channels=128, num_blocks=1, patch_divisors=(1, 3))
+    fast = STTNInpaintGenerator.from_config({**gen.get_config(), "conv_impl": "auto"})
+    rng = np.random.default_rng(0)
+    frames = tf.constant(rng.uniform(-1, 1, (1, 2, 48, 48, 3)).astype(np.float32))
+    masks = tf.constant((rng.uniform(size=(1, 2, 48, 48, 1)) > 0.8).astype(np.float32))
+    want = gen((frames, masks))
+    fast((frames, masks))
+    fast.set_weights(gen.get_weights())
+    fn = tf.function(lambda: fast((frames, masks)))
+    got = fn()
+    ops = [n.op for n in fn.get_concrete_function().graph.as_graph_def().node]
+    assert ops.count("TfvrWinogradOutput") == (5 if loaded else 0)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-5)

@@ -275,9 +275,14 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         num_blocks: transformer blocks (8).
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
         mask_attention: bool, see above.
-        conv_impl: "direct" (default), "auto" or "winograd": how the 3x3 convs are computed (same weights, same
-            function; `generator.use_winograd` says which convs "auto" sends to Winograd F(4x4, 3x3), float32 outputs
-            within ~1e-5 of the direct ones' scale; XLA-compiled, once per conv shape on the first call).
+        conv_impl: "direct" (default), "auto", "winograd" or "winograd_cc": how the 3x3 convs are computed (same
+            weights, same function, float32 outputs within ~1e-5 of the direct ones' scale where Winograd runs).
+            "winograd_cc": every float32 stride-1 3x3 conv by Winograd F(4x4, 3x3) with the compiled transforms
+            (`tfvr.ops.winograd.conv2d_winograd_cc`; direct where the library is not loaded, on GPU, under XLA and in
+            SavedModel exports); "auto": the same for the convs with >= 128 channels in and out, and where the
+            compiled ops cannot run, `use_winograd`'s XLA-compiled TF Winograd for the 256 -> 256 ones;
+            "winograd": the XLA-compiled TF Winograd for every stride-1 3x3 conv. Gradients are always the direct
+            conv's.
     """
 
     # `STTNInpaintGenerator.from_preset(name)`: the authors' generator (256 channels, 8 blocks, patch divisors
