@@ -25,7 +25,7 @@ class GeneratorConfig:
     num_blocks: int = 8
     patch_divisors: tuple[int, ...] = (1, 3, 6, 12)
     mask_attention: bool = False
-    conv_impl: str = "direct"
+    conv_impl: str = "auto"
 
 
 @dataclass

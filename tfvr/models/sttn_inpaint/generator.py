@@ -34,44 +34,38 @@ CONV_IMPLS = ("auto", "direct", "winograd", "winograd_cc")
 
 
 def use_winograd(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, dtype=tf.float32) -> bool:
-    """Whether `conv2d` computes this conv by Winograd F(4x4, 3x3) (`tfvr.ops.winograd`).
-
-    "direct" (the generator's default): never. "winograd": every 3x3 stride-1 conv on a map of static size
-    (2-dilated ones on their 4 sub-grids). "auto": only where bench/winograd.py measured it faster than oneDNN's
-    direct conv on this project's 2-core AVX2 CPU (x1.15-1.45 on the conv, depending on the machine's load):
-    float32 / float64 (F(4x4) in 16-bit floats loses ~5 % of the output's scale), 3x3, stride 1, not dilated, 256
-    channels in and out, at least 64x64 output pixels (STTN-I at 432x240: the attention output and second FFN convs
-    of every block; docs/performance.md has the figures). Small maps and
-    channel counts (the tests, the demo preset) stay direct. The whole 5-frame window gained only ~4 % CPU time
-    with "auto" there, within the machine's noise, hence "direct" stays the default.
-    """
+    """Whether `conv2d` computes this conv by the XLA-compiled TF-ops Winograd F(4x4, 3x3) (`tfvr.ops.winograd.
+    conv2d_winograd`): only with impl "winograd", for every 3x3 stride-1 conv on a map of static size (2-dilated ones on
+    their 4 sub-grids). Measured x1.15-1.45 on the 256 -> 256 convs but x1.04-1.07 on the whole window
+    (docs/performance.md, helper wino15); "auto" uses the compiled transforms instead (`use_winograd_cc`)."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
-    if impl in ("direct", "winograd_cc") or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
+    if impl != "winograd" or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
         return False
-    if impl == "winograd":
-        return dilation in (1, 2)
-    return (dilation == 1 and tf.as_dtype(dtype) in (tf.float32, tf.float64) and kernel_shape[2] >= 256
-            and kernel_shape[3] >= 256 and h * w >= 64 * 64)
+    return dilation in (1, 2)
 
 
 def use_winograd_cc(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, dtype=tf.float32) -> bool:
     """Whether `conv2d` computes this conv by Winograd F(4x4, 3x3) with the compiled transforms
     (`tfvr.ops.winograd.conv2d_winograd_cc`: input and output transforms one C++ pass each, bias and LeakyReLU fused,
-    the 36 GEMMs one oneDNN batched matmul).
+    the 36 GEMMs one oneDNN batched matmul per chunk of tiles).
 
     Only where the compiled ops can run (`tfvr.ops.winograd.winograd_cc_usable`: library built and loaded, no GPU
-    visible, not inside an XLA compile or a SavedModel trace, the DCN `implementation("reference")` override not
-    active) on float32, 3x3, stride 1, dilation 1 or 2, static height and width. Then "winograd_cc": every such
-    conv; "auto": those with at least 128 channels in and out (STTN-I's 24 transformer convs, enc3, dec0; the
-    64-channel ones were measured slower: docs/performance.md, "C++ Winograd transforms"). "direct" / "winograd":
-    never (with "auto", when the compiled ops cannot run, `use_winograd`'s rule applies instead).
+    visible, not inside an XLA compile or a SavedModel trace, not inside the DCN `implementation("reference")`
+    override) on float32 (16-bit floats stay direct: F(4x4) loses ~5 % of the output's scale there), 3x3, stride 1,
+    dilation 1 or 2, static height and width. Then "winograd_cc": every such conv; "auto" (the default): those with
+    at least 128 input and 64 output channels, where bench/winograd.py measured it faster than oneDNN's direct conv
+    on this project's 2-core AVX2 CPU (STTN-I at 432x240: the 24 transformer convs x1.6-2.0, enc3 x1.25, dec0 x1.44,
+    dec1 x1.30; enc1 and dec2, 64 -> 64, x0.9: direct). Elsewhere, and whenever the compiled ops cannot run, the
+    direct conv (the same function).
     """
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
     if impl not in ("auto", "winograd_cc") or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
         return False
     if dilation not in (1, 2) or tf.as_dtype(dtype) != tf.float32:
         return False
-    if impl == "auto" and (kernel_shape[2] is None or kernel_shape[2] < 128 or kernel_shape[3] < 128):
+    if impl == "auto" and (kernel_shape[2] is None or kernel_shape[2] < 128 or kernel_shape[3] < 64):
         return False
     return winograd_cc_usable()
 
@@ -119,7 +113,7 @@ def _conv2d_tf(x, kernel, bias, strides, padding, dilation, impl):
 class FastConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` (same weights, names and config, plus `conv_impl`) computed by `conv2d` above."""
 
-    def __init__(self, *args, conv_impl="direct", **kwargs):
+    def __init__(self, *args, conv_impl="auto", **kwargs):
         super().__init__(*args, **kwargs)
         use_winograd(conv_impl, (1, 1))  # validates
         self.conv_impl = conv_impl
@@ -133,7 +127,7 @@ class FastConv2D(keras.layers.Conv2D):
         return {**super().get_config(), "conv_impl": self.conv_impl}
 
 
-def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="direct"):
+def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="auto"):
     return FastConv2D(
         filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
         kernel_initializer=_INIT, bias_initializer="zeros", name=name, conv_impl=conv_impl,
@@ -177,7 +171,7 @@ class MultiScalePatchAttention(keras.layers.Layer):
     Heads are concatenated, then a 3x3 conv + LeakyReLU(0.2).
     """
 
-    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.num_heads = num_heads
@@ -233,7 +227,7 @@ class MultiScalePatchAttention(keras.layers.Layer):
 class TransformerBlock(keras.layers.Layer):
     """`x += attention(x)`, `x += FFN(x)` with FFN = dilated 3x3 conv + LReLU + 3x3 conv + LReLU; no norm."""
 
-    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.attention = MultiScalePatchAttention(channels, num_heads, mask_attention, conv_impl, name="attention")
@@ -275,14 +269,14 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         num_blocks: transformer blocks (8).
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
         mask_attention: bool, see above.
-        conv_impl: "direct" (default), "auto", "winograd" or "winograd_cc": how the 3x3 convs are computed (same
-            weights, same function, float32 outputs within ~1e-5 of the direct ones' scale where Winograd runs).
-            "winograd_cc": every float32 stride-1 3x3 conv by Winograd F(4x4, 3x3) with the compiled transforms
-            (`tfvr.ops.winograd.conv2d_winograd_cc`; direct where the library is not loaded, on GPU, under XLA and in
-            SavedModel exports); "auto": the same for the convs with >= 128 channels in and out, and where the
-            compiled ops cannot run, `use_winograd`'s XLA-compiled TF Winograd for the 256 -> 256 ones;
-            "winograd": the XLA-compiled TF Winograd for every stride-1 3x3 conv. Gradients are always the direct
-            conv's.
+        conv_impl: "auto" (default), "direct", "winograd_cc" or "winograd": how the 3x3 convs are computed (same
+            weights, same function; float32 outputs within ~2e-5 of the output's scale where Winograd runs, against
+            ~3e-7 direct). "auto": Winograd F(4x4, 3x3) with the compiled transforms
+            (`tfvr.ops.winograd.conv2d_winograd_cc`) for the float32 convs with >= 128 input channels, where it was
+            measured faster (`use_winograd_cc`), the direct conv for the rest, for other dtypes, and wherever the
+            compiled ops cannot run (library not built, GPU, XLA, SavedModel export); "direct": never Winograd;
+            "winograd_cc": the compiled Winograd for every float32 stride-1 3x3 conv; "winograd": the XLA-compiled
+            TF-ops Winograd for every stride-1 3x3 conv (`use_winograd`). Gradients are always the direct conv's.
     """
 
     # `STTNInpaintGenerator.from_preset(name)`: the authors' generator (256 channels, 8 blocks, patch divisors
@@ -300,7 +294,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         return [(((tf.zeros([1, 2, size, size, 3]), tf.zeros([1, 2, size, size, 1])),), {})]
 
     def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False,
-                 conv_impl="direct", **kwargs):
+                 conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         use_winograd(conv_impl, (1, 1))  # validates
         self.conv_impl = conv_impl
@@ -314,7 +308,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         self.num_heads = num_heads
         self.enc = [
             _conv(64, 3, strides=2, padding="valid", name="enc0"),
-            _conv(64, 3, name="enc1"),
+            _conv(64, 3, name="enc1", conv_impl=conv_impl),
             _conv(128, 3, strides=2, padding="valid", name="enc2"),
             _conv(self.channels, 3, name="enc3", conv_impl=conv_impl),
         ]
