@@ -201,7 +201,7 @@ TFVR_WINO_VECTORIZE void OutputTiles(const Grid& g, int64_t k_all, const Chunks&
 #pragma GCC ivdep
             for (int k = 0; k < kn; ++k) {
               const float val = src[k] + b[k];
-              dst[k] = val > 0.f ? val : alpha * val;
+              dst[k] = std::max(val, 0.f) + alpha * std::min(val, 0.f);  // = val > 0 ? val : alpha val, branch-free
             }
           } else {
 #pragma GCC ivdep
