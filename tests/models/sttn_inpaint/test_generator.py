@@ -82,8 +82,8 @@ def test_conv_impl_winograd_is_the_same_function_with_the_same_weights():
 
 
 def test_conv_impl_auto_with_compiled_winograd_matches_direct():
-    # 128 channels: "auto" sends enc3, the block's three convs, dec0 and dec1 to the compiled transforms (when the library
-    # is built; else it stays direct and the test checks the fallback), the 64-channel convs stay direct
+    # "auto" sends enc1, enc3, the block's three convs, dec0, dec1 and dec2 to the compiled transforms (when the
+    # library is built; else it stays direct and the test checks the fallback); dec3 (64 -> 3) stays direct
     from tests.helpers import STRICT
     from tfvr.models.sttn_inpaint.generator import use_winograd_cc
     from tfvr.ops.winograd import cc_status
@@ -91,10 +91,11 @@ def test_conv_impl_auto_with_compiled_winograd_matches_direct():
     loaded = cc_status()[0]
     assert loaded or not STRICT, cc_status()[1]
     assert use_winograd_cc("auto", (3, 3, 128, 128), 1, 2, 12, 12) == loaded
-    assert not use_winograd_cc("auto", (3, 3, 64, 64), 1, 1, 12, 12)
-    assert use_winograd_cc("auto", (3, 3, 128, 64), 1, 1, 12, 12) == loaded
+    assert not use_winograd_cc("auto", (3, 3, 64, 3), 1, 1, 12, 12)
+    assert not use_winograd_cc("auto", (3, 3, 32, 64), 1, 1, 12, 12)
+    assert use_winograd_cc("auto", (3, 3, 64, 64), 1, 1, 12, 12) == loaded
     assert not use_winograd_cc("auto", (3, 3, 128, 128), 2, 1, 12, 12)
-    assert use_winograd_cc("winograd_cc", (3, 3, 64, 64), 1, 1, 12, 12) == loaded
+    assert use_winograd_cc("winograd_cc", (3, 3, 32, 3), 1, 1, 12, 12) == loaded
     assert not use_winograd_cc("auto", (3, 3, 128, 128), 1, 1, 12, 12, tf.bfloat16)
     assert not use_winograd_cc("direct", (3, 3, 128, 128), 1, 1, 12, 12)
     gen = STTNInpaintGenerator(channels=128, num_blocks=1, patch_divisors=(1, 3), conv_impl="direct")
@@ -108,5 +109,5 @@ def test_conv_impl_auto_with_compiled_winograd_matches_direct():
     fn = tf.function(lambda: fast((frames, masks)))
     got = fn()
     ops = [n.op for n in fn.get_concrete_function().graph.as_graph_def().node]
-    assert ops.count("TfvrWinogradOutput") == (6 if loaded else 0)
+    assert ops.count("TfvrWinogradOutput") == (8 if loaded else 0)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-5)

@@ -54,9 +54,10 @@ def use_winograd_cc(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, d
     visible, not inside an XLA compile or a SavedModel trace, not inside the DCN `implementation("reference")`
     override) on float32 (16-bit floats stay direct: F(4x4) loses ~5 % of the output's scale there), 3x3, stride 1,
     dilation 1 or 2, static height and width. Then "winograd_cc": every such conv; "auto" (the default): those with
-    at least 128 input and 64 output channels, where bench/winograd.py measured it faster than oneDNN's direct conv
-    on this project's 2-core AVX2 CPU (STTN-I at 432x240: the 24 transformer convs x1.6-2.0, enc3 x1.25, dec0 x1.44,
-    dec1 x1.30; enc1 and dec2, 64 -> 64, x0.9: direct). Elsewhere, and whenever the compiled ops cannot run, the
+    at least 64 input and 64 output channels, where bench/winograd.py measured it faster than oneDNN's direct conv
+    on this project's 2-core AVX2 CPU (STTN-I at 432x240: the 24 transformer convs x1.95-2.0, enc3 x1.9, dec0 x1.6,
+    dec1 x1.5, enc1 and dec2 (64 -> 64) x1.2; docs/performance.md, "C++ Winograd transforms"); not dec3 (64 -> 3:
+    the transforms would cost more than its 1.8 GFLOP). Elsewhere, and whenever the compiled ops cannot run, the
     direct conv (the same function).
     """
     if impl not in CONV_IMPLS:
@@ -65,7 +66,7 @@ def use_winograd_cc(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, d
         return False
     if dilation not in (1, 2) or tf.as_dtype(dtype) != tf.float32:
         return False
-    if impl == "auto" and (kernel_shape[2] is None or kernel_shape[2] < 128 or kernel_shape[3] < 64):
+    if impl == "auto" and (kernel_shape[2] is None or kernel_shape[2] < 64 or kernel_shape[3] < 64):
         return False
     return winograd_cc_usable()
 
@@ -272,8 +273,8 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         conv_impl: "auto" (default), "direct", "winograd_cc" or "winograd": how the 3x3 convs are computed (same
             weights, same function; float32 outputs within ~2e-5 of the output's scale where Winograd runs, against
             ~3e-7 direct). "auto": Winograd F(4x4, 3x3) with the compiled transforms
-            (`tfvr.ops.winograd.conv2d_winograd_cc`) for the float32 convs with >= 128 input channels, where it was
-            measured faster (`use_winograd_cc`), the direct conv for the rest, for other dtypes, and wherever the
+            (`tfvr.ops.winograd.conv2d_winograd_cc`) for the float32 convs with >= 64 channels in and out, where it
+            was measured faster (`use_winograd_cc`), the direct conv for the rest, for other dtypes, and wherever the
             compiled ops cannot run (library not built, GPU, XLA, SavedModel export); "direct": never Winograd;
             "winograd_cc": the compiled Winograd for every float32 stride-1 3x3 conv; "winograd": the XLA-compiled
             TF-ops Winograd for every stride-1 3x3 conv (`use_winograd`). Gradients are always the direct conv's.
