@@ -17,8 +17,9 @@ process of --peer-python (default $TFVR_PEER_PYTHON or /tmp/tfvr-peers/venv/bin/
 is printed. --dtypes: the generator also with the compute dtype set by `tfvr.export.precision` (what `tfvr export
 --precision` does; attention softmax stays float32), its time and the PSNR of its output against the float32 output
 (same weights, [-1, 1] mapped to uint8). --conv-impls direct,auto: tfvr's generator once per `conv_impl` (same
-weights; "auto"/"winograd" run Winograd F(4x4, 3x3) convs, tfvr.ops.winograd), each timed in every interleaved round,
-each ratio printed.
+weights; "auto", the default, and "winograd_cc" run Winograd F(4x4, 3x3) with the compiled transforms, "winograd" the
+XLA-compiled TF-ops Winograd, tfvr.ops.winograd; --xla and 16-bit --dtypes run the direct convs, the compiled ops
+being float32 and outside XLA), each timed in every interleaved round, each ratio printed.
 """
 
 import argparse
@@ -101,9 +102,10 @@ def main():
     p.add_argument("--peer-python", default=os.environ.get("TFVR_PEER_PYTHON", "/tmp/tfvr-peers/venv/bin/python"))
     p.add_argument("--no-peer", action="store_true", help="skip the authors' model")
     p.add_argument("--no-parts", action="store_true", help="skip the encoder / transformer / decoder split")
-    p.add_argument("--conv-impls", default="direct",
-                   help="generator conv_impl values to time (e.g. direct,auto: same weights, interleaved with the "
-                        "authors' model; the first one is the one the other figures use)")
+    p.add_argument("--conv-impls", default="auto",
+                   help="generator conv_impl values to time (default: the generator's default, auto; e.g. direct,auto: "
+                        "same weights, interleaved with the authors' model; the first one is the one the other "
+                        "figures use)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:

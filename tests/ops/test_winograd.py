@@ -70,3 +70,70 @@ def test_unknown_size_falls_back_and_bfloat16_keeps_dtype():
                                tf.nn.bias_add(tf.nn.conv2d(x, kern, 1, "VALID"), bias).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="tile"):
         conv2d_winograd(x, kern, tile=3)
+
+
+# ---------------------------------------------------------------- compiled transforms (tfvr/ops/cc/winograd_ops.cc)
+from tests.helpers import STRICT  # noqa: E402
+from tfvr.ops import winograd as wg  # noqa: E402
+
+CC_OK, CC_WHY = wg.cc_status()
+# Under CI a library that failed to build (or predates the ops) fails these tests instead of skipping them.
+needs_cc = pytest.mark.skipif(not CC_OK and not STRICT, reason=f"compiled Winograd ops unavailable: {CC_WHY}")
+
+
+def _ref_conv(x, kern, bias, dilation, lrelu):
+    x, kern = tf.cast(x, tf.float64), tf.cast(kern, tf.float64)
+    # atrous_conv2d: the dilated conv with gradients on CPU (Conv2DBackpropInput rejects dilations there)
+    y = tf.nn.conv2d(x, kern, 1, "SAME") if dilation == 1 else tf.nn.atrous_conv2d(x, kern, dilation, "SAME")
+    y = tf.nn.bias_add(y, tf.cast(bias, tf.float64))
+    return tf.nn.leaky_relu(y, 0.2) if lrelu else y
+
+
+@needs_cc
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_cc_forward_matches_conv2d(dilation):
+    # H, W not multiples of 4 (partial last tiles; odd sizes under dilation 2: sub-grids of unequal sizes), a 1x1
+    # map, C / K not multiples of 8 and over one 64-channel chunk, V / M split into several chunks (one with more
+    # chunks than tiles: empty chunks)
+    cases = [((2, 7, 9, 3), 5, True, None), ((1, 1, 1, 4), 3, False, None), ((2, 13, 10, 70), 67, True, 3),
+             ((1, 5, 6, 9), 11, False, 40)]
+    for i, (shape, k, lrelu, chunks) in enumerate(cases):
+        x = _rand(shape, 20 + i, np.float32)
+        kern = tf.constant((np.random.default_rng(30 + i).standard_normal((3, 3, shape[-1], k))
+                            / np.sqrt(9 * shape[-1])).astype(np.float32))
+        bias = _rand((k,), 40 + i, np.float32)
+        want = _ref_conv(x, kern, bias, dilation, lrelu).numpy()
+        got = wg.conv2d_winograd_cc(x, kern, bias, dilation=dilation, lrelu=lrelu, chunks=chunks)
+        assert got.shape == want.shape and got.dtype == tf.float32
+        err = np.abs(got.numpy() - want).max() / np.abs(want).max()
+        assert err < 2e-5, (shape, dilation, err)  # measured <= 5e-6 of the scale (F(4x4) constants)
+
+
+@needs_cc
+def test_cc_chunk_count_and_errors():
+    assert wg.winograd_chunks(5, 60, 108, 256, 256) == 9  # 2025 tiles x 36 KiB -> 8 MiB chunks
+    assert wg.winograd_chunks(None, 60, 108, 256, 256) == 1
+    assert wg.winograd_chunks(1, 1, 1, 1, 1) == 1
+    x = _rand((1, 4, 4, 2), 50, np.float32)
+    with pytest.raises(ValueError, match="float32"):
+        wg.conv2d_winograd_cc(tf.cast(x, tf.float64), tf.zeros([3, 3, 2, 2], tf.float64))
+    lib = wg._cc_lib()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tiles"):
+        lib.tfvr_winograd_output([tf.zeros([36, 3, 2])], tf.zeros([2]), height=4, width=8)  # 2 tiles a map
+
+
+@needs_cc
+def test_cc_gradient_is_conv2d_gradient():
+    for dilation, lrelu in ((1, True), (2, False)):
+        x = _rand((2, 6, 7, 5), 60, np.float32)
+        kern, bias = _rand((3, 3, 5, 4), 61, np.float32), _rand((4,), 62, np.float32)
+        up = _rand((2, 6, 7, 4), 63, np.float32)
+        grads = []
+        for fn in (lambda a, b, c: _ref_conv(a, b, c, dilation, lrelu),
+                   lambda a, b, c: wg.conv2d_winograd_cc(a, b, c, dilation=dilation, lrelu=lrelu)):
+            with tf.GradientTape() as tape:
+                tape.watch([x, kern, bias])
+                loss = tf.reduce_sum(tf.cast(fn(x, kern, bias), tf.float64) * tf.cast(up, tf.float64))
+            grads.append(tape.gradient(loss, [x, kern, bias]))
+        for want, got in zip(*grads):
+            np.testing.assert_allclose(tf.cast(got, tf.float64).numpy(), want.numpy(), rtol=0, atol=2e-5)

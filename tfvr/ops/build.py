@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "cc"
-CPU_SOURCES = [SRC / "deform_conv_ops.cc"]
+CPU_SOURCES = [SRC / "deform_conv_ops.cc", SRC / "winograd_ops.cc"]
 CUDA_SOURCES = [SRC / "deform_conv_kernels.cu.cc"]
 HEADERS = [SRC / "deform_conv.h"]
 LIBRARY = HERE / "_deform_conv_ops.so"

@@ -129,3 +129,129 @@ def conv2d_winograd(x, kernel, padding="SAME", tile=4, xla=True, bias=None):
         y = tf.nn.conv2d(x, kernel, 1, padding)
         return y if bias is None else tf.nn.bias_add(y, bias)
     return (_winograd_xla if xla else _winograd)(x, kernel, bias, m, padding)
+
+
+# ------------------------------------------------------------------------------------------- C++ transforms
+def cc_status() -> tuple[bool, str]:
+    """(usable, reason): whether the compiled Winograd transforms (`tfvr/ops/cc/winograd_ops.cc`, in the same
+    library as the DCN kernel) are loaded. False (with the reason) when the library is not built, fails to load,
+    predates the Winograd ops or `TFVR_DISABLE_KERNEL` is set; `conv2d` callers then keep the TF path."""
+    from tfvr.ops import deform_conv
+
+    lib = deform_conv._load_library()
+    if lib is None:
+        return False, deform_conv._lib_error or "not loaded"
+    if not hasattr(lib, "tfvr_winograd_input"):
+        return False, f"{deform_conv.LIBRARY_PATH} has no Winograd ops (rebuild: python -m tfvr.ops.build)"
+    return True, "loaded"
+
+
+def winograd_cc_usable() -> bool:
+    """Whether a conv traced now may use `conv2d_winograd_cc`: the compiled ops are loaded (`cc_status`), no GPU is
+    visible (the ops have CPU kernels only), and the trace is not an XLA compile, a SavedModel export (serving graphs
+    hold stock TF ops only) or inside `tfvr.ops.deform_conv.implementation("reference")` (what `tfvr export` uses
+    for the same reason)."""
+    from tfvr.ops import deform_conv
+
+    stack = getattr(deform_conv._impl_override, "stack", None)
+    if stack and stack[-1] == "reference":
+        return False
+    if deform_conv._in_xla_or_saving() or tf.config.list_logical_devices("GPU"):
+        return False
+    return cc_status()[0]
+
+
+def _cc_lib():
+    ok, why = cc_status()
+    if not ok:
+        raise RuntimeError(f"conv2d_winograd_cc: the compiled Winograd transforms are unavailable: {why}")
+    from tfvr.ops import deform_conv
+
+    return deform_conv._lib
+
+
+def _direct_dilated(x, kernel, dilation):
+    if dilation == 1:
+        return tf.nn.conv2d(x, kernel, 1, "SAME")
+    # space-to-batch form: TensorFlow's CPU Conv2DBackpropInput / Filter reject dilations > 1
+    return tf.nn.atrous_conv2d(x, kernel, dilation, "SAME")
+
+
+CHUNK_BYTES = 8 << 20  # the most bytes of one V or M chunk (see winograd_chunks)
+
+
+def winograd_chunks(n, h, w, c, k, dilation=1, chunk_bytes=None) -> int:
+    """How many tile chunks `conv2d_winograd_cc` splits V [36, P, C] and M [36, P, K] into: enough that none is over
+    `chunk_bytes` (default CHUNK_BYTES). Large buffers cost a page fault per 4 KiB on every call (glibc maps
+    allocations over 32 MiB afresh); small ones are reused by the allocator and stay in cache between the transform
+    and the GEMM. 1 when the batch size is not static."""
+    if n is None or c is None or k is None:
+        return 1
+    d = int(dilation)
+    tiles = int(n) * d * d * -(-(-(-int(h) // d)) // 4) * -(-(-(-int(w) // d)) // 4)
+    per_tile = 36 * 4 * max(int(c), int(k))
+    limit = chunk_bytes or CHUNK_BYTES
+    return max(1, min(tiles, -(-tiles * per_tile // limit)))
+
+
+def _transform_kernel_matmul(kernel):
+    """`transform_kernel(kernel, 4)` as one [36, 9] x [9, C K] matmul (the einsum form costs ~30 ms at 256 x 256 on
+    the 2-core test machine, this one a few)."""
+    c, k = tf.shape(kernel)[2], tf.shape(kernel)[3]
+    gg = tf.constant(np.kron(G[4], G[4]), kernel.dtype)  # [(i, j), (a, b)]
+    return tf.reshape(tf.matmul(gg, tf.reshape(kernel, [9, -1])), [36, c, k])
+
+
+def conv2d_winograd_cc(x, kernel, bias=None, dilation=1, lrelu=False, alpha=0.2, direct=None, chunks=None):
+    """`act(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME", dilations=dilation), bias))` for a 3x3 float32 kernel,
+    act = LeakyReLU(alpha) if `lrelu` else identity, by Winograd F(4x4, 3x3) with the compiled transforms.
+
+    The input transform (every 6x6 tile, B^T d B, on each of the dilation^2 sub-grids) and the output transform
+    (A^T m A + bias, LeakyReLU, the 4x4 tiles put in place) are one C++ pass over memory each
+    (`TfvrWinogradInput` / `TfvrWinogradOutput`, CPU only); between them 36 GEMMs [P, C] x [C, K] are one batched
+    `tf.matmul` (oneDNN), with U = G g G^T computed by TF ops on every call (negligible). float32 only; H and W
+    static. Results within ~1e-5 of the output's scale (the F(4x4) constants), like `conv2d_winograd`.
+
+    Gradient: `tf.custom_gradient` with the gradient of the direct computation (`direct(x, kernel)`, default
+    `tf.nn.conv2d`, or `tf.nn.atrous_conv2d` when dilated, then bias_add and LeakyReLU): the same math as training the direct conv.
+    `direct` is re-run inside the gradient only to differentiate it; under `tf.function` its forward result is
+    unused there and pruned (a conv's gradient needs its inputs, not its output). `chunks`: see `winograd_chunks`
+    (the default).
+    """
+    lib = _cc_lib()
+    x = tf.convert_to_tensor(x)
+    if x.dtype != tf.float32:
+        raise ValueError(f"conv2d_winograd_cc: float32 only, got {x.dtype.name}")
+    kernel = tf.cast(kernel, tf.float32)
+    if tuple(kernel.shape[:2]) != (3, 3):
+        raise ValueError(f"conv2d_winograd_cc: needs a 3x3 kernel, got shape {tuple(kernel.shape)}")
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None:
+        raise ValueError("conv2d_winograd_cc: needs a static height and width")
+    k = kernel.shape[3] if kernel.shape[3] is not None else tf.shape(kernel)[3]
+    bias = tf.zeros([k], tf.float32) if bias is None else tf.cast(bias, tf.float32)
+    d = int(dilation)
+    direct = direct or (lambda a, b: _direct_dilated(a, b, d))
+    slope = float(alpha)
+
+    chunks = chunks or winograd_chunks(x.shape[0], h, w, x.shape[3], kernel.shape[3], d)
+
+    @tf.custom_gradient
+    def run(x, kernel, bias):
+        u = _transform_kernel_matmul(kernel)
+        vs = lib.tfvr_winograd_input(x, dilation=d, chunks=chunks)
+        ms = [tf.matmul(v, u) for v in vs]
+        y = lib.tfvr_winograd_output(ms, bias, height=int(h), width=int(w), dilation=d, lrelu=bool(lrelu),
+                                     alpha=slope)
+
+        def grad(dy):
+            dz = tf.where(y > 0, dy, dy * slope) if lrelu else dy  # LeakyReluGrad: y > 0 exactly when z > 0
+            with tf.GradientTape() as tape:
+                tape.watch([x, kernel])
+                z = direct(x, kernel)
+            dx, dk = tape.gradient(z, [x, kernel], output_gradients=dz)
+            return dx, dk, tf.reduce_sum(dz, axis=[0, 1, 2])
+
+        return y, grad
+
+    return run(x, kernel, bias)

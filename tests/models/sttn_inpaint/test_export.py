@@ -51,3 +51,12 @@ def test_saved_model_reloads_in_a_fresh_process(module, tmp_path):
     out = export(module, str(tmp_path / "sttn_i"), examples={"serving_default": {"frames": frames, "masks": masks}})
     loaded = tf.saved_model.load(out)
     assert int(loaded.model_height.numpy()) == 48 and int(loaded.model_width.numpy()) == 96
+
+
+def test_serving_graph_holds_stock_ops_only(module):
+    # the generator's default conv_impl="auto" uses tfvr's compiled Winograd ops for >= 64-channel convs (enc1,
+    # dec1, dec2 here) when the library is loaded; the serving function never does (the export saves this trace)
+    concrete = module.serving_default.get_concrete_function()
+    ops = {n.op for f in [concrete.graph.as_graph_def()] for n in f.node}
+    ops |= {n.op for fn in concrete.graph.as_graph_def().library.function for n in fn.node_def}
+    assert not [op for op in ops if op.startswith("Tfvr")]

@@ -16,15 +16,16 @@ class GeneratorConfig:
     patch_divisors: one head per entry; head i attends over patches of (feature_w / d_i, feature_h / d_i).
       (1, 3, 6, 12) reproduces the released (108,60), (36,20), (18,10), (9,5) at 432x240.
     mask_attention: False = as released (hole mask never reaches the scores); True = corrected variant.
-    conv_impl: "direct" | "auto" | "winograd": how the 3x3 convs are computed (same weights and function;
-      "auto" uses Winograd F(4x4, 3x3) where it was measured faster on the conv: see `generator.use_winograd`).
+    conv_impl: "direct" | "auto" | "winograd" | "winograd_cc": how the 3x3 convs are computed (same weights and
+      function; "auto" (default) uses Winograd F(4x4, 3x3) with the compiled transforms where it was measured faster on the conv
+      and the library is loaded, see `generator.use_winograd_cc` and `generator.use_winograd`).
     """
 
     channels: int = 256
     num_blocks: int = 8
     patch_divisors: tuple[int, ...] = (1, 3, 6, 12)
     mask_attention: bool = False
-    conv_impl: str = "direct"
+    conv_impl: str = "auto"
 
 
 @dataclass

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from tfvr.models.saving import PresetMixin
-from tfvr.ops.winograd import conv2d_winograd
+from tfvr.ops.winograd import conv2d_winograd, conv2d_winograd_cc, winograd_cc_usable
 
 _INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
 
@@ -30,72 +30,105 @@ def _phases_to_space(x, n):
     return tf.reshape(tf.transpose(x, [0, 3, 1, 4, 2, 5]), [n, h * 2, w * 2, c])
 
 
-CONV_IMPLS = ("auto", "direct", "winograd")
+CONV_IMPLS = ("auto", "direct", "winograd", "winograd_cc")
 
 
 def use_winograd(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, dtype=tf.float32) -> bool:
-    """Whether `conv2d` computes this conv by Winograd F(4x4, 3x3) (`tfvr.ops.winograd`).
+    """Whether `conv2d` computes this conv by the XLA-compiled TF-ops Winograd F(4x4, 3x3) (`tfvr.ops.winograd.
+    conv2d_winograd`): only with impl "winograd", for every 3x3 stride-1 conv on a map of static size (2-dilated ones on
+    their 4 sub-grids). Measured x1.15-1.45 on the 256 -> 256 convs but x1.04-1.07 on the whole window
+    (docs/performance.md, helper wino15); "auto" uses the compiled transforms instead (`use_winograd_cc`)."""
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
+    if impl != "winograd" or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
+        return False
+    return dilation in (1, 2)
 
-    "direct" (the generator's default): never. "winograd": every 3x3 stride-1 conv on a map of static size
-    (2-dilated ones on their 4 sub-grids). "auto": only where bench/winograd.py measured it faster than oneDNN's
-    direct conv on this project's 2-core AVX2 CPU (x1.15-1.45 on the conv, depending on the machine's load):
-    float32 / float64 (F(4x4) in 16-bit floats loses ~5 % of the output's scale), 3x3, stride 1, not dilated, 256
-    channels in and out, at least 64x64 output pixels (STTN-I at 432x240: the attention output and second FFN convs
-    of every block; docs/performance.md has the figures). Small maps and
-    channel counts (the tests, the demo preset) stay direct. The whole 5-frame window gained only ~4 % CPU time
-    with "auto" there, within the machine's noise, hence "direct" stays the default.
+
+def use_winograd_cc(impl, kernel_shape, strides=1, dilation=1, h=None, w=None, dtype=tf.float32) -> bool:
+    """Whether `conv2d` computes this conv by Winograd F(4x4, 3x3) with the compiled transforms
+    (`tfvr.ops.winograd.conv2d_winograd_cc`: input and output transforms one C++ pass each, bias and LeakyReLU fused,
+    the 36 GEMMs one oneDNN batched matmul per chunk of tiles).
+
+    Only where the compiled ops can run (`tfvr.ops.winograd.winograd_cc_usable`: library built and loaded, no GPU
+    visible, not inside an XLA compile or a SavedModel trace, not inside the DCN `implementation("reference")`
+    override) on float32 (16-bit floats stay direct: F(4x4) loses ~5 % of the output's scale there), 3x3, stride 1,
+    dilation 1 or 2, static height and width. Then "winograd_cc": every such conv; "auto" (the default): those with
+    at least 64 input and 64 output channels, where bench/winograd.py measured it faster than oneDNN's direct conv
+    on this project's 2-core AVX2 CPU (STTN-I at 432x240: the 24 transformer convs x1.95-2.0, enc3 x1.9, dec0 x1.6,
+    dec1 x1.5, enc1 and dec2 (64 -> 64) x1.2; docs/performance.md, "C++ Winograd transforms"); not dec3 (64 -> 3:
+    the transforms would cost more than its 1.8 GFLOP). Elsewhere, and whenever the compiled ops cannot run, the
+    direct conv (the same function).
     """
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
-    if impl == "direct" or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
+    if impl not in ("auto", "winograd_cc") or tuple(kernel_shape[:2]) != (3, 3) or strides != 1 or not h or not w:
         return False
-    if impl == "winograd":
-        return dilation in (1, 2)
-    return (dilation == 1 and tf.as_dtype(dtype) in (tf.float32, tf.float64) and kernel_shape[2] >= 256
-            and kernel_shape[3] >= 256 and h * w >= 64 * 64)
+    if dilation not in (1, 2) or tf.as_dtype(dtype) != tf.float32:
+        return False
+    if impl == "auto" and (kernel_shape[2] is None or kernel_shape[2] < 64 or kernel_shape[3] < 64):
+        return False
+    return winograd_cc_usable()
 
 
-def conv2d(x, kernel, bias, strides=1, padding="SAME", dilation=1, impl="direct"):
+def conv2d(x, kernel, bias, strides=1, padding="SAME", dilation=1, impl="direct", lrelu=False):
     """`keras.layers.Conv2D`'s arithmetic, faster on CPU: `tf.nn.bias_add` (a BiasAdd that TensorFlow's remapper
     fuses into the conv and a following LeakyRelu, where Keras's `x + bias` costs its own pass over the tensor),
     and a 2-dilated 'same' conv on an even-sized map as a plain conv on its 4 sub-grids (every other pixel): the
     same products and sums as the dilated conv - bit-identical here - without the dilated kernel's slower path.
-    `impl`: see `use_winograd` (the same function by Winograd F(4x4, 3x3): 4x fewer multiplications, float32 results
-    within about 1e-5 of the output's scale)."""
+    `impl`: see `use_winograd` and `use_winograd_cc` (the same function by Winograd F(4x4, 3x3): 4x fewer
+    multiplications, float32 results within about 1e-5 of the output's scale). `lrelu`: LeakyReLU(0.2) after the
+    bias (fused into the compiled Winograd output transform; on the other paths the same `tf.nn.leaky_relu` that
+    callers applied before)."""
     kernel = tf.cast(kernel, x.dtype)
+    h, w = x.shape[1], x.shape[2]
+    bias = tf.cast(bias, x.dtype)
+    if padding == "SAME" and use_winograd_cc(impl, kernel.shape, strides, dilation, h, w, x.dtype):
+        # gradient: that of the direct path below (custom_gradient), so training is unchanged
+        return conv2d_winograd_cc(x, kernel, bias, dilation=dilation, lrelu=lrelu, alpha=0.2,
+                                  direct=lambda a, k: _conv2d_tf(a, k, None, 1, "SAME", dilation, "direct"))
+    y = _conv2d_tf(x, kernel, bias, strides, padding, dilation, impl)
+    return _lrelu(y) if lrelu else y
+
+
+def _conv2d_tf(x, kernel, bias, strides, padding, dilation, impl):
     h, w = x.shape[1], x.shape[2]
     sub = dilation == 2 and strides == 1 and padding == "SAME" and h and w and h % 2 == 0 and w % 2 == 0
     winograd = padding == "SAME" and use_winograd(impl, kernel.shape, strides, dilation, h, w, x.dtype)
-    bias = tf.cast(bias, x.dtype)
+
+    def add_bias(y):
+        return y if bias is None else tf.nn.bias_add(y, bias)
+
     if sub:
         n = tf.shape(x)[0]
         phases = _space_to_phases(x)
         if winograd:
             return _phases_to_space(conv2d_winograd(phases, kernel, bias=bias), n)
-        return _phases_to_space(tf.nn.bias_add(tf.nn.conv2d(phases, kernel, 1, "SAME"), bias), n)
+        return _phases_to_space(add_bias(tf.nn.conv2d(phases, kernel, 1, "SAME")), n)
     if winograd and dilation == 1:
         return conv2d_winograd(x, kernel, padding, bias=bias)  # bias added inside its XLA computation
-    return tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides, padding, dilations=dilation), bias)
+    return add_bias(tf.nn.conv2d(x, kernel, strides, padding, dilations=dilation))
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
 class FastConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` (same weights, names and config, plus `conv_impl`) computed by `conv2d` above."""
 
-    def __init__(self, *args, conv_impl="direct", **kwargs):
+    def __init__(self, *args, conv_impl="auto", **kwargs):
         super().__init__(*args, **kwargs)
         use_winograd(conv_impl, (1, 1))  # validates
         self.conv_impl = conv_impl
 
-    def call(self, inputs):
+    def call(self, inputs, lrelu=False):
+        """`lrelu=True`: LeakyReLU(0.2) of the result (fused where the conv runs as compiled Winograd)."""
         return conv2d(inputs, self.kernel, self.bias, self.strides[0], self.padding.upper(), self.dilation_rate[0],
-                      impl=self.conv_impl)
+                      impl=self.conv_impl, lrelu=lrelu)
 
     def get_config(self):
         return {**super().get_config(), "conv_impl": self.conv_impl}
 
 
-def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="direct"):
+def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="auto"):
     return FastConv2D(
         filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
         kernel_initializer=_INIT, bias_initializer="zeros", name=name, conv_impl=conv_impl,
@@ -139,7 +172,7 @@ class MultiScalePatchAttention(keras.layers.Layer):
     Heads are concatenated, then a 3x3 conv + LeakyReLU(0.2).
     """
 
-    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.num_heads = num_heads
@@ -189,13 +222,13 @@ class MultiScalePatchAttention(keras.layers.Layer):
             y = tf.reshape(y, [batch, t, out_h, out_w, ph, pw, d_k])
             y = tf.transpose(y, [0, 1, 2, 4, 3, 5, 6])
             outputs.append(tf.reshape(y, [bt, h, w, d_k]))
-        return _lrelu(self.out(tf.concat(outputs, axis=-1)))
+        return self.out(tf.concat(outputs, axis=-1), lrelu=True)
 
 
 class TransformerBlock(keras.layers.Layer):
     """`x += attention(x)`, `x += FFN(x)` with FFN = dilated 3x3 conv + LReLU + 3x3 conv + LReLU; no norm."""
 
-    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="direct", **kwargs):
+    def __init__(self, channels, num_heads, mask_attention=False, conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.attention = MultiScalePatchAttention(channels, num_heads, mask_attention, conv_impl, name="attention")
@@ -211,7 +244,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, x, masks, batch, patch_sizes):
         x = x + self.attention(x, masks, batch=batch, patch_sizes=patch_sizes)
-        return x + _lrelu(self.ffn2(_lrelu(self.ffn1(x))))
+        return x + self.ffn2(self.ffn1(x, lrelu=True), lrelu=True)
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -237,9 +270,14 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         num_blocks: transformer blocks (8).
         patch_divisors: tuple of ints, one head each; channels are split evenly over heads.
         mask_attention: bool, see above.
-        conv_impl: "direct" (default), "auto" or "winograd": how the 3x3 convs are computed (same weights, same
-            function; `generator.use_winograd` says which convs "auto" sends to Winograd F(4x4, 3x3), float32 outputs
-            within ~1e-5 of the direct ones' scale; XLA-compiled, once per conv shape on the first call).
+        conv_impl: "auto" (default), "direct", "winograd_cc" or "winograd": how the 3x3 convs are computed (same
+            weights, same function; float32 outputs within ~2e-5 of the output's scale where Winograd runs, against
+            ~3e-7 direct). "auto": Winograd F(4x4, 3x3) with the compiled transforms
+            (`tfvr.ops.winograd.conv2d_winograd_cc`) for the float32 convs with >= 64 channels in and out, where it
+            was measured faster (`use_winograd_cc`), the direct conv for the rest, for other dtypes, and wherever the
+            compiled ops cannot run (library not built, GPU, XLA, SavedModel export); "direct": never Winograd;
+            "winograd_cc": the compiled Winograd for every float32 stride-1 3x3 conv; "winograd": the XLA-compiled
+            TF-ops Winograd for every stride-1 3x3 conv (`use_winograd`). Gradients are always the direct conv's.
     """
 
     # `STTNInpaintGenerator.from_preset(name)`: the authors' generator (256 channels, 8 blocks, patch divisors
@@ -257,7 +295,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         return [(((tf.zeros([1, 2, size, size, 3]), tf.zeros([1, 2, size, size, 1])),), {})]
 
     def __init__(self, channels=256, num_blocks=8, patch_divisors=(1, 3, 6, 12), mask_attention=False,
-                 conv_impl="direct", **kwargs):
+                 conv_impl="auto", **kwargs):
         super().__init__(**kwargs)
         use_winograd(conv_impl, (1, 1))  # validates
         self.conv_impl = conv_impl
@@ -271,7 +309,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         self.num_heads = num_heads
         self.enc = [
             _conv(64, 3, strides=2, padding="valid", name="enc0"),
-            _conv(64, 3, name="enc1"),
+            _conv(64, 3, name="enc1", conv_impl=conv_impl),
             _conv(128, 3, strides=2, padding="valid", name="enc2"),
             _conv(self.channels, 3, name="enc3", conv_impl=conv_impl),
         ]
@@ -322,7 +360,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
         for i, layer in enumerate(self.enc):
             if layer.strides[0] == 2:  # PyTorch's symmetric padding=1; Keras 'same' pads stride-2 convs unevenly
                 x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-            x = _lrelu(layer(x))
+            x = layer(x, lrelu=True)
         return x
 
     def transform(self, feats, masks, batch=1):
@@ -345,9 +383,7 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
             if i in (0, 2):
                 size = tf.shape(x)[1:3] * 2
                 x = resize_bilinear_align_corners(x, size)
-            x = layer(x)
-            if i < 3:
-                x = _lrelu(x)
+            x = layer(x, lrelu=i < 3)
         return tf.tanh(x)
 
     def call(self, inputs):
@@ -361,8 +397,10 @@ class STTNInpaintGenerator(PresetMixin, keras.Model):
             raise ValueError("STTN-I needs a static frame size (the patch sizes depend on it)")
         if h % 4 or w % 4:
             raise ValueError(f"STTN-I: frame size {w}x{h} (w x h) must be a multiple of 4")
-        frames = tf.reshape(masked_frames, [b * t, h, w, masked_frames.shape[-1] or 3])
-        masks = tf.reshape(masks, [b * t, h, w, 1])
+        # -1, not b * t: a static batch and length give a static frame count (the compiled Winograd path sizes its
+        # buffers from it)
+        frames = tf.reshape(masked_frames, [-1, h, w, masked_frames.shape[-1] or 3])
+        masks = tf.reshape(masks, [-1, h, w, 1])
         feats = self.encode(frames)
         feats = self.transform(feats, masks, batch=b)
         out = self.decode(feats)
