@@ -53,10 +53,24 @@ def test_saved_model_reloads_in_a_fresh_process(module, tmp_path):
     assert int(loaded.model_height.numpy()) == 48 and int(loaded.model_width.numpy()) == 96
 
 
-def test_serving_graph_holds_stock_ops_only(module):
+def test_saved_model_holds_stock_ops_only_after_in_process_use(module, tmp_path):
     # the generator's default conv_impl="auto" uses tfvr's compiled Winograd ops for >= 64-channel convs (enc1,
-    # dec1, dec2 here) when the library is loaded; the serving function never does (the export saves this trace)
-    concrete = module.serving_default.get_concrete_function()
-    ops = {n.op for f in [concrete.graph.as_graph_def()] for n in f.node}
-    ops |= {n.op for fn in concrete.graph.as_graph_def().library.function for n in fn.node_def}
-    assert not [op for op in ops if op.startswith("Tfvr")]
+    # dec1, dec2 here) in-process; the export traces again under implementation("reference"), so the SavedModel a
+    # server loads holds stock TF ops only, even when the serving function ran in-process first
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from tfvr.ops import winograd
+
+    def ops_of(graph_def):
+        return {n.op for n in graph_def.node} | {n.op for fn in graph_def.library.function for n in fn.node_def}
+
+    frames, masks = _inputs(3, 48, 96)
+    module.serving_default(tf.constant(frames), tf.constant(masks))
+    in_process = ops_of(module.serving_default.get_concrete_function().graph.as_graph_def())
+    if winograd.cc_status()[0]:
+        assert any(op.startswith("Tfvr") for op in in_process), "the in-process trace lost the compiled convs"
+    out = export(module, str(tmp_path / "m"), examples={"serving_default": {"frames": frames, "masks": masks}})
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((tmp_path / "m" / "saved_model.pb").read_bytes())
+    saved = set().union(*(ops_of(mg.graph_def) for mg in sm.meta_graphs))
+    assert out and not [op for op in saved if op.startswith("Tfvr")]

@@ -41,13 +41,10 @@ class InpaintExportModule(tf.Module):
                 "masks: expected uint8 [T, H, W, 1] with the T, H, W of frames; got masks", tf.shape(masks),
                 "frames", tf.shape(frames)])]):
             masks = tf.identity(masks)
-        # Stock TF ops only in this graph, even when it is first traced outside `tfvr export` (a test, or `tfvr
-        # inpaint --model X.weights.h5`, which calls it in-process): `export` saves the cached trace, and a SavedModel
-        # holding tfvr's compiled Winograd ops (the generator's conv_impl="auto") would not load without tfvr.
-        from tfvr.ops.deform_conv import implementation
-
-        with implementation("reference"):
-            return {"frames": inpaint_window(self.generator, frames, masks, self.height, self.width)}
+        # In-process (`tfvr inpaint --model X.weights.h5`, tests) this runs the generator's compiled Winograd convs;
+        # `tfvr.export.saved_model.export` traces it again under the save context and implementation("reference"),
+        # so a SavedModel holds stock TF ops only, whatever was traced before.
+        return {"frames": inpaint_window(self.generator, frames, masks, self.height, self.width)}
 
 
 def inpaint_window(generator, frames, masks, height: int, width: int):
