@@ -7,7 +7,7 @@
 
 Each case runs in its own process (so its peak RSS is its own) through the same uint8 serving function that
 `tfvr restore` calls (`RestorationModule.serve`, or the SavedModel's serving_default): one window of 2N+1 frames
-in, the restored centre frame out; 720p tiled uses `tfvr.cli.restore.restore_window` with --tile/--tile-overlap.
+in, the restored centre frame out; 720p tiled uses `tfvr.inference.tiling.restore_window` (what `tfvr restore` runs) with --tile/--tile-overlap.
 Times are the median of --repeats calls after one warm-up call. Prints figures and ratios; asserts nothing.
 
 GFLOP/s: 2 × the multiply-adds of every convolution of one forward (counted by wrapping Keras's Conv2D at a small
@@ -69,12 +69,13 @@ def _case(args_json: str) -> None:
         print(json.dumps(out))
         return
     sys.path.insert(0, ROOT)
-    from tfvr.cli.restore import WindowModel, restore_window
     from tfvr.export.restoration import RestorationModule
+    from tfvr.inference.client import open_model
+    from tfvr.inference.tiling import restore_window
     from tfvr.models.sttn_restore import STTNRestore
 
     if a["model"]:
-        model = WindowModel(a["model"])
+        model = open_model(a["model"], "restoration", "bench/sttn.py")
         t = model.num_frames
         params = flops = None
     else:
@@ -109,7 +110,7 @@ def _case(args_json: str) -> None:
     times = []
     for i in range(a["repeats"] + 1):
         t0 = time.perf_counter()
-        out = restore_window(model, window, a["tile"], a["overlap"])
+        out = restore_window(model.restore, window, model.scale, a["tile"], a["overlap"])
         if i:
             times.append(time.perf_counter() - t0)
     assert out.shape == (h, w, 3)
