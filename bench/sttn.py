@@ -79,6 +79,9 @@ def _case(args_json: str) -> None:
         t = model.num_frames
         params = flops = None
     else:
+        import keras
+
+        keras.utils.set_random_seed(0)  # the same random weights in every case's process (dtypes are compared)
         keras_model = STTNRestore(**PRESETS[a["preset"]])
         keras_model(tf.zeros([1, keras_model.num_frames, 16, 16, 3]))
         rng = np.random.default_rng(1)
