@@ -55,14 +55,37 @@ def _psnr(payload: dict, key: str):
     return None
 
 
-def _reusable(workdir: str, cmd: list[str]) -> dict | None:
-    """A finished earlier run of the same command in `workdir` (its run.json, written by this bench), or None."""
+def _record_path(workdir: str) -> str:
+    """Where this bench keeps its record of the run in `workdir`: beside the run folder (`<workdir>.bench-run.json`),
+    never inside the training run."""
+    return os.path.normpath(workdir) + ".bench-run.json"
+
+
+def _read_record(path: str) -> dict | None:
     try:
-        with open(os.path.join(workdir, "bench-run.json")) as f:
+        with open(path) as f:
             out = json.load(f)
     except (OSError, ValueError):
         return None
-    return out if out.get("cmd") == " ".join(cmd[1:]) and out.get("rc") == 0 and "psnr" in out else None
+    return out if isinstance(out, dict) and "cmd" in out and "family" in out else None
+
+
+def _reusable(workdir: str, cmd: list[str]) -> dict | None:
+    """A finished earlier run of the same command in `workdir` (the record this bench wrote), or None."""
+    out = _read_record(_record_path(workdir))
+    return out if out and out.get("cmd") == " ".join(cmd[1:]) and out.get("rc") == 0 and "psnr" in out else None
+
+
+def _write_record(workdir: str, out: dict) -> None:
+    """Writes the record `--reuse` reads (tfvr.safety.write_text: temporary sibling, checked, renamed); refuses to
+    replace a file of that name that is not one of this bench's records."""
+    sys.path.insert(0, REPO)
+    from tfvr.safety import write_text
+
+    path = _record_path(workdir)
+    if os.path.lexists(path) and (os.path.islink(path) or _read_record(path) is None):
+        raise SystemExit(f"{path}: exists and is not a record of this bench; not replaced")
+    write_text(path, json.dumps(out, indent=1))
 
 
 def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, timeout: float,
@@ -97,11 +120,8 @@ def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, ti
         out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
     out["nan"] = "nan" in err.lower() and "diverged" in err.lower() or (
         out.get("psnr") is not None and not math.isfinite(out["psnr"]))
-    if os.path.isdir(workdir):  # the record --reuse reads (a new file in the run folder this bench made)
-        tmp = os.path.join(workdir, ".bench-run.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(out, f, indent=1)
-        os.replace(tmp, os.path.join(workdir, "bench-run.json"))
+    if os.path.isdir(workdir):
+        _write_record(workdir, out)
     return out
 
 
