@@ -25,7 +25,6 @@ kernel must not be inside an exported graph: export on the pure-TF path).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import os
@@ -248,6 +247,8 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
     examples = dict(examples) if examples is not None else {n: example_inputs(f) for n, f in sigs.items()}
     # Serving graphs must hold stock TF ops only (TF Serving cannot load tfvr's custom kernels), so every trace
     # below resolves the deformable convolution's impl="auto" to its pure-TF reference.
+    from tensorflow.python.saved_model import save_context  # what tf.saved_model.save enters (deform_conv uses it too)
+
     from tfvr.ops.deform_conv import implementation
 
     for name in sigs:
@@ -257,7 +258,7 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
     # tf.function's cache key), so the save finds these traces instead of tracing every function again, and the
     # in-process results below come from the very graphs that are saved.
     options = tf.saved_model.SaveOptions()
-    with implementation("reference"), _save_context(options):
+    with implementation("reference"), save_context.save_context(options):
         concrete = {name: fn.get_concrete_function() for name, fn in sigs.items()}
     expected = {}
     for name, fn in concrete.items():
@@ -274,16 +275,6 @@ def export(module: tf.Module, out_dir: str, *, signatures: Optional[Mapping[str,
             if problem:
                 raise ExportError(f"{out_dir}: not exported, the reloaded SavedModel differs: {problem}")
     return out_dir
-
-
-def _save_context(options):
-    """TensorFlow's save context (`tensorflow.python.saved_model.save_context`, what `tf.saved_model.save` enters
-    while it serialises functions); a no-op context where this TensorFlow has none (then the save traces again)."""
-    try:
-        from tensorflow.python.saved_model import save_context
-    except ImportError:  # pragma: no cover - the pinned TensorFlow has it
-        return contextlib.nullcontext()
-    return save_context.save_context(options)
 
 
 def describe(out_dir: str) -> str:
