@@ -107,3 +107,24 @@ def test_unfolded_batch_is_clip_by_clip():
     assert f.shape[:2] == (1, 6)
     # Folded, the temporal kernels (receptive field 13 frames) reach across into the neighbouring clip.
     assert np.abs(f[0, :3] - both[0]).max() > 1e-5
+
+
+@pytest.mark.parametrize("impl", ["torch", "keras"])
+def test_cpu_training_step_has_no_conv3d_op(impl):
+    """On CPU every T-PatchGAN conv is a sum of 2-D convs (`tfvr.ops.conv3d`), forward and backward: TF's CPU
+    Conv3D backward is 10-24x slower at the discriminator's sizes (bench/conv3d.py)."""
+    disc = TPatchGANDiscriminator(channels=4, spectral_norm_impl=impl)
+    disc.build()
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(disc(x, training=True))
+        return tape.gradient(loss, disc.trainable_variables)
+
+    graph = step.get_concrete_function(tf.TensorSpec([1, 3, 64, 64, 3], tf.float32)).graph
+    ops = {op.type for op in graph.get_operations()}
+    for fn in graph._functions.values():  # noqa: SLF001 — the gradient's and the layers' nested functions
+        ops |= {op.type for op in fn.graph.get_operations()} if hasattr(fn, "graph") else set()
+    assert "Conv2D" in ops or any("Conv2D" in o for o in ops), sorted(ops)
+    assert not any(o.startswith("Conv3D") for o in ops), sorted(o for o in ops if "Conv" in o)
