@@ -169,8 +169,10 @@ def main() -> int:
                   f"{'  (reused)' if r.get('reused') else ''}",
                   flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        sys.path.insert(0, REPO)
+        from tfvr.safety import write_text
+
+        write_text(args.json, json.dumps(rows, indent=1))  # temporary sibling, checked, renamed
     print(f"runs in {root}; load {_load()}")
     return 0
 
