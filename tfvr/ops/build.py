@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "cc"
 CPU_SOURCES = [SRC / "deform_conv_ops.cc", SRC / "winograd_ops.cc"]
 CUDA_SOURCES = [SRC / "deform_conv_kernels.cu.cc"]
-HEADERS = [SRC / "deform_conv.h"]
+HEADERS = [SRC / "deform_conv.h", SRC / "tf_op_common.h"]
 LIBRARY = HERE / "_deform_conv_ops.so"
 STAMP = HERE / "_deform_conv_ops.so.stamp"  # what the library was built with: "tensorflow==X cpu|cuda"
 CUDA_HOME = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda"))

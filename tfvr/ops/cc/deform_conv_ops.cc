@@ -18,29 +18,14 @@
 #include <vector>
 
 #include "deform_conv.h"
+#include "tf_op_common.h"
 #include "tensorflow/core/framework/numeric_types.h"
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "tensorflow/core/platform/threadpool.h"
 #if GOOGLE_CUDA
 #include "tensorflow/core/framework/device_base.h"
 #include "xla/stream_executor/stream.h"
 #endif
 
 namespace tfvr {
-
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Status;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::errors::InvalidArgument;
-using ::tensorflow::shape_inference::DimensionHandle;
-using ::tensorflow::shape_inference::InferenceContext;
-using ::tensorflow::shape_inference::ShapeHandle;
 
 REGISTER_OP("TfvrDeformIm2col")
     .Input("x: T")
@@ -178,14 +163,6 @@ class DeformOpBase : public OpKernel {
 
 // ------------------------------------------------------------------------------------------------------- CPU
 namespace {
-
-// The hot loops run over channel slices of unknown length: let GCC emit AVX2 / AVX-512 versions next to the
-// baseline one and pick at load time, so the library stays portable (no -march=native).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TFVR_VECTORIZE __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TFVR_VECTORIZE
-#endif
 
 // Element conversions: identities for float.
 inline float ToF(float v) { return v; }

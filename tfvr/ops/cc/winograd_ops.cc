@@ -20,31 +20,11 @@
 #include <functional>
 #include <vector>
 
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/shape_inference.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "tf_op_common.h"
 
 namespace tfvr {
 namespace {
 
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Status;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::errors::InvalidArgument;
-using ::tensorflow::shape_inference::DimensionHandle;
-using ::tensorflow::shape_inference::InferenceContext;
-using ::tensorflow::shape_inference::ShapeHandle;
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TFVR_WINO_VECTORIZE __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TFVR_WINO_VECTORIZE
-#endif
 #define TFVR_INLINE inline __attribute__((always_inline))
 
 constexpr int kChunk = 64;  // channels per inner pass (6 x 6 x 64 floats of scratch = 9 KiB, in L1)
@@ -129,7 +109,7 @@ TFVR_INLINE TilePos Locate(const Grid& g, int64_t p) {
   return t;
 }
 
-TFVR_WINO_VECTORIZE void InputTiles(const Grid& g, int64_t c_all, const float* x, const float* zeros,
+TFVR_VECTORIZE void InputTiles(const Grid& g, int64_t c_all, const float* x, const float* zeros,
                                     const Chunks& v_chunks, int64_t begin, int64_t end) {
   float t[6][6][kChunk];  // t[i][l] = sum_k BT[i][k] d[k][l]
   int ci = FirstChunk(v_chunks.start, begin);
@@ -165,7 +145,7 @@ TFVR_WINO_VECTORIZE void InputTiles(const Grid& g, int64_t c_all, const float* x
   }
 }
 
-TFVR_WINO_VECTORIZE void OutputTiles(const Grid& g, int64_t k_all, const Chunks& m_chunks, const float* bias,
+TFVR_VECTORIZE void OutputTiles(const Grid& g, int64_t k_all, const Chunks& m_chunks, const float* bias,
                                      bool lrelu, float alpha, float* y, int64_t begin, int64_t end) {
   float t[6][4][kChunk];  // t[i][s] = sum_j m[i][j] AT[s][j]
   float z[4][4][kChunk];
