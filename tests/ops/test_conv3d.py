@@ -50,3 +50,20 @@ def test_bfloat16_inputs_stay_bfloat16():
     assert y.dtype == tf.bfloat16
     want = tf.nn.conv3d(tf.cast(x, tf.float32), tf.cast(k, tf.float32), [1, 1, 2, 2, 1], "VALID").numpy()
     np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), want, atol=0.05 * np.abs(want).max())
+
+
+def test_environment_overrides_auto(monkeypatch):
+    from tfvr.errors import ConfigError
+
+    def op_types():
+        fn = tf.function(lambda x, k: conv3d(x, k, (1, 2, 2)))
+        graph = fn.get_concrete_function(tf.TensorSpec([1, 4, 9, 9, 2]), tf.TensorSpec([3, 3, 3, 2, 4])).graph
+        return {op.type for op in graph.get_operations()}
+
+    monkeypatch.delenv("TFVR_CONV3D_IMPL", raising=False)
+    assert "Conv2D" in op_types() and "Conv3D" not in op_types()  # auto on CPU
+    monkeypatch.setenv("TFVR_CONV3D_IMPL", "conv3d")
+    assert "Conv3D" in op_types() and "Conv2D" not in op_types()
+    monkeypatch.setenv("TFVR_CONV3D_IMPL", "fast")
+    with pytest.raises(ConfigError, match="TFVR_CONV3D_IMPL"):
+        op_types()

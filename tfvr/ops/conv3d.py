@@ -9,9 +9,14 @@ kernel of extent kt in time and temporal stride 1 is
 
 so it is computed as kt 2-D convolutions over the frames folded into the batch, added up; the gradient is then the
 2-D convolutions' gradients. Same arithmetic, another summation order (relative differences ~1e-6 in float32).
+
+`TFVR_CONV3D_IMPL=conv3d|conv2d` (environment, read when a function is traced) overrides what "auto" picks, e.g.
+to time both in a training run (`bench/conv3d.py --train-steps N`).
 """
 
 from __future__ import annotations
+
+import os
 
 import tensorflow as tf
 
@@ -23,6 +28,14 @@ def _use_conv2d(impl: str, temporal_stride: int) -> bool:
         raise ValueError(f"conv3d impl must be one of {IMPLS}, got {impl!r}")
     if temporal_stride != 1 or impl == "conv3d":
         return False
+    if impl == "auto":
+        impl = os.environ.get("TFVR_CONV3D_IMPL", "auto") or "auto"
+        if impl not in IMPLS:
+            from tfvr.errors import ConfigError
+
+            raise ConfigError(f"TFVR_CONV3D_IMPL: {impl!r} is not one of {', '.join(IMPLS)}")
+        if impl == "conv3d":
+            return False
     if impl == "conv2d":
         return True
     # "auto": the decomposition on CPU (where TF's Conv3D backward is slow); cuDNN's 3-D convolution on a GPU
