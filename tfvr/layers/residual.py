@@ -45,15 +45,13 @@ class ResidualBlockNoBN(keras.layers.Layer):
         self.res_scale = float(res_scale)
         self.init_scale = float(init_scale)
         self.kernel_size = int(kernel_size)
-        common = dict(
-            filters=self.num_feat,
-            kernel_size=self.kernel_size,
-            padding="same",
-            kernel_initializer=kaiming_normal_scaled(self.init_scale),
-            bias_initializer="zeros",
-        )
-        self.conv1 = keras.layers.Conv2D(name="conv1", **common)
-        self.conv2 = keras.layers.Conv2D(name="conv2", **common)
+        # One initializer per conv: a Keras 3 initializer repeats its values on every call, so a shared one would
+        # start conv1 and conv2 with the same kernel (BasicSR draws each conv's weights independently).
+        common = dict(filters=self.num_feat, kernel_size=self.kernel_size, padding="same", bias_initializer="zeros")
+        self.conv1 = keras.layers.Conv2D(name="conv1", kernel_initializer=kaiming_normal_scaled(self.init_scale),
+                                         **common)
+        self.conv2 = keras.layers.Conv2D(name="conv2", kernel_initializer=kaiming_normal_scaled(self.init_scale),
+                                         **common)
 
     def build(self, input_shape):
         shape = tuple(input_shape)

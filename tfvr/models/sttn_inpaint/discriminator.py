@@ -7,7 +7,10 @@ import tensorflow as tf
 
 from tfvr.ops.conv3d import conv3d
 
-_INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+def _init():
+    """N(0, 0.02), a new initializer per layer (see `tfvr.models.sttn_inpaint.generator._init`)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -63,7 +66,7 @@ class TPatchGANDiscriminator(keras.Model):
                 self.convs.append(SpectralNormConv3D(f, name=f"sn_conv{i}"))
                 continue
             conv = Conv3D(f, (3, 5, 5), strides=(1, 2, 2), padding="valid", use_bias=not sn,
-                          kernel_initializer=_INIT, bias_initializer="zeros", name=f"conv{i}")
+                          kernel_initializer=_init(), bias_initializer="zeros", name=f"conv{i}")
             if sn:
                 conv = keras.layers.SpectralNormalization(conv, name=f"sn_conv{i}")
             self.convs.append(conv)
@@ -147,7 +150,7 @@ class SpectralNormConv3D(keras.layers.Layer):
 
     def build(self, input_shape):
         cin = int(input_shape[-1])
-        self.kernel = self.add_weight(name="kernel", shape=(*self.kernel_size, cin, self.filters), initializer=_INIT)
+        self.kernel = self.add_weight(name="kernel", shape=(*self.kernel_size, cin, self.filters), initializer=_init())
         n_in = cin * self.kernel_size[0] * self.kernel_size[1] * self.kernel_size[2]
 
         def unit(n):

@@ -14,7 +14,13 @@ import tensorflow as tf
 from tfvr.models.saving import PresetMixin
 from tfvr.ops.winograd import conv2d_winograd, conv2d_winograd_cc, winograd_cc_usable
 
-_INIT = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)  # the authors' init_weights('normal', 0.02)
+
+def _init():
+    """The authors' init_weights('normal', 0.02), a new initializer per layer. Keras 3 initializers seeded with an int
+    or None repeat their values on every call and take their seed when constructed: one module-level instance gave
+    every same-shape kernel the same values, drawn from a seed picked at import (before `trainer.seed` was set), so
+    two runs with one seed started from different weights."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
 def _space_to_phases(x):
@@ -131,7 +137,7 @@ class FastConv2D(keras.layers.Conv2D):
 def _conv(filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, name=None, conv_impl="auto"):
     return FastConv2D(
         filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
-        kernel_initializer=_INIT, bias_initializer="zeros", name=name, conv_impl=conv_impl,
+        kernel_initializer=_init(), bias_initializer="zeros", name=name, conv_impl=conv_impl,
     )
 
 
