@@ -32,6 +32,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tfvr.safety import write_text  # noqa: E402  (stdlib only: temporary sibling, checked, renamed)
 
 # family -> (train script, demo flagfile, the eval.json key of the model's PSNR, extra flags for a short run)
 FAMILIES = {
@@ -84,9 +87,6 @@ def _reusable(workdir: str, cmd: list[str]) -> dict | None:
 def _write_record(workdir: str, out: dict) -> None:
     """Writes the record `--reuse` reads (tfvr.safety.write_text: temporary sibling, checked, renamed); refuses to
     replace a file of that name that is not one of this bench's records."""
-    sys.path.insert(0, REPO)
-    from tfvr.safety import write_text
-
     path = _record_path(workdir)
     if os.path.lexists(path) and (os.path.islink(path) or _read_record(path) is None):
         raise SystemExit(f"{path}: exists and is not a record of this bench; not replaced")
@@ -131,6 +131,12 @@ def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, ti
     return out
 
 
+def _print_float32(fam: str, label: str, r: dict) -> None:
+    print(f"{fam:>13} {label:<14} PSNR {r.get('psnr', float('nan')):7.3f} dB  {r['seconds']:7.1f} s  "
+          f"load {r['load_before']} -> {r['load_after']}  {r.get('error', '')}"
+          f"{'  (reused)' if r.get('reused') else ''}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default="sttn,edvr", help=f"comma list of {', '.join(FAMILIES)}")
@@ -160,22 +166,18 @@ def main() -> int:
         base = run_one(fam, "float32", args.steps, os.path.join(root, f"{fam}-float32"), args.seed, args.timeout,
                        args.set, args.reuse)
         rows.append(base)
-        print(f"{fam:>13} float32        PSNR {base.get('psnr', float('nan')):7.3f} dB  {base['seconds']:7.1f} s  "
-              f"load {base['load_before']} -> {base['load_after']}  {base.get('error', '')}"
-              f"{'  (reused)' if base.get('reused') else ''}", flush=True)
+        _print_float32(fam, "float32", base)
         repeats = [base]
         for k in range(2, args.float32_repeats + 1):
             r = run_one(fam, "float32", args.steps, os.path.join(root, f"{fam}-float32-r{k}"), args.seed,
                         args.timeout, args.set, args.reuse)
             rows.append(r)
             repeats.append(r)
-            print(f"{fam:>13} float32 (#{k})   PSNR {r.get('psnr', float('nan')):7.3f} dB  {r['seconds']:7.1f} s  "
-                  f"load {r['load_before']} -> {r['load_after']}  {r.get('error', '')}", flush=True)
-        if len(repeats) > 1:
-            vals = [r["psnr"] for r in repeats if r.get("psnr") is not None]
-            spread = max(vals) - min(vals) if vals else float("nan")
-            print(f"{fam:>13} float32 spread over {len(vals)} runs: {spread:.3f} dB "
-                  f"({min(vals) if vals else float('nan'):.3f} .. {max(vals) if vals else float('nan'):.3f})", flush=True)
+            _print_float32(fam, f"float32 (#{k})", r)
+        vals = [r["psnr"] for r in repeats if r.get("psnr") is not None]
+        if len(repeats) > 1 and vals:
+            print(f"{fam:>13} float32 spread over {len(vals)} runs: {max(vals) - min(vals):.3f} dB "
+                  f"({min(vals):.3f} .. {max(vals):.3f})", flush=True)
         for prec in [p for p in args.precisions.split(",") if p]:
             r = run_one(fam, prec, args.steps, os.path.join(root, f"{fam}-{prec}"), args.seed, args.timeout,
                         args.set, args.reuse)
@@ -190,10 +192,7 @@ def main() -> int:
                   f"{'  (reused)' if r.get('reused') else ''}",
                   flush=True)
     if args.json:
-        sys.path.insert(0, REPO)
-        from tfvr.safety import write_text
-
-        write_text(args.json, json.dumps(rows, indent=1))  # temporary sibling, checked, renamed
+        write_text(args.json, json.dumps(rows, indent=1))
     print(f"runs in {root}; load {_load()}")
     return 0
 
