@@ -443,6 +443,13 @@ def _options(deterministic: bool) -> tf.data.Options:
     return opts
 
 
+def _plain(fn):
+    """`fn` traced as it is written, without AutoGraph's source conversion (what tf.data applies to a map function by
+    default): the mappers use graph ops for every data-dependent choice, and the conversion cost seconds per
+    pipeline (docs/performance.md, "Start-up")."""
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def build_dataset(cfg: DataConfig, split: str = "train", input_context: tf.distribute.InputContext | None = None,
                   *, training: bool | None = None, records_dir: str | os.PathLike | None = None) -> tf.data.Dataset:
     """The dataset of `split` (see the module docstring). `training` defaults to split == "train": endless,
@@ -484,7 +491,7 @@ def build_dataset(cfg: DataConfig, split: str = "train", input_context: tf.distr
         if cfg.shuffle_buffer > 1:
             ds = ds.shuffle(cfg.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
         ds = ds.enumerate()
-        ds = ds.map(lambda i, s: mapper(i, s, seed_base), num_parallel_calls=parallel,
+        ds = ds.map(_plain(lambda i, s: mapper(i, s, seed_base)), num_parallel_calls=parallel,
                     deterministic=cfg.deterministic)
         batch = input_context.get_per_replica_batch_size(cfg.batch_size) if input_context else cfg.batch_size
         ds = ds.batch(batch, drop_remainder=True)
@@ -495,9 +502,9 @@ def build_dataset(cfg: DataConfig, split: str = "train", input_context: tf.distr
         if cfg.eval.num_clips > 0:
             ds = ds.take(cfg.eval.num_clips)
         w = cfg.eval.windows_per_clip
-        ds = ds.flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(w).enumerate())
+        ds = ds.flat_map(_plain(lambda s: tf.data.Dataset.from_tensors(s).repeat(w).enumerate()))
         ds = ds.enumerate()
-        ds = ds.map(lambda i, ks: mapper(i, ks[1], seed_base, window=ks[0], num_windows=w),
+        ds = ds.map(_plain(lambda i, ks: mapper(i, ks[1], seed_base, window=ks[0], num_windows=w)),
                     num_parallel_calls=parallel, deterministic=True)
         batch = (input_context.get_per_replica_batch_size(cfg.eval.batch_size) if input_context
                  else cfg.eval.batch_size)

@@ -54,7 +54,7 @@ class RestorationModule(tf.Module):
         _metadata.attach(self, "restoration", family=family, num_frames=self._num_frames, scale=self._scale,
                          multiple=self._multiple, model_config=model_config, precision=precision)
         self.serve = tf.function(
-            self._serve,
+            self._serve, autograph=False,
             input_signature=[tf.TensorSpec([None, self._num_frames, None, None, 3], tf.uint8, name="frames")],
         )
 

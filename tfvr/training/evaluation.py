@@ -69,7 +69,8 @@ class Predictor:
     def __call__(self, model) -> Callable:
         entry = self._fns.get(id(model))
         if entry is None or entry[0] is not model:
-            entry = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
+            entry = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                                         autograph=False))
             self._fns[id(model)] = entry
         return entry[1]
 

@@ -374,7 +374,7 @@ class Trainer:
                         self.ema.update()
                     return logs
 
-            self._step_fns[key] = tf.function(step_fn)
+            self._step_fns[key] = tf.function(step_fn, autograph=self.task.autograph)
         return self._step_fns[key]
 
     def distribute_batch(self, batch: dict):

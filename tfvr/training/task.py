@@ -340,6 +340,11 @@ class Task(TrainerCallback):
     experiment_cls: ClassVar[type] = Experiment
     #: models whose trainable variables get an EMA (None: all).
     ema_models: ClassVar[Optional[tuple[str, ...]]] = None
+    #: whether the train step (`train_step` and what it calls) is traced with AutoGraph, `tf.function`'s default:
+    #: a Python `if` / `for` / `while` on a tensor becomes graph control flow. tfvr's own tasks write graph control
+    #: flow explicitly (`tf.cond`, `tf.where`) and set False: AutoGraph's source conversion is a few seconds of
+    #: every trace on a CPU (EDVR's first step 14.6 -> 11.9 s, docs/performance.md "Start-up").
+    autograph: ClassVar[bool] = True
 
     def __init__(self, config: Experiment):
         self.config = config

@@ -69,6 +69,8 @@ def load_init_state_dict(path: str) -> dict[str, np.ndarray]:
 class EDVRTask(RestorationEvaluation, Task):
     """EDVR (Wang et al., CVPRW 2019) trained for ×4 video SR (or deblurring with hr_in) with its stabilisers."""
 
+    autograph = False  # the train step has no Python control flow on tensors (faster traces)
+
     name = "edvr"
     experiment_cls = EDVRExperiment
 

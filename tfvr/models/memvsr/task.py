@@ -100,6 +100,8 @@ def _check_mode(config: MemVSRExperiment, mode: str, task: str) -> None:
 class MemVSRNextFrameTask(Task):
     """The "nextframe" mode (see the module docstring)."""
 
+    autograph = False  # the train step has no Python control flow on tensors (faster traces)
+
     name = "memvsr_nextframe"
     experiment_cls = MemVSRExperiment
 

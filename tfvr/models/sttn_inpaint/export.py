@@ -29,7 +29,7 @@ class InpaintExportModule(tf.Module):
         _metadata.attach(self, "inpainting", family="sttn_inpaint", num_frames=0, model_config=model_config,
                          precision=precision, model_height=self.height, model_width=self.width)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames"),
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames"),
                                   tf.TensorSpec([None, None, None, 1], tf.uint8, name="masks")])
     def serving_default(self, frames, masks):
         from tfvr.export.checks import check_input

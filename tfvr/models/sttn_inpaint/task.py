@@ -125,6 +125,8 @@ def generator_losses(pred, frames, masks, gen_score, cfg: LossConfig):
 class STTNInpaintTask(Task):
     """STTN-I: generator "generator" (optimizer group "g") and discriminator "discriminator" (group "d")."""
 
+    autograph = False  # the train step has no Python control flow on tensors (faster traces)
+
     name = "sttn_inpaint"
     experiment_cls = STTNInpaintExperiment
     ema_models = ("generator",)

@@ -45,6 +45,8 @@ def _pixel_loss(cfg):
 class STTNRestoreTask(RestorationEvaluation, Task):
     """STTN-R (Kim et al., ECCV 2018) trained for video denoising or deblurring, with its single-frame ablation."""
 
+    autograph = False  # the train step has no Python control flow on tensors (faster traces)
+
     name = "sttn_restore"
     experiment_cls = STTNRestoreExperiment
     ema_models = None

@@ -57,11 +57,11 @@ class Vid2VidModule(tf.Module):
         if self._use_instance:
             specs.append(tf.TensorSpec([None, self._n, None, None], tf.int32, name="instances"))
             fspecs.append(specs[-1])
-            self.serve = tf.function(self._serve_instances, input_signature=specs)
-            self.serve_float = tf.function(self._serve_float_instances, input_signature=fspecs)
+            self.serve = tf.function(self._serve_instances, autograph=False, input_signature=specs)
+            self.serve_float = tf.function(self._serve_float_instances, autograph=False, input_signature=fspecs)
         else:
-            self.serve = tf.function(self._serve, input_signature=specs)
-            self.serve_float = tf.function(self._serve_float, input_signature=fspecs)
+            self.serve = tf.function(self._serve, autograph=False, input_signature=specs)
+            self.serve_float = tf.function(self._serve_float, autograph=False, input_signature=fspecs)
 
     def next_frame(self, labels, prev_frames, num_prev, instances=None):
         """float core: labels int [B, n, H, W], prev_frames float [B, n−1, H, W, 3] in [−1, 1] → dict (float)."""

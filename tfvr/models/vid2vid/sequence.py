@@ -145,8 +145,9 @@ class Synthesizer:
     def _step_fn(self, gen):
         key = id(gen)
         if key not in self._step_fns:
-            first = tf.function(lambda lab, ins: gen(lab, None, ins, training=False))
-            later = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, training=False))
+            first = tf.function(lambda lab, ins: gen(lab, None, ins, training=False), autograph=False)
+            later = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, training=False),
+                                autograph=False)
             self._step_fns[key] = (first, later)
         return self._step_fns[key]
 
