@@ -345,9 +345,47 @@ def run_train_script(script, flagfile, overrides, root, *, env=None, timeout=900
     env = env if env is not None else quiet_env(TFVR_CACHE=str(root / "cache"))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return train_run_in(root, proc)
+
+
+def train_run_in(root, proc) -> TrainRun:
+    """The `TrainRun` of a finished `run_train_script` under `root` (its workdir is `root/run`)."""
+    workdir = Path(root) / "run"
     config = json.loads((workdir / "config.json").read_text())
     result = json.loads((workdir / "eval.json").read_text()) if (workdir / "eval.json").exists() else {}
     return TrainRun(workdir, proc, config, result)
+
+
+def once_per_session(tmp_path_factory, key: str, make):
+    """`make(folder)` -> a finished `subprocess.CompletedProcess`, run once per test session even with pytest-xdist
+    workers: the first worker that asks runs it in a folder every worker shares (under a file lock); the others
+    wait for it and get the same folder and process record (stdout, stderr, exit code). Returns (folder, proc).
+    The folder is read-only for its users. Without xdist: a plain `tmp_path_factory.mktemp(key)`."""
+    import fcntl
+    import subprocess
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(key)
+        return folder, make(folder)
+    folder = tmp_path_factory.getbasetemp().parent / f"once-{key}"  # the session's base, shared by its workers
+    record = folder.with_name(folder.name + ".proc.json")
+    with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not record.exists():
+                if folder.exists():
+                    pytest.fail(f"{key}: the shared run failed in another worker (see its error)", pytrace=False)
+                folder.mkdir()
+                proc = make(folder)
+                tmp = record.with_name(record.name + ".tmp")
+                tmp.write_text(json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode,
+                                           "stdout": proc.stdout, "stderr": proc.stderr}))
+                os.replace(tmp, record)
+                return folder, proc
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    r = json.loads(record.read_text())
+    return folder, subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
 
 
 def check_train_run(run: TrainRun, *, task, steps, eval_keys=(), printed=(), export_kind=None):

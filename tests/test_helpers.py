@@ -62,3 +62,41 @@ def test_run_model_test_catches_a_lost_constructor_argument(tmp_path):
         run_model_test(_Forgetful, _Config(), [x], (1, 8, 8, 4), tmp_path=tmp_path)
     with pytest.raises(AssertionError):
         run_model_test(_Forgetful, _Config(width=4), [x], (1, 8, 8, 5), tmp_path=tmp_path)  # the wrong shape
+
+
+def test_once_per_session_runs_once_across_workers_and_reports_a_failed_run(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from tests.helpers import once_per_session
+
+    class _Factory:  # what pytest-xdist gives each worker: its own basetemp inside the session's
+        def __init__(self, worker):
+            self.base = tmp_path / f"popen-{worker}"
+            self.base.mkdir()
+
+        def getbasetemp(self):
+            return self.base
+
+    calls = []
+
+    def make(folder):
+        calls.append(folder)
+        (folder / "out.txt").write_text("made")
+        return subprocess.run([sys.executable, "-c", "import sys; print('hi'); sys.exit(0)"], capture_output=True,
+                              text=True)
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    a_dir, a = once_per_session(_Factory("gw0"), "job", make)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    b_dir, b = once_per_session(_Factory("gw1"), "job", make)
+    assert len(calls) == 1 and a_dir == b_dir == tmp_path / "once-job" and (b_dir / "out.txt").read_text() == "made"
+    assert (b.returncode, b.stdout, b.stderr) == (a.returncode, a.stdout, a.stderr) == (0, "hi\n", "")
+
+    def broken(folder):
+        raise AssertionError("the run failed")
+
+    with pytest.raises(AssertionError, match="the run failed"):
+        once_per_session(_Factory("gw2"), "bad", broken)
+    with pytest.raises(pytest.fail.Exception, match="failed in another worker"):
+        once_per_session(_Factory("gw3"), "bad", broken)
