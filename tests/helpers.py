@@ -364,6 +364,8 @@ def once_per_session(tmp_path_factory, key: str, make):
     import fcntl
     import subprocess
 
+    from tfvr.safety import write_text  # temporary sibling, checked, renamed
+
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         folder = tmp_path_factory.mktemp(key)
         return folder, make(folder)
@@ -377,10 +379,8 @@ def once_per_session(tmp_path_factory, key: str, make):
                     pytest.fail(f"{key}: the shared run failed in another worker (see its error)", pytrace=False)
                 folder.mkdir()
                 proc = make(folder)
-                tmp = record.with_name(record.name + ".tmp")
-                tmp.write_text(json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode,
-                                           "stdout": proc.stdout, "stderr": proc.stderr}))
-                os.replace(tmp, record)
+                write_text(record, json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode,
+                                               "stdout": proc.stdout, "stderr": proc.stderr}))
                 return folder, proc
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
