@@ -62,6 +62,7 @@ def test_sn_weights_convert_to_what_torch_evaluates(impl):
 
 
 def test_torch_sn_training_call_iterates_u_v_and_leaves_the_kernel():
+    tf.keras.utils.set_random_seed(0)
     disc = TPatchGANDiscriminator(channels=8)
     x = tf.random.uniform([1, 3, 32, 32, 3], -1, 1)
     disc(x)
@@ -71,9 +72,21 @@ def test_torch_sn_training_call_iterates_u_v_and_leaves_the_kernel():
         disc(x, training=True)
     assert not np.allclose(u0, conv.u.numpy())
     np.testing.assert_array_equal(k0, conv.kernel.numpy())  # weight_orig is not overwritten
-    w = conv.weight_matrix().numpy()
+    w = conv.weight_matrix().numpy().astype(np.float64)
+    # one torch power iteration per training call (v = normalize(W^T u), u = normalize(W v)), from the same u:
+    # the same 30 steps in float64 (a check of the iteration itself; how close 30 steps come to the top singular
+    # pair depends on the random kernel's spectral gap, ~3 % for some seeds)
+    u = u0.astype(np.float64)
+    for _ in range(30):
+        v = w.T @ u
+        v /= max(np.linalg.norm(v), 1e-12)
+        u = w @ v
+        u /= max(np.linalg.norm(u), 1e-12)
+    np.testing.assert_allclose(conv.u.numpy(), u, atol=1e-4)
+    np.testing.assert_allclose(conv.v.numpy(), v, atol=1e-4)
     sigma = conv.u.numpy() @ w @ conv.v.numpy()
-    assert abs(sigma / np.linalg.svd(w, compute_uv=False)[0] - 1.0) < 0.02  # u, v converge to the top pair
+    top = np.linalg.svd(w, compute_uv=False)[0]
+    assert sigma <= top * (1 + 1e-5) and sigma / top > 0.9  # approaches the top singular value from below
 
 
 def test_training_call_runs_the_power_iteration():
