@@ -80,17 +80,18 @@ class Vid2VidModule(tf.Module):
             weight = out["weight"] if out["weight"] is not None else tf.zeros(tf.stack([b, hp, wp, 1]))
             return (tf.cast(out["img_final"], tf.float32), tf.cast(flow, tf.float32), tf.cast(weight, tf.float32))
 
-        first = lambda: outputs(self.generator(labels, None, instances, training=False))  # noqa: E731
-        # num_prev < 0: NVIDIA's --no_first_img first frame (the given, zero, previous frames through the image
-        # encoder, the raw image only: use_raw_only)
-        raw_only = lambda: outputs(self.generator(labels, prev, instances, training=False,  # noqa: E731
-                                                  use_raw_only=True))
         if self._no_flow:  # the per-frame baseline never sees previous frames
-            img, flow, weight = first()
-        else:  # num_prev == 0: the first frame is generated from its labels alone, exactly as in training
-            img, flow, weight = tf.cond(
-                num_prev > 0, lambda: outputs(self.generator(labels, prev, instances, training=False)),
-                lambda: tf.cond(num_prev < 0, raw_only, first))
+            img, flow, weight = outputs(self.generator(labels, None, instances, training=False))
+        else:
+            # One generator call for every kind of frame (one graph: a third of the ops of a tf.cond between
+            # three calls, and as fast to trace, save and load):
+            # num_prev > 0: a later frame; num_prev == 0: the first frame, generated from its labels alone exactly
+            # as in training (`first_frame`: the image encoder's features times 0, the raw image); num_prev < 0:
+            # NVIDIA's --no_first_img first frame (the given, zero, previous frames through the image encoder, the
+            # raw image only: use_raw_only).
+            img, flow, weight = outputs(self.generator(labels, prev, instances, training=False,
+                                                       first_frame=tf.equal(num_prev, 0),
+                                                       use_raw_only=tf.less(num_prev, 0)))
         return {"frame": img[:, :h, :w], "flow": flow[:, :h, :w], "weight": weight[:, :h, :w]}
 
     def _serve_impl(self, labels, prev_frames, num_prev, instances, as_float=False):
@@ -105,13 +106,15 @@ class Vid2VidModule(tf.Module):
         prev_frames = _same_size(prev_frames, labels, "prev_frames", f"[B, {n - 1}, H, W, 3]")
         if instances is not None:
             instances = _same_size(instances, labels, "instances", f"[B, {n}, H, W]")
-        prev = prev_frames if as_float else tf.cast(prev_frames, tf.float32) / 127.5 - 1.0
-        out = self.next_frame(labels, prev, num_prev, instances)
+        if not as_float:
+            # serving_default is float_feedback on the dequantised frames, minus its float output: the graph of
+            # the generator is traced, saved and loaded once for both signatures (a nested function call).
+            args = (labels, tf.cast(prev_frames, tf.float32) / 127.5 - 1.0, num_prev)
+            out = self.serve_float(*args, *(() if instances is None else (instances,)))
+            return {k: out[k] for k in ("frame", "flow", "weight")}
+        out = self.next_frame(labels, prev_frames, num_prev, instances)
         frame = tf.cast(tf.round(tf.clip_by_value((out["frame"] + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
-        res = {"frame": frame, "flow": out["flow"], "weight": out["weight"]}
-        if as_float:
-            res["frame_float"] = out["frame"]
-        return res
+        return {"frame": frame, "flow": out["flow"], "weight": out["weight"], "frame_float": out["frame"]}
 
     def _serve_float(self, labels, prev_frames, num_prev):
         return self._serve_impl(labels, prev_frames, num_prev, None, as_float=True)

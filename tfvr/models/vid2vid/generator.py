@@ -54,17 +54,31 @@ def _blocks(n: int, dim: int, padding_type: str, norm: str):
     return [ResnetBlock(dim, padding_type, norm) for _ in range(n)]
 
 
-def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_only: bool):
+def _either(a, b):
+    """`a or b` for Python bools and scalar bool tensors alike (a Python bool stays one: no graph op)."""
+    if a is True or b is True:
+        return True
+    tensors = [tf.convert_to_tensor(x, tf.bool) for x in (a, b) if not isinstance(x, bool)]
+    if not tensors:
+        return False
+    return tensors[0] if len(tensors) == 1 else tf.logical_or(tensors[0], tensors[1])
+
+
+def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_only):
     """img_final = img_raw·w + warp(prev, flow)·(1 − w), then the foreground composite (shared by both scales).
+    `use_raw_only`: a Python bool, or a scalar bool tensor that selects img_raw in the graph (one graph for
+    first and later frames, `Vid2VidGenerator.call(first_frame=...)`).
     The warp and the blends run in float32 whatever the compute dtype (mixed precision); both images are float32."""
     f32 = lambda t: None if t is None else tf.cast(t, tf.float32)  # noqa: E731
     img_raw, img_prev_last, flow, weight, fg_mask, img_fg = map(f32, (img_raw, img_prev_last, flow, weight,
                                                                       fg_mask, img_fg))
-    if use_raw_only or flow is None:
+    if use_raw_only is True or flow is None:
         img_final = img_raw
     else:
         img_warp = backward_warp(img_prev_last, flow, padding="border")
         img_final = img_raw * weight + img_warp * (1.0 - weight)
+        if use_raw_only is not False:
+            img_final = tf.where(use_raw_only, img_raw, img_final)
     if img_fg is not None:
         img_final = img_fg * fg_mask + img_final * (1.0 - fg_mask)
         img_raw = img_fg * fg_mask + img_raw * (1.0 - fg_mask)
@@ -74,12 +88,20 @@ def composite(img_raw, img_prev_last, flow, weight, fg_mask, img_fg, use_raw_onl
 class _Composite(LazyBuild, keras.Model):
     """What both scales of vid2vid's generator share: the summed label/image encoders and the composite."""
 
-    def _encode(self, labels, prev_frames, training):
-        """(label encoder + image encoder features, whether only the hallucinated image can be used)."""
+    def _encode(self, labels, prev_frames, training, first_frame=None):
+        """(label encoder + image encoder features, whether only the hallucinated image can be used).
+        `first_frame` (scalar bool tensor, with prev_frames given): True computes a first frame in the same graph,
+        the image encoder's features multiplied by 0 (exactly the label features) and the raw image used."""
         down = self.model_down_seg(labels, training=training)
         if prev_frames is None:  # a first frame: no previous outputs, no image encoder, no warp
             return down, True
-        return down + self.model_down_img(prev_frames, training=training), False
+        img = self.model_down_img(prev_frames, training=training)
+        if first_frame is None or first_frame is False:
+            return down + img, False
+        if first_frame is True:
+            return down, True
+        first_frame = tf.convert_to_tensor(first_frame, tf.bool)
+        return down + img * tf.cast(tf.logical_not(first_frame), img.dtype), first_frame
 
     def _finish(self, img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only, features):
         prev_last = None if prev_frames is None else prev_frames[..., -self.output_nc:]
@@ -161,8 +183,9 @@ class CompositeGenerator(ExampleBuild, _Composite):
             self.model_final_flow = Sequence(_final(2, None), name="model_final_flow")
             self.model_final_w = Sequence(_final(1, "sigmoid"), name="model_final_w")
 
-    def call(self, labels, prev_frames=None, fg_mask=None, use_raw_only=False, return_features=False, training=None):
-        down, first = self._encode(labels, prev_frames, training)
+    def call(self, labels, prev_frames=None, fg_mask=None, use_raw_only=False, return_features=False, training=None,
+             first_frame=None):
+        down, first = self._encode(labels, prev_frames, training, first_frame)
         img_feat = self.model_up_img(self.model_res_img(down, training=training), training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -178,7 +201,7 @@ class CompositeGenerator(ExampleBuild, _Composite):
             if fg_mask is None:
                 raise ValueError("CompositeGenerator(use_fg_model=True) needs fg_mask")
         features = dict(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat) if return_features else None
-        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only or first, features)
+        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, _either(use_raw_only, first), features)
 
     def example_inputs(self):
         """A later frame and a first frame on zeros: creates every variable (`.keras` load)."""
@@ -235,8 +258,8 @@ class CompositeLocalGenerator(_Composite):
             self.model_final_w = Sequence(_final(1, "sigmoid"), name="model_final_w")
 
     def call(self, labels, prev_frames=None, fg_mask=None, img_feat_coarse=None, flow_feat_coarse=None,
-             img_fg_feat_coarse=None, use_raw_only=False, return_features=False, training=None):
-        down, first = self._encode(labels, prev_frames, training)
+             img_fg_feat_coarse=None, use_raw_only=False, return_features=False, training=None, first_frame=None):
+        down, first = self._encode(labels, prev_frames, training, first_frame)
         img_feat = self.model_up_img(down + img_feat_coarse, training=training)
         img_raw = self.model_final_img(img_feat)
         flow = weight = flow_feat = None
@@ -250,7 +273,7 @@ class CompositeLocalGenerator(_Composite):
                                        training=training)
             img_fg = self.indv_final(img_fg_feat)
         features = dict(img_feat=img_feat, flow_feat=flow_feat, img_fg_feat=img_fg_feat) if return_features else None
-        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, use_raw_only or first, features)
+        return self._finish(img_raw, prev_frames, flow, weight, fg_mask, img_fg, _either(use_raw_only, first), features)
 
     def get_config(self):
         return {**super().get_config(), "input_nc": self.input_nc, "output_nc": self.output_nc,
@@ -378,8 +401,13 @@ class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
             mask = tf.cast(mask, self.compute_dtype)[..., None]
         return _stack_time(onehot), mask
 
-    def call(self, labels, prev_frames=None, instances=None, use_raw_only=False, fix_coarse=False, training=None):
-        """`fix_coarse=True` (training with `fix_global_steps`): every scale but the finest runs outside the
+    def call(self, labels, prev_frames=None, instances=None, use_raw_only=False, fix_coarse=False, training=None,
+             first_frame=None):
+        """`first_frame`: None, or a scalar bool tensor that makes this call (prev_frames given) generate a first
+        frame in the same graph: what `prev_frames=None` computes (the image encoder's features multiplied by 0,
+        the raw image used), so one traced graph serves every frame (the streaming export). `use_raw_only` may
+        be a scalar bool tensor too.
+        `fix_coarse=True` (training with `fix_global_steps`): every scale but the finest runs outside the
         gradient (its inputs and the features it hands on go through `tf.stop_gradient`), so no gradient reaches
         its variables and backprop keeps none of its activations (NVIDIA's `.detach()` of the coarser levels while
         `niter_fix_global` is active). The forward values are unchanged."""
@@ -392,8 +420,9 @@ class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
         fix = bool(fix_coarse) and bool(self.local)
         stop = (lambda t: None if t is None else tf.stop_gradient(t)) if fix else (lambda t: t)  # noqa: E731
         a, p, m = pyr[-1]
+        first = {} if first_frame is None or p is None else dict(first_frame=first_frame)
         out = self.netG0(stop(a), stop(p), stop(m), use_raw_only=use_raw_only, return_features=bool(self.local),
-                         training=training)
+                         training=training, **first)
         for s, net in enumerate(self.local, start=1):
             if fix:
                 out = {k: stop(v) for k, v in out.items()}
@@ -402,7 +431,7 @@ class Vid2VidGenerator(PresetMixin, ExampleBuild, LazyBuild, keras.Model):
             if fix and not finest:
                 a, p, m = stop(a), stop(p), stop(m)
             out = net(a, p, m, out["img_feat"], out["flow_feat"], out["img_fg_feat"], use_raw_only=use_raw_only,
-                      return_features=not finest, training=training)
+                      return_features=not finest, training=training, **first)
         return {k: out[k] for k in ("img_final", "img_raw", "flow", "weight")}
 
     def scale_models(self) -> list:
