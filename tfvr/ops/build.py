@@ -59,10 +59,14 @@ def find_nvcc() -> str | None:
     return shutil.which("nvcc") or (str(CUDA_HOME / "bin" / "nvcc") if (CUDA_HOME / "bin" / "nvcc").exists() else None)
 
 
-def cxx_command(sources, out, cflags, lflags, cuda_objects=(), extra=()) -> list[str]:
-    cmd = [os.environ.get("CXX", "g++"), "-std=c++17", "-shared", "-fPIC", "-O3", "-Wno-deprecated-declarations"]
-    cmd += [*extra, *map(str, sources), *map(str, cuda_objects), "-o", str(out), *cflags, *lflags]
-    return cmd
+def cxx_compile_command(source, obj, cflags, extra=()) -> list[str]:
+    """One C++ source to an object file (the sources compile in parallel, `build`)."""
+    return [os.environ.get("CXX", "g++"), "-std=c++17", "-c", "-fPIC", "-O3", "-Wno-deprecated-declarations",
+            *extra, str(source), "-o", str(obj), *cflags]
+
+
+def cxx_link_command(objects, out, lflags) -> list[str]:
+    return [os.environ.get("CXX", "g++"), "-shared", "-fPIC", *map(str, objects), "-o", str(out), *lflags]
 
 
 def cuda_arch_flags(archs: str | None = None) -> list[str]:
@@ -104,11 +108,22 @@ def up_to_date(signature: str, cuda: bool) -> bool:
 
 
 def _run(cmd, quiet: bool) -> None:
-    if not quiet:
-        print("+", " ".join(cmd), flush=True)
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"command failed ({r.returncode}): {' '.join(cmd[:3])} …\n{r.stderr[-4000:]}")
+    _run_all([cmd], quiet)
+
+
+def _run_all(cmds, quiet: bool) -> None:
+    """Runs the commands at once, at most os.cpu_count() at a time; the first failure (with its compiler
+    message) is raised after all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for cmd in cmds:
+        if not quiet:
+            print("+", " ".join(cmd), flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cmds), os.cpu_count() or 1))) as pool:
+        results = list(pool.map(lambda c: subprocess.run(c, capture_output=True, text=True), cmds))
+    for cmd, r in zip(cmds, results):
+        if r.returncode != 0:
+            raise RuntimeError(f"command failed ({r.returncode}): {' '.join(cmd[:3])} …\n{r.stderr[-4000:]}")
 
 
 def build(cuda: bool = False, force: bool = False, quiet: bool = False, out: Path = LIBRARY) -> Path:
@@ -121,18 +136,23 @@ def build(cuda: bool = False, force: bool = False, quiet: bool = False, out: Pat
     cflags, lflags = tf_flags()
     with tempfile.TemporaryDirectory(prefix="tfvr-build-") as tmp:
         tmp_out = Path(tmp) / out.name
-        objects, extra = [], []
+        jobs, objects, extra = [], [], []
         if cuda:
             nvcc = find_nvcc()
             if nvcc is None:
                 raise RuntimeError("--cuda: nvcc not found (PATH, $CUDA_HOME/bin)")
             for src in CUDA_SOURCES:
                 obj = Path(tmp) / (src.name + ".o")
-                _run(nvcc_command(nvcc, src, obj), quiet)
+                jobs.append(nvcc_command(nvcc, src, obj))
                 objects.append(obj)
             extra = ["-DGOOGLE_CUDA=1", "-I" + str(CUDA_HOME / "include")]
             lflags = lflags + ["-L" + str(CUDA_HOME / "lib64"), "-l:libcudart_static.a", "-ldl", "-lrt", "-lpthread"]
-        _run(cxx_command(CPU_SOURCES, tmp_out, cflags, lflags, objects, extra), quiet)
+        for src in CPU_SOURCES:  # every source its own compiler process, in parallel (2 cores: 32 -> 20 s)
+            obj = Path(tmp) / (src.name + ".o")
+            jobs.append(cxx_compile_command(src, obj, cflags, extra))
+            objects.append(obj)
+        _run_all(jobs, quiet)
+        _run(cxx_link_command(objects, tmp_out, lflags), quiet)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp_final = out.with_name(out.name + ".tmp")
         shutil.copyfile(tmp_out, tmp_final)
