@@ -46,7 +46,29 @@ from tfvr.errors import UserError
 
 log = logging.getLogger("tfvr.training")
 
-__all__ = ["run", "write_json_atomic", "format_table"]
+__all__ = ["run", "write_json_atomic", "format_table", "use_bfc_cpu_allocator"]
+
+
+def use_bfc_cpu_allocator() -> bool:
+    """Training processes allocate CPU tensors from TensorFlow's BFC allocator instead of malloc/free per tensor.
+
+    TensorFlow reads TF_CPU_ALLOCATOR_USE_BFC when it creates its CPU allocator, at the first op of the process,
+    so this must run before any (`run` calls it first; processes started from here inherit it). With malloc, every
+    step's large blocks go back to the kernel and are faulted in again: the STTN-R demo's step spent a third of
+    its CPU time in the kernel and ran ~0.95 steps/s on 2 cores, with BFC ~1.5 (docs/performance.md, "Session 8"),
+    for 8 % more peak RSS (BFC keeps its peak for reuse). Inference commands (`tfvr restore` ...) keep malloc: on
+    EDVR-M at 180x320 BFC is x1.4 faster but +32 % peak RSS, and their memory bounds matter more.
+    TF_CPU_ALLOCATOR_USE_BFC=false keeps TensorFlow's default. TensorFlow caps BFC's pool at 64 GiB
+    (TF_CPU_BFC_MEM_LIMIT_IN_MB); the cap is raised to the machine's memory where that is larger.
+    Returns whether BFC is asked for."""
+    if os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true").strip().lower() not in ("true", "1"):
+        return False
+    try:
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError, AttributeError):
+        ram_mb = 0
+    os.environ.setdefault("TF_CPU_BFC_MEM_LIMIT_IN_MB", str(max(1 << 16, ram_mb)))
+    return True
 
 
 def _die(prog: str, message: str, code: int = 2) -> None:
@@ -162,6 +184,7 @@ def _train_and_export(trainer, task, task_cls, config, workdir: str, prog: str) 
 
 def run(task_cls: type, experiment: Optional[Any] = None, argv: Optional[list[str]] = None) -> None:
     """Parses flags (checking every `--config.*` line), then trains, evaluates and exports (module docstring)."""
+    use_bfc_cpu_allocator()  # before TensorFlow's first op
     from tfvr import quiet
 
     verbose = quiet.setup(sys.argv if argv is None else argv)  # a no-op for TF when the script already called it
