@@ -56,7 +56,7 @@ def use_bfc_cpu_allocator() -> bool:
     so this must run before any (`run` calls it first; processes started from here inherit it). With malloc, every
     step's large blocks go back to the kernel and are faulted in again: the STTN-R demo's step spent a third of
     its CPU time in the kernel and ran ~0.95 steps/s on 2 cores, with BFC ~1.5 (docs/performance.md, "Session 8"),
-    for 8 % more peak RSS (BFC keeps its peak for reuse). Inference commands (`tfvr restore` ...) keep malloc: on
+    for 5-10 % more peak RSS (BFC keeps its peak for reuse). Inference commands (`tfvr restore` ...) keep malloc: on
     EDVR-M at 180x320 BFC is x1.4 faster but +32 % peak RSS, and their memory bounds matter more.
     TF_CPU_ALLOCATOR_USE_BFC=false keeps TensorFlow's default. TensorFlow caps BFC's pool at 64 GiB
     (TF_CPU_BFC_MEM_LIMIT_IN_MB); the cap is raised to the machine's memory where that is larger.
