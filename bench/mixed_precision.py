@@ -16,6 +16,10 @@ completion order, so two float32 runs of one command see different batches (meas
 16.542 vs 16.033 dB), which is noise the precision comparison cannot tell from its own. `--float32-repeats N` runs
 the float32 run N times (`<family>-float32`, `-float32-r2`, ...) and prints their spread: what is left of run-to-run
 noise (thread timing in TensorFlow's own kernels) that a mixed-precision difference should be read against.
+`--cross-eval` then evaluates each final checkpoint in the other precision too (a copy of the run folder, resumed at
+its last step with the precision swapped: no step is trained, `eval_at_end` scores it), which splits the difference
+into what mixed-precision *training* changed (mixed-trained weights scored in float32, against the float32 run) and
+what mixed-precision *inference* changes (the float32-trained weights scored in the reduced precision).
 Target (issue 15): |PSNR(mixed) - PSNR(float32)| <= 0.1 dB, no NaN. Without bf16 hardware (AVX512-BF16
 / AMX / a GPU) the mixed runs are not faster: TensorFlow emulates bfloat16 on such CPUs. Asserts nothing.
 """
@@ -26,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,6 +136,44 @@ def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, ti
     return out
 
 
+def cross_eval(run: dict, precision: str, workdir: str, timeout: float, reuse: bool = False) -> dict:
+    """Scores the final checkpoint of the finished `run` in `precision`: its folder copied to `workdir` (never the
+    run itself: the copy is resumed), the same command with `--config.runtime.precision` swapped. The copy already
+    holds `num_steps` steps, so nothing is trained; `eval_at_end` writes a new eval.json."""
+    src = run["cmd"].split(" --workdir=", 1)[1].split(" ", 1)[0]
+    args = run["cmd"].split()
+    args = [f"--workdir={workdir}" if a.startswith("--workdir=") else
+            f"--config.runtime.precision={precision}" if a.startswith("--config.runtime.precision=") else a
+            for a in args]
+    cmd = [sys.executable, *args]
+    if reuse and (old := _reusable(workdir, cmd)) is not None:
+        return {**old, "reused": True}
+    if os.path.lexists(workdir):
+        if _read_record(_record_path(workdir)) is None:
+            raise SystemExit(f"{workdir}: exists and is not a copy this bench made; not replaced")
+        shutil.rmtree(workdir)  # a cross-eval copy this bench made earlier (its record says so)
+    shutil.copytree(src, workdir, ignore=shutil.ignore_patterns("eval.json"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p]))
+    t0, load0 = time.perf_counter(), _load()
+    try:
+        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        rc, err = r.returncode, r.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = "timeout", ""
+    out = {"family": run["family"], "precision": precision, "trained": run["precision"], "steps": run["steps"],
+           "seconds": round(time.perf_counter() - t0, 1), "rc": rc, "load_before": load0, "load_after": _load(),
+           "cmd": " ".join(cmd[1:])}
+    path = os.path.join(workdir, "eval.json")
+    if rc == 0 and os.path.exists(path):
+        out["eval"] = json.loads(open(path).read())
+        out["psnr"] = _psnr(out["eval"], FAMILIES[run["family"]][2])
+    else:
+        out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    _write_record(workdir, out)
+    return out
+
+
 def _print_float32(fam: str, label: str, r: dict) -> None:
     print(f"{fam:>13} {label:<14} PSNR {r.get('psnr', float('nan')):7.3f} dB  {r['seconds']:7.1f} s  "
           f"load {r['load_before']} -> {r['load_after']}  {r.get('error', '')}"
@@ -150,6 +193,8 @@ def main() -> int:
                     help="an extra override for both runs of every family (repeatable), e.g. a learning rate")
     ap.add_argument("--float32-repeats", type=int, default=1,
                     help="run the float32 baseline this many times and print the spread of its PSNR")
+    ap.add_argument("--cross-eval", action="store_true",
+                    help="also score each final checkpoint in the other precision (trained-in vs evaluated-in)")
     ap.add_argument("--reuse", action="store_true",
                     help="read a run that already finished in --keep with the same command instead of re-running it")
     args = ap.parse_args()
@@ -191,6 +236,24 @@ def main() -> int:
                   f"({'within' if ok else 'OUTSIDE'} 0.1 dB{', NaN' if r['nan'] else ''})  {r.get('error', '')}"
                   f"{'  (reused)' if r.get('reused') else ''}",
                   flush=True)
+            if args.cross_eval and r.get("psnr") is not None and base.get("psnr") is not None:
+                # float32-trained scored in `prec`; `prec`-trained scored in float32
+                fi = cross_eval(base, prec, os.path.join(root, f"{fam}-float32-eval-{prec}"), args.timeout,
+                                args.reuse)
+                mf = cross_eval(r, "float32", os.path.join(root, f"{fam}-{prec}-eval-float32"), args.timeout,
+                                args.reuse)
+                rows += [fi, mf]
+                p = {("float32", "float32"): base["psnr"], (prec, prec): r["psnr"],
+                     ("float32", prec): fi.get("psnr", float("nan")), (prec, "float32"): mf.get("psnr", float("nan"))}
+                print(f"{fam:>13} held-out PSNR, trained in (rows) x evaluated in (columns):", flush=True)
+                print(f"{'':>13} {'':<14} {'float32':>9} {prec:>15}", flush=True)
+                for t in ("float32", prec):
+                    print(f"{'':>13} {t:<14} {p[(t, 'float32')]:9.3f} {p[(t, prec)]:15.3f}", flush=True)
+                r["diff_training_db"] = p[(prec, "float32")] - p[("float32", "float32")]
+                r["diff_inference_db"] = p[("float32", prec)] - p[("float32", "float32")]
+                print(f"{fam:>13} training in {prec}: {r['diff_training_db']:+.3f} dB (both scored in float32); "
+                      f"inference in {prec}: {r['diff_inference_db']:+.3f} dB (float32 weights)  "
+                      f"{fi.get('error', '')} {mf.get('error', '')}", flush=True)
     if args.json:
         write_text(args.json, json.dumps(rows, indent=1))
     print(f"runs in {root}; load {_load()}")
