@@ -66,7 +66,8 @@ def test_bad_configs_are_rejected():
 
 
 def test_in_graph_sequence_equals_streaming_generation():
-    """generate_sequence (the training loop) and synthesize (evaluation / serving order) give the same video."""
+    """generate_sequence (the training loop) and synthesize (evaluation / serving order) give the same video;
+    synthesize traces its recurrent step once for the first and the later frames (the tensor first_frame flag)."""
     cfg = tiny_config()
     task = Vid2VidTask(cfg)
     gen = task.build_models()["generator"]
@@ -77,6 +78,10 @@ def test_in_graph_sequence_equals_streaming_generation():
     assert np.abs(video.astype(np.int32) - want).max() <= 1
     # frame 0 is the hallucinated image alone
     np.testing.assert_array_equal(seq["img_final"][0, 0], seq["img_raw"][0, 0])
+    fns = list(task._synthesizer._step_fns.values())
+    assert len(fns) == 1 and fns[0].experimental_get_tracing_count() == 1
+    assert np.array_equal(task.synthesize(gen, batch["labels"][0]), video)  # the same function again, no retrace
+    assert fns[0].experimental_get_tracing_count() == 1
 
 
 def _one_step(strategy, cfg, batch):

@@ -136,19 +136,24 @@ def generate_sequence(gen, labels, instances=None, bptt_frames: int = 1, trainin
 
 
 class Synthesizer:
-    """Generates whole videos with a generator: an eager loop over frames around two traced step functions per
-    generator (first frame; later frames), kept for the generator's lifetime in this object."""
+    """Generates whole videos with a generator: an eager loop over frames around one traced step function per
+    generator and mode, kept for the generator's lifetime in this object. The recurrent step takes the previous
+    frames and a scalar bool `first` (the generator's tensor `first_frame` flag: zero previous frames, the image
+    encoder's features multiplied by 0, the raw image used), so the first frame and the later ones share one
+    trace; the per-frame mode (`recurrent=False`, a generator that may have no image encoder) never passes any."""
 
     def __init__(self):
         self._step_fns = {}
 
-    def _step_fn(self, gen):
-        key = id(gen)
+    def _step_fn(self, gen, recurrent: bool):
+        key = (id(gen), recurrent)
         if key not in self._step_fns:
-            first = tf.function(lambda lab, ins: gen(lab, None, ins, training=False), autograph=False)
-            later = tf.function(lambda lab, prev, ins: gen(lab, prev, ins, training=False),
-                                autograph=False)
-            self._step_fns[key] = (first, later)
+            if recurrent:
+                fn = tf.function(lambda lab, prev, ins, first: gen(lab, prev, ins, training=False, first_frame=first),
+                                 autograph=False)
+            else:
+                fn = tf.function(lambda lab, ins: gen(lab, None, ins, training=False), autograph=False)
+            self._step_fns[key] = fn
         return self._step_fns[key]
 
     def __call__(self, gen, labels, instances=None, recurrent: bool = True) -> np.ndarray:
@@ -156,7 +161,7 @@ class Synthesizer:
 
         `recurrent=False` generates every frame as a first frame (the per-frame baseline).
         """
-        first, later = self._step_fn(gen)
+        step = self._step_fn(gen, bool(recurrent))
         labels = tf.convert_to_tensor(labels, tf.int32)[None]
         instances = None if instances is None else tf.convert_to_tensor(instances, tf.int32)[None]
         n, t_len = gen.n_frames_G, labels.shape[1]
@@ -165,11 +170,11 @@ class Synthesizer:
         for t in range(t_len):
             ins = None if instances is None or not gen.use_instance else label_windows(instances, t, n)
             lab = label_windows(labels, t, n)
-            if t == 0 or not recurrent:
-                out = first(lab, ins)
+            if not recurrent:
+                out = step(lab, ins)
             else:
                 prev = [frames[t - k] if t - k >= 0 else zeros for k in range(n - 1, 0, -1)]
-                out = later(lab, tf.stack(prev, axis=1), ins)
+                out = step(lab, tf.stack(prev, axis=1), ins, tf.constant(t == 0))
             frames.append(out["img_final"])
         video = tf.concat(frames, axis=0)
         return np.clip(np.rint((video.numpy() + 1.0) * 127.5), 0, 255).astype(np.uint8)
