@@ -113,21 +113,27 @@ class ModulatedDeformConv2D(keras.layers.Layer):
             name="offset_mean_abs",
         )
 
-    def _offset_conv_padding(self):
+    def _offset_conv_input(self, guide):
+        """(guide, conv2d padding): symmetric integer padding is applied with `tf.pad` and the conv runs "VALID"
+        (conv2d's explicit padding has the same values, but TensorFlow's CPU backward of it leaves oneDNN: ~50×
+        slower in bfloat16, ~10 % in float32 at EDVR's sizes; docs/performance.md, session 9)."""
         if isinstance(self.padding, str):
-            return self.padding.upper()
+            return guide, self.padding.upper()
         ph, pw = self.padding
-        return [[0, 0], [ph, ph], [pw, pw], [0, 0]]
+        if ph or pw:
+            guide = tf.pad(guide, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return guide, "VALID"
 
     def call(self, x, guide):
         gk = self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]
         if self.offset_dtype is not None:
             guide = tf.cast(guide, self.offset_dtype)
+        guide, padding = self._offset_conv_input(guide)
         out = tf.nn.conv2d(
             guide,
             tf.cast(self.offset_kernel, guide.dtype),
             strides=self.strides,
-            padding=self._offset_conv_padding(),
+            padding=padding,
             dilations=self.dilation_rate,
         )
         out = out + tf.cast(self.offset_bias, out.dtype)

@@ -152,9 +152,12 @@ class Conv2d(keras.layers.Layer):
 
     def call(self, x):
         p = self.padding
-        y = tf.nn.conv2d(
-            x, tf.cast(self.kernel, x.dtype), strides=self.stride, padding=[[0, 0], [p, p], [p, p], [0, 0]] if p else "VALID"
-        )
+        if p:
+            # tf.pad, then a "VALID" conv: the same values as conv2d's explicit padding, which TensorFlow's CPU runs
+            # outside oneDNN's fast path (measured: vid2vid's 4×4 discriminator convs, forward + backward, 1.5-1.9×
+            # slower in float32 and 4-8× slower in bfloat16 with explicit padding; docs/performance.md, session 9)
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=self.stride, padding="VALID")
         return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
 
     def compute_output_shape(self, input_shape):
