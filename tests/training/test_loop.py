@@ -232,3 +232,25 @@ def test_mixed_precision_step(tmp_path, precision):
         assert t.models["denoiser"].get_layer("c1").kernel.dtype == "float32"
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_runtime_deterministic_enables_op_determinism_before_the_models_are_built(tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    _trainer(_exp(num_steps=1), tmp_path / "default").build()
+    assert not tf_config.is_op_determinism_enabled()  # off unless asked for
+    exp = _exp(num_steps=1)
+    exp.runtime.deterministic = True
+    seen = []
+    try:
+        class Probe(ToyTask):
+            def build_models(self):
+                seen.append(tf_config.is_op_determinism_enabled())
+                return super().build_models()
+
+        t = _trainer(exp, tmp_path / "det", task_cls=Probe).build()
+        assert seen == [True]
+        assert np.isfinite(t.run_step(make_batch(0, 4, 8, 0.1))["loss"])
+    finally:
+        tf_config.disable_op_determinism()  # process-wide: the other tests of this worker run without it

@@ -195,6 +195,12 @@ class RuntimeConfig:
         cpu_devices: on a machine without GPUs, split the CPU into this many logical devices so that "auto" /
             "mirrored" run that many replicas (to try a multi-replica run or a replica-count change without GPUs;
             docs/distributed.md). 0 or 1: the CPU is one device. Ignored when a GPU is visible.
+        deterministic: TensorFlow op determinism for this process (`tf.config.experimental.enable_op_determinism`,
+            what Keras recommends next to a fixed seed; PyTorch's `torch.use_deterministic_algorithms`): ops take
+            their deterministic kernels (an op without one raises), and every `tf.data` map keeps its order. With
+            a fixed `trainer.seed`, two runs of one command on one machine then follow the same trajectory far
+            more closely (docs/distributed.md: vid2vid's GAN diverged within 12 steps without it). Off by
+            default: it can cost speed (docs/performance.md).
     """
 
     strategy: str = "auto"
@@ -202,6 +208,7 @@ class RuntimeConfig:
     precision: str = "float32"
     initial_loss_scale: float = 32768.0
     cpu_devices: int = 0
+    deterministic: bool = False
 
     def validate(self, group: str = "runtime") -> "RuntimeConfig":
         """Raises ConfigError naming the first bad field (called before the workdir is touched)."""

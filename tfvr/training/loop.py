@@ -156,6 +156,8 @@ class Trainer:
             return self
         for g in self._group_configs():
             schedules.validate(g)
+        if self.config.runtime.deterministic:  # before any op of the run is built (process-wide, like the policy)
+            tf.config.experimental.enable_op_determinism()
         _set_precision(self.precision)
         import keras
 
