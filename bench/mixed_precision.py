@@ -98,6 +98,28 @@ def _write_record(workdir: str, out: dict) -> None:
     write_text(path, json.dumps(out, indent=1))
 
 
+def _run_and_score(cmd: list[str], workdir: str, key: str, timeout: float, fields: dict) -> tuple[dict, str]:
+    """Runs one train-script command (the repository first on PYTHONPATH) and reads the model's PSNR from the
+    eval.json it wrote in `workdir`: (the record: `fields` + seconds, rc, load, cmd, eval, psnr or error; stderr)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p]))
+    t0, load0 = time.perf_counter(), _load()
+    try:
+        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        rc, err = r.returncode, r.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = "timeout", ""
+    out = {**fields, "seconds": round(time.perf_counter() - t0, 1), "rc": rc, "load_before": load0,
+           "load_after": _load(), "cmd": " ".join(cmd[1:])}
+    path = os.path.join(workdir, "eval.json")
+    if rc == 0 and os.path.exists(path):
+        out["eval"] = json.loads(open(path).read())
+        out["psnr"] = _psnr(out["eval"], key)
+    else:
+        out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    return out, err
+
+
 def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, timeout: float,
             overrides=(), reuse: bool = False) -> dict:
     script, flags, key, extra = FAMILIES[family]
@@ -111,24 +133,8 @@ def run_one(family: str, precision: str, steps: int, workdir: str, seed: int, ti
     if reuse and (old := _reusable(workdir, cmd)) is not None:
         old["reused"] = True
         return old
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
-        os.pathsep) if p]))
-    t0, load0 = time.perf_counter(), _load()
-    try:
-        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-        rc, err = r.returncode, r.stderr
-    except subprocess.TimeoutExpired:
-        rc, err = "timeout", ""
-    dt = time.perf_counter() - t0
-    out = {"family": family, "precision": precision, "steps": steps, "seconds": round(dt, 1), "rc": rc,
-           "load_before": load0, "load_after": _load(), "cmd": " ".join(cmd[1:])}
-    path = os.path.join(workdir, "eval.json")
-    if rc == 0 and os.path.exists(path):
-        payload = json.loads(open(path).read())
-        out["eval"] = payload
-        out["psnr"] = _psnr(payload, key)
-    else:
-        out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    out, err = _run_and_score(cmd, workdir, key, timeout,
+                              {"family": family, "precision": precision, "steps": steps})
     out["nan"] = "nan" in err.lower() and "diverged" in err.lower() or (
         out.get("psnr") is not None and not math.isfinite(out["psnr"]))
     if os.path.isdir(workdir):
@@ -149,27 +155,14 @@ def cross_eval(run: dict, precision: str, workdir: str, timeout: float, reuse: b
     if reuse and (old := _reusable(workdir, cmd)) is not None:
         return {**old, "reused": True}
     if os.path.lexists(workdir):
-        if _read_record(_record_path(workdir)) is None:
-            raise SystemExit(f"{workdir}: exists and is not a copy this bench made; not replaced")
+        old = _read_record(_record_path(workdir))
+        if os.path.islink(workdir) or not os.path.isdir(workdir) or old is None or "trained" not in old:
+            raise SystemExit(f"{workdir}: exists and is not a cross-eval copy this bench made; not replaced")
         shutil.rmtree(workdir)  # a cross-eval copy this bench made earlier (its record says so)
     shutil.copytree(src, workdir, ignore=shutil.ignore_patterns("eval.json"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(
-        os.pathsep) if p]))
-    t0, load0 = time.perf_counter(), _load()
-    try:
-        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-        rc, err = r.returncode, r.stderr
-    except subprocess.TimeoutExpired:
-        rc, err = "timeout", ""
-    out = {"family": run["family"], "precision": precision, "trained": run["precision"], "steps": run["steps"],
-           "seconds": round(time.perf_counter() - t0, 1), "rc": rc, "load_before": load0, "load_after": _load(),
-           "cmd": " ".join(cmd[1:])}
-    path = os.path.join(workdir, "eval.json")
-    if rc == 0 and os.path.exists(path):
-        out["eval"] = json.loads(open(path).read())
-        out["psnr"] = _psnr(out["eval"], FAMILIES[run["family"]][2])
-    else:
-        out["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    out, _ = _run_and_score(cmd, workdir, FAMILIES[run["family"]][2], timeout,
+                            {"family": run["family"], "precision": precision, "trained": run["precision"],
+                             "steps": run["steps"]})
     _write_record(workdir, out)
     return out
 
