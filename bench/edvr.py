@@ -152,7 +152,8 @@ def to_uint8(y) -> np.ndarray:
     return np.round(np.clip(np.asarray(y, np.float32), 0, 1) * 255).astype(np.uint8)
 
 
-def tf_worker(impl: str, case_name: str, repeats: int, dtype: str = "float32", save: str = "") -> dict:
+def tf_worker(impl: str, case_name: str, repeats: int, dtype: str = "float32", save: str = "",
+              whole_frame: bool = False) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, REPO)
     import tensorflow as tf
@@ -162,6 +163,8 @@ def tf_worker(impl: str, case_name: str, repeats: int, dtype: str = "float32", s
 
     case = CASES[case_name]
     model = from_basicsr(None, dcn_impl=impl, **EDVR_M)
+    if whole_frame:  # inference as before session 10: PCD on all frames at once, the x4 tail on the whole frame
+        model.align_chunk_pixels = model.tail_strip_pixels = None
     rng = np.random.default_rng(1)
     for layer in model.dcn_layers().values():
         layer.offset_kernel.assign(rng.normal(0, OFFSET_STD, layer.offset_kernel.shape).astype(np.float32))
@@ -278,10 +281,11 @@ def main() -> None:
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     ap.add_argument("--save", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--whole-frame", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker == "tf":
-        print(json.dumps(tf_worker(args.impl, args.case, args.repeats, args.dtype, args.save)))
+        print(json.dumps(tf_worker(args.impl, args.case, args.repeats, args.dtype, args.save, args.whole_frame)))
         return
     if args.worker == "torch":
         print(json.dumps(torch_worker(args.case, args.repeats)))

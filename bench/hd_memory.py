@@ -8,8 +8,10 @@ process, TensorFlow's ≈0.6 GB included.
 
 fwd180: EDVR-M (64 ch, 5 frames, 8 deformable groups, TSA; random weights) forward on 1×5×180×320, through
   bench/edvr.py's workers: the C++ kernel with its default im2col chunking (`deform_conv2d(max_cols_bytes=...)`,
-  256 MiB), the kernel in one piece (TFVR_DCN_COLS_MB=0: the former behaviour), the pure-TF reference, and BasicSR
-  1.4.2 (torch CPU) in the peer venv, in the same run.
+  256 MiB), the kernel in one piece (TFVR_DCN_COLS_MB=0: the former behaviour), the kernel with EDVR's inference
+  pieces off ("whole-frame passes": `align_chunk_pixels = tail_strip_pixels = None`, PCD on all 5 frames at once
+  and the ×4 tail on the whole frame, as before session 10), the pure-TF reference, and BasicSR 1.4.2 (torch CPU)
+  in the peer venv, in the same run.
 tiled: `tfvr restore --tile S` of a generated clip (`tfvr.data.synthetic`, --lr-size, --frames frames, mp4) with an
   EDVR-M SavedModel of random weights exported here (`tfvr.export.saved_model.export`: the pure-TF graph that TF
   Serving loads), output a PNG folder; --max-frames limits the frames restored (each one needs the full window).
@@ -45,15 +47,16 @@ def fwd180(peer: str | None, timeout: float) -> dict:
     import edvr as bench_edvr
 
     out = {}
-    runs = [("kernel (chunked im2col, 256 MiB)", "kernel", None), ("kernel (one piece)", "kernel", "0"),
-            ("reference (pure TF)", "reference", None)]
-    for label, impl, cols_mb in runs:
+    runs = [("kernel (chunked im2col, 256 MiB)", "kernel", None, []), ("kernel (one piece)", "kernel", "0", []),
+            ("kernel, whole-frame passes", "kernel", None, ["--whole-frame"]),
+            ("reference (pure TF)", "reference", None, [])]
+    for label, impl, cols_mb, extra in runs:
         old = os.environ.get("TFVR_DCN_COLS_MB")
         if cols_mb is not None:
             os.environ["TFVR_DCN_COLS_MB"] = cols_mb
         try:
             r = bench_edvr.run_child(sys.executable, ["--worker", "tf", "--impl", impl, "--case", "fwd180",
-                                                      "--repeats", "1"], timeout)
+                                                      "--repeats", "1", *extra], timeout)
         finally:
             if cols_mb is not None:
                 if old is None:

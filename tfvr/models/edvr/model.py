@@ -36,6 +36,7 @@ from tfvr.layers.pixel_shuffle import PixelShuffle
 from tfvr.layers.residual import ResidualBlockNoBN
 from tfvr.models.edvr.presets import PRESETS as _PRESETS
 from tfvr.models.saving import PresetMixin
+from tfvr.ops.deform_conv_reference import in_xla_context
 from tfvr.ops.padding import pad_to_multiple
 
 # EDVR's `pad_mode` values -> tfvr.ops.padding modes (its "reflect" folds back for pads longer than the frame).
@@ -165,6 +166,21 @@ DCN_MODES = ("dcn", "conv")
 def _check_dcn_mode(dcn_mode):
     if dcn_mode not in DCN_MODES:
         raise ValueError(f"dcn_mode must be one of {DCN_MODES}, got {dcn_mode!r}")
+
+
+def sequential_chunks(total, size, fn, dtype, element_shape):
+    """concat([fn(0, size), fn(size, 2·size), ..., fn(.., total)]) along axis 0, one chunk computed at a time (a
+    `tf.while_loop` with `parallel_iterations=1`), so the working set is one chunk's whatever `total`; `total` and
+    `size` may be tensors. fn(start, stop) returns a `dtype` tensor of `element_shape` whose axis 0 holds the chunk."""
+    n = (total + size - 1) // size
+
+    def body(i, parts):
+        start = i * size
+        return i + 1, parts.write(i, fn(start, tf.minimum(total, start + size)))
+
+    parts = tf.TensorArray(dtype, size=n, infer_shape=False, element_shape=tf.TensorShape(element_shape))
+    _, parts = tf.while_loop(lambda i, _: i < n, body, [tf.constant(0), parts], parallel_iterations=1)
+    return parts.concat()
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -561,10 +577,10 @@ class EDVR(PresetMixin, keras.Model):
     # ------------------------------------------------------------------------------------------------ stages
     # call() = pad -> extract -> align -> memory_read (identity here) -> fuse -> reconstruct -> crop. Subclasses
     # override one stage (MemEDVR: align without PCD, and the memory read) instead of copying the forward pass.
-    def call(self, x):
-        return self.run_stages(x)[0]
+    def call(self, x, training=None):
+        return self.run_stages(x, training=training)[0]
 
-    def run_stages(self, x):
+    def run_stages(self, x, training=None):
         """The forward pass; returns (output [B, s·H, s·W, C], the extra value `memory_read` returned)."""
         x = tf.convert_to_tensor(x)
         x_in = x  # the caller's dtype (float32 from the serving graph): the residual's base is added in float32
@@ -574,13 +590,13 @@ class EDVR(PresetMixin, keras.Model):
         b, h0, w0 = shape[0], shape[2], shape[3]
         x = pad_to_multiple(x, self.size_multiple, axes=(2, 3), mode=_PAD_MODES[self.pad_mode])
         feat_l1 = self.extract(x)
-        aligned = self.align(feat_l1, b)
+        aligned = self.align(feat_l1, b, training=training)
         aligned, extra = self.memory_read(aligned)
         # The residual's base comes from the input as given (float32 from the serving graph), not its 16-bit cast.
         c = self.center
         x_center = pad_to_multiple(tf.cast(x_in[:, c:c + 1], tf.float32), self.size_multiple, axes=(2, 3),
                                    mode=_PAD_MODES[self.pad_mode])[:, 0]
-        out = self.reconstruct(self.fuse(aligned), x_center)
+        out = self.reconstruct(self.fuse(aligned), x_center, training=training)
         return out[:, : self.scale * h0, : self.scale * w0], extra
 
     def extract(self, x):
@@ -595,18 +611,36 @@ class EDVR(PresetMixin, keras.Model):
             feat_l1 = block(feat_l1)
         return feat_l1
 
-    def align(self, feat_l1, b):
-        """L1 features [B·T, h, w, nf] -> every frame aligned to the centre one by PCD, [B, T, h, w, nf]."""
+    def align(self, feat_l1, b, training=None):
+        """L1 features [B·T, h, w, nf] -> every frame aligned to the centre one by PCD, [B, T, h, w, nf]. Outside
+        training the frames go through PCD in groups of `align_chunk_pixels` (see there)."""
         t = self.num_frame
         feat_l2 = lrelu(self.conv_l2_2(lrelu(self.conv_l2_1(feat_l1))))
         feat_l3 = lrelu(self.conv_l3_2(lrelu(self.conv_l3_1(feat_l2))))
-        # Align every frame to the centre one in one batched pass: [B·T, ...] against the B centre frames.
-        nbr, ref = [], []
+        clips, refs = [], []
         for f in (feat_l1, feat_l2, feat_l3):
             fs = tf.shape(f)
-            nbr.append(f)
-            ref.append(tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])[:, self.center])
-        return self.per_clip(self.pcd_align(nbr, ref, num_frames=t), b)
+            clip = tf.reshape(f, [b, t, fs[1], fs[2], self.num_feat])
+            clips.append(clip)
+            refs.append(clip[:, self.center])
+
+        def pcd(f0, f1):
+            # Frames f0..f1-1 of every item aligned to its centre frame in one batched pass: [B·k, ...] against the
+            # B centre frames (PCDAlignment convolves the reference half of its cat([nbr, ref]) convs once per item).
+            nbr = [tf.reshape(c[:, f0:f1], tf.concat([[-1], tf.shape(c)[2:]], 0)) for c in clips]
+            return self.pcd_align(nbr, refs, num_frames=f1 - f0)
+
+        if training or self.align_chunk_pixels is None or in_xla_context():
+            return self.per_clip(self.pcd_align([feat_l1, feat_l2, feat_l3], refs, num_frames=t), b)
+        fs = tf.shape(feat_l1)
+        k = tf.maximum(1, self.align_chunk_pixels // (fs[1] * fs[2]))
+
+        def chunk(f0, f1):  # [B·k, h, w, nf] -> [k, B, h, w, nf]: frames first, for the concat
+            y = tf.reshape(pcd(f0, f1), [b, f1 - f0, fs[1], fs[2], self.num_feat])
+            return tf.transpose(y, [1, 0, 2, 3, 4])
+
+        out = sequential_chunks(t, k, chunk, self.pcd_align.compute_dtype, [None, None, None, None, self.num_feat])
+        return tf.transpose(out, [1, 0, 2, 3, 4])
 
     def per_clip(self, feat, b):
         """[B·T, h, w, nf] -> [B, T, h, w, nf]."""
@@ -625,16 +659,16 @@ class EDVR(PresetMixin, keras.Model):
         return self.fusion(tf.reshape(tf.transpose(aligned, [0, 2, 3, 1, 4]),
                                       [s[0], s[2], s[3], self.num_frame * self.num_feat]))
 
-    def reconstruct(self, feat, x_center):
+    def reconstruct(self, feat, x_center, training=None):
         """Fused features [B, h, w, nf] + the padded float32 centre frame -> the restored frame, float32 (x4 up
-        unless hr_in)."""
+        unless hr_in). Outside training the x4 tail runs in row strips (`tail_strip_pixels`)."""
         out = feat
         for block in self.reconstruction:
             out = block(out)
-        out = lrelu(self.pixel_shuffle(self.upconv1(out)))
-        out = lrelu(self.pixel_shuffle(self.upconv2(out)))
-        out = lrelu(self.conv_hr(out))
-        out = self.conv_last(out)
+        if training or self.tail_strip_pixels is None or in_xla_context():
+            out = self.tail(out)
+        else:
+            out = self.tail_in_strips(out, self.tail_strip_pixels)
         if self.hr_in:
             base = x_center
         else:
@@ -642,6 +676,49 @@ class EDVR(PresetMixin, keras.Model):
             base = tf.image.resize(x_center, [4 * fs[1], 4 * fs[2]], method="bilinear")
         # The final residual add in float32 (a 16-bit sum would round the output to ~1/256); output float32.
         return tf.cast(out, tf.float32) + tf.cast(base, tf.float32)
+
+    # PCD on all T frames at once (frames folded into the batch) is the fastest and what training uses; outside
+    # training, frames go through it in groups of max(1, align_chunk_pixels // (h w)) (h, w: the L1 feature map),
+    # one group at a time. At 180x320 (EDVR-M, 5 frames) the alignment's live tensors peak at 1,040 MB in one
+    # pass; its offset maps (3·9·groups channels) are the largest. None: all frames in one pass.
+    align_chunk_pixels: int | None = 1 << 16
+    # The x4 tail (upconv1 ... conv_last) holds the largest tensors of the network: at a 720x1280 output each of
+    # its 64-channel maps is 236 MB in float32, and oneDNN keeps reordered copies beside them. Outside training it
+    # runs in horizontal strips of at most this many output pixels, one strip at a time, each with TAIL_HALO
+    # rows of the neighbouring strips, so its working set no longer grows with the frame height; the output equals
+    # the whole-frame tail (tests/models/edvr/test_tail_strips.py). None: the whole frame at once.
+    tail_strip_pixels: int | None = 1 << 18
+    # Rows (at the tail's input resolution) that the four 3x3 convs reach across a strip edge: upconv1 one, upconv2
+    # one at 2x (half a row here, rounded up), conv_hr and conv_last one each at 4x (half a row together).
+    TAIL_HALO = 2
+
+    def tail(self, feat):
+        """Reconstructed features [B, h, w, nf] -> the x4 residual [B, 4h, 4w, num_out_ch] (compute dtype)."""
+        out = lrelu(self.pixel_shuffle(self.upconv1(feat)))
+        out = lrelu(self.pixel_shuffle(self.upconv2(out)))
+        out = lrelu(self.conv_hr(out))
+        return self.conv_last(out)
+
+    def tail_in_strips(self, feat, strip_pixels: int):
+        """`tail(feat)` computed strip by strip (`sequential_chunks`): strips of max(1, strip_pixels // (16 w))
+        rows of `feat`, each run with TAIL_HALO rows more on each side where the frame has them (the convs' zero
+        padding is then right at the frame's edges), the halo's output cropped."""
+        s = tf.shape(feat)
+        h, w = s[1], s[2]
+        halo = self.TAIL_HALO
+
+        def strip(r0, r1):  # rows first, for the concat
+            s0, s1 = tf.maximum(0, r0 - halo), tf.minimum(h, r1 + halo)
+            y = self.tail(feat[:, s0:s1])[:, 4 * (r0 - s0): 4 * (r1 - s0)]
+            return tf.transpose(y, [1, 0, 2, 3])
+
+        rows = tf.maximum(1, strip_pixels // (16 * w))
+        out = sequential_chunks(h, rows, strip, self.conv_last.compute_dtype, [None, None, None, self.num_out_ch])
+        out = tf.transpose(out, [1, 0, 2, 3])
+        static = feat.shape
+        out.set_shape([static[0], None if static[1] is None else 4 * static[1],
+                       None if static[2] is None else 4 * static[2], self.num_out_ch])
+        return out
 
     def build_for_weights(self):
         """Creates every weight (they do not depend on H, W); returns self."""

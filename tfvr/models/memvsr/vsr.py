@@ -82,9 +82,9 @@ class MemEDVR(EDVR):
             m = {k: v for k, v in m.items() if not k.startswith(("pcd_align.", "conv_l2", "conv_l3"))}
         return m
 
-    def align(self, feat_l1, b):
+    def align(self, feat_l1, b, training=None):
         # with_pcd=False (the seed's Table 3): the per-frame features go on unaligned.
-        return super().align(feat_l1, b) if self.with_pcd else self.per_clip(feat_l1, b)
+        return super().align(feat_l1, b, training=training) if self.with_pcd else self.per_clip(feat_l1, b)
 
     def memory_read(self, aligned):
         """The centre frame's aligned features query the memory written by all T; the fused map replaces them."""
