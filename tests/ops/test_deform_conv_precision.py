@@ -70,13 +70,18 @@ def test_half_precision_matches_float32(impl, name, strides):
 
 @needs_kernel
 @pytest.mark.parametrize("name", list(HALF))
-def test_kernel_sums_in_float32_and_rounds_once(name):
+# channels per offset group 8, 16, 32 (the kernel's vector paths, bfloat16's own among them), 4 and 5 (generic)
+@pytest.mark.parametrize("c,g", [(16, 2), (32, 2), (64, 2), (12, 3), (10, 2)])
+def test_kernel_sums_in_float32_and_rounds_once(name, c, g):
     """The op's 16-bit columns and grad_x are the float32 results on the same inputs rounded once (half an ulp),
-    which a kernel summing in 16 bits would miss: with small offsets every input pixel receives ~9·G terms."""
+    which a kernel summing in 16 bits would miss: with small offsets every input pixel receives ~9·G terms. NaN
+    and infinity come through the 16-bit columns where they come through the float32 ones. (Not bit-exact against
+    TensorFlow's cast: the compiler may fuse multiply-adds differently in the two instantiations, and a float32 sum
+    then and again lands on a 16-bit tie.)"""
     lib = dc._load_library()
     dtype = HALF[name]
     rng = np.random.default_rng(11)
-    n, h, w, c, g = 1, 12, 13, 16, 2
+    n, h, w = 1, 12, 13
     x = tf.cast(rng.normal(size=(n, h, w, c)).astype(np.float32), dtype)
     off = tf.constant(rng.uniform(-0.7, 0.7, size=(n, h, w, 2 * g * 9)).astype(np.float32))
     mask = tf.constant(rng.uniform(0.5, 1, size=(n, h, w, g * 9)).astype(np.float32))
@@ -96,6 +101,21 @@ def test_kernel_sums_in_float32_and_rounds_once(name):
     # Offsets and masks: float32 arithmetic on the same (16-bit) values: equal up to float32 summation.
     np.testing.assert_allclose(goff16, goff32, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(gm16, gm32, rtol=1e-5, atol=1e-4)
+    # Non-finite and huge inputs in the mix: the same non-finite columns, the finite ones rounded once.
+    xs = rng.normal(size=(n, h, w, c)).astype(np.float32)
+    xs.flat[::37], xs.flat[5::41], xs.flat[9::43] = np.nan, -np.inf, -3.0e38 if name == "bfloat16" else 6.0e4
+    x = tf.cast(xs, dtype)
+    # and a NaN mask entry whose payload is all ones (rounding it up as a number would carry into the sign: -0)
+    ms = mask.numpy()
+    ms.flat[::53] = np.array(0x7FFFFFFF, np.uint32).view(np.float32)
+    ms = tf.constant(ms)
+    got = tf.cast(lib.tfvr_deform_im2col(x, off, ms, [1, 1], **attrs), tf.float32).numpy()
+    want = lib.tfvr_deform_im2col(tf.cast(x, tf.float32), off, ms, [1, 1], **attrs).numpy()
+    finite = np.isfinite(want) & (np.abs(want) <= float(tf.as_dtype(dtype).max))
+    assert np.isnan(want).any() and np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    assert np.all(np.abs(got[finite] - want[finite]) <= half_ulp * np.abs(want[finite]) + 1e-7)
 
 
 @needs_kernel

@@ -677,17 +677,21 @@ class EDVR(PresetMixin, keras.Model):
         # The final residual add in float32 (a 16-bit sum would round the output to ~1/256); output float32.
         return tf.cast(out, tf.float32) + tf.cast(base, tf.float32)
 
-    # PCD on all T frames at once (frames folded into the batch) is the fastest and what training uses; outside
-    # training, frames go through it in groups of max(1, align_chunk_pixels // (h w)) (h, w: the L1 feature map),
-    # one group at a time. At 180x320 (EDVR-M, 5 frames) the alignment's live tensors peak at 1,040 MB in one
-    # pass; its offset maps (3·9·groups channels) are the largest. None: all frames in one pass.
+    # Inference in pieces (tests/models/edvr/test_inference_chunks.py: the output equals the one-pass graph's;
+    # training and XLA always take the one pass). EDVR-M at 180x320 -> 720x1280, float32, live tensors
+    # (TensorFlow's allocator statistics) and process peak RSS: one pass 1,040 MB / 2.1-2.3 GB, with frame groups
+    # 522 MB / 1.3-1.5 GB at the same speed (docs/performance.md, "Session 10").
+    #
+    # PCD on all T frames at once (frames folded into the batch) is what training uses; outside training, frames
+    # go through it in groups of max(1, align_chunk_pixels // (h w)) (h, w: the L1 feature map), one group at a
+    # time: one frame at a time from 256x256 up. None: all frames in one pass.
     align_chunk_pixels: int | None = 1 << 16
-    # The x4 tail (upconv1 ... conv_last) holds the largest tensors of the network: at a 720x1280 output each of
-    # its 64-channel maps is 236 MB in float32, and oneDNN keeps reordered copies beside them. Outside training it
-    # runs in horizontal strips of at most this many output pixels, one strip at a time, each with TAIL_HALO
-    # rows of the neighbouring strips, so its working set no longer grows with the frame height; the output equals
-    # the whole-frame tail (tests/models/edvr/test_tail_strips.py). None: the whole frame at once.
-    tail_strip_pixels: int | None = 1 << 18
+    # The x4 tail (upconv1 ... conv_last) holds the largest single tensors: 236 MB per 64-channel map at a
+    # 720x1280 output (its live peak there is 519 MB, like one frame of PCD). Outside training it runs in horizontal
+    # strips of at most this many output pixels, one strip at a time, each with TAIL_HALO rows of the neighbouring
+    # strips, so its working set stops growing with the frame past about 1024x1024 (a 720p output is one strip: the
+    # halo would cost ~5 % and save nothing there). None: the whole frame at once.
+    tail_strip_pixels: int | None = 1 << 20
     # Rows (at the tail's input resolution) that the four 3x3 convs reach across a strip edge: upconv1 one, upconv2
     # one at 2x (half a row here, rounded up), conv_hr and conv_last one each at 4x (half a row together).
     TAIL_HALO = 2
