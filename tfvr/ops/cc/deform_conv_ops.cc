@@ -248,6 +248,32 @@ __attribute__((always_inline)) inline void Blend4Bf16(Eigen::bfloat16* __restric
   }
 }
 
+// The backward's two channel loops for bfloat16 (cg a multiple of 8), vectorised the same way. dot[i] = sum_j
+// d[j]·src[i][j] sums 8 lanes at a time, then the lanes in order: float32 throughout, in another order than the
+// scalar loop (which GCC cannot vectorise without reassociating).
+inline void Dot4Bf16(const Eigen::bfloat16* d, const Eigen::bfloat16* const* src, int64_t cg, float* dot) {
+  F32x8 acc[4] = {};
+  for (int64_t j = 0; j < cg; j += 8) {
+    const F32x8 dj = LoadBf16x8(d + j);
+    for (int i = 0; i < 4; ++i) acc[i] += dj * LoadBf16x8(src[i] + j);
+  }
+  for (int i = 0; i < 4; ++i) {
+    float sum = 0.f;
+    for (int l = 0; l < 8; ++l) sum += acc[i][l];
+    dot[i] = sum;
+  }
+}
+
+// dst[j] += coef · d[j], j < cg (dst: float32 grad_x).
+inline void AddScaledBf16(float* __restrict dst, float coef, const Eigen::bfloat16* __restrict d, int64_t cg) {
+  for (int64_t j = 0; j < cg; j += 8) {
+    F32x8 v;
+    std::memcpy(&v, dst + j, sizeof v);
+    v += coef * LoadBf16x8(d + j);
+    std::memcpy(dst + j, &v, sizeof v);
+  }
+}
+
 // Columns of output rows [row_begin, row_end) of the flattened (n, oy) range. `zeros` holds c zeros of type T.
 template <typename T>
 __attribute__((always_inline)) inline void Im2colRowsT(const DeformParams& p, const T* x, const float* offset,
@@ -330,12 +356,17 @@ __attribute__((always_inline)) inline void Col2imRowsT(const DeformParams& p, co
           const T* src[4];
           for (int i = 0; i < 4; ++i) src[i] = s.idx[i] >= 0 ? xn + s.idx[i] * c + g * cg : zeros;
           float dot[4] = {0.f, 0.f, 0.f, 0.f};
-          for (int64_t j = 0; j < cg; ++j) {
-            const float dj = ToF(d[j]);
-            dot[0] += dj * ToF(src[0][j]);
-            dot[1] += dj * ToF(src[1][j]);
-            dot[2] += dj * ToF(src[2][j]);
-            dot[3] += dj * ToF(src[3][j]);
+          if constexpr (std::is_same_v<T, Eigen::bfloat16>) {
+            if (cg % 8 == 0) Dot4Bf16(d, src, cg, dot);
+          }
+          if (!std::is_same_v<T, Eigen::bfloat16> || cg % 8 != 0) {
+            for (int64_t j = 0; j < cg; ++j) {
+              const float dj = ToF(d[j]);
+              dot[0] += dj * ToF(src[0][j]);
+              dot[1] += dj * ToF(src[1][j]);
+              dot[2] += dj * ToF(src[2][j]);
+              dot[3] += dj * ToF(src[3][j]);
+            }
           }
           const float m = msk[gk];
           const float hy = 1.f - s.ly, hx = 1.f - s.lx;
@@ -346,6 +377,12 @@ __attribute__((always_inline)) inline void Col2imRowsT(const DeformParams& p, co
             if (s.idx[i] < 0) continue;
             const float coef = m * s.w[i];
             float* dst = gxn + s.idx[i] * c + g * cg;
+            if constexpr (std::is_same_v<T, Eigen::bfloat16>) {
+              if (cg % 8 == 0) {
+                AddScaledBf16(dst, coef, d, cg);
+                continue;
+              }
+            }
             for (int64_t j = 0; j < cg; ++j) dst[j] += coef * ToF(d[j]);
           }
         }
