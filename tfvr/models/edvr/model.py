@@ -640,7 +640,9 @@ class EDVR(PresetMixin, keras.Model):
             return tf.transpose(y, [1, 0, 2, 3, 4])
 
         out = sequential_chunks(t, k, chunk, self.pcd_align.compute_dtype, [None, None, None, None, self.num_feat])
-        return tf.transpose(out, [1, 0, 2, 3, 4])
+        out = tf.transpose(out, [1, 0, 2, 3, 4])
+        out.set_shape([None, t, *feat_l1.shape[1:3], self.num_feat])
+        return out
 
     def per_clip(self, feat, b):
         """[B·T, h, w, nf] -> [B, T, h, w, nf]."""
