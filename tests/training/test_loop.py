@@ -240,17 +240,23 @@ def test_runtime_deterministic_enables_op_determinism_before_the_models_are_buil
     assert not tf_config.is_op_determinism_enabled()
     _trainer(_exp(num_steps=1), tmp_path / "default").build()
     assert not tf_config.is_op_determinism_enabled()  # off unless asked for
+    from tfvr.training.loop import ADDRESS_DEPENDENT_PASSES
+
     exp = _exp(num_steps=1)
     exp.runtime.deterministic = True
     seen = []
+    options = tf.config.optimizer.get_experimental_options()
+    assert not any(options.get(name) is False for name in ADDRESS_DEPENDENT_PASSES)
     try:
         class Probe(ToyTask):
             def build_models(self):
-                seen.append(tf_config.is_op_determinism_enabled())
+                passes = tf.config.optimizer.get_experimental_options()
+                seen.append((tf_config.is_op_determinism_enabled(), [passes.get(n) for n in ADDRESS_DEPENDENT_PASSES]))
                 return super().build_models()
 
         t = _trainer(exp, tmp_path / "det", task_cls=Probe).build()
-        assert seen == [True]
+        assert seen == [(True, [False] * len(ADDRESS_DEPENDENT_PASSES))]
         assert np.isfinite(t.run_step(make_batch(0, 4, 8, 0.1))["loss"])
     finally:
         tf_config.disable_op_determinism()  # process-wide: the other tests of this worker run without it
+        tf.config.optimizer.set_experimental_options({n: options.get(n, True) for n in ADDRESS_DEPENDENT_PASSES})

@@ -197,10 +197,12 @@ class RuntimeConfig:
             docs/distributed.md). 0 or 1: the CPU is one device. Ignored when a GPU is visible.
         deterministic: TensorFlow op determinism for this process (`tf.config.experimental.enable_op_determinism`,
             what Keras recommends next to a fixed seed; PyTorch's `torch.use_deterministic_algorithms`): ops take
-            their deterministic kernels (an op without one raises), and every `tf.data` map keeps its order. With
-            a fixed `trainer.seed`, two runs of one command on one machine then end far closer (not bit for bit
-            on CPU: vid2vid's two float32 demo runs end 0.04-0.08 dB apart with it, 0.25 dB without;
-            docs/distributed.md). Off by default: it can cost speed.
+            their deterministic kernels (an op without one raises), and every `tf.data` map keeps its order; and
+            grappler's arithmetic optimizer and constant folding off, whose rewrites depend on memory addresses
+            (`tfvr.training.loop.use_determinism`). With a fixed `trainer.seed` and `data.deterministic`, two runs
+            of one command on one machine then agree bit for bit (vid2vid's demo, 12 steps and its eval, checked
+            on CPU; with op determinism alone they ended 0.04-0.08 dB apart, 0.25 dB without; docs/distributed.md).
+            Off by default: it can cost speed.
     """
 
     strategy: str = "auto"

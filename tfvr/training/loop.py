@@ -114,6 +114,20 @@ def _set_precision(precision: str) -> None:
     keras.config.set_dtype_policy(precision)
 
 
+# Grappler passes that rewrite float arithmetic in an order that depends on memory addresses: with them on, one
+# vid2vid step repeats bit for bit in one process but not in another (214-306 of 530 variables differ after one step);
+# with both off, two processes agree bit for bit (tests/training/test_determinism_processes.py; docs/performance.md,
+# "Session 10"). Their cost was not measurable on vid2vid's demo step.
+ADDRESS_DEPENDENT_PASSES = ("arithmetic_optimization", "constant_folding")
+
+
+def use_determinism() -> None:
+    """`runtime.deterministic`: TensorFlow's op determinism, and the grappler passes ADDRESS_DEPENDENT_PASSES off
+    (process-wide, for every graph traced afterwards)."""
+    tf.config.experimental.enable_op_determinism()
+    tf.config.optimizer.set_experimental_options({name: False for name in ADDRESS_DEPENDENT_PASSES})
+
+
 class Trainer:
     """Trains `task` in `workdir`.
 
@@ -157,7 +171,7 @@ class Trainer:
         for g in self._group_configs():
             schedules.validate(g)
         if self.config.runtime.deterministic:  # before any op of the run is built (process-wide, like the policy)
-            tf.config.experimental.enable_op_determinism()
+            use_determinism()
         _set_precision(self.precision)
         import keras
 
