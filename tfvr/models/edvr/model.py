@@ -168,19 +168,24 @@ def _check_dcn_mode(dcn_mode):
         raise ValueError(f"dcn_mode must be one of {DCN_MODES}, got {dcn_mode!r}")
 
 
-def sequential_chunks(total, size, fn, dtype, element_shape):
-    """concat([fn(0, size), fn(size, 2·size), ..., fn(.., total)]) along axis 0, one chunk computed at a time (a
+def sequential_chunks(total, size, fn, dtype, element_shape, axis=0):
+    """concat([fn(0, size), fn(size, 2·size), ..., fn(.., total)], axis), one chunk computed at a time (a
     `tf.while_loop` with `parallel_iterations=1`), so the working set is one chunk's whatever `total`; `total` and
-    `size` may be tensors. fn(start, stop) returns a `dtype` tensor of `element_shape` whose axis 0 holds the chunk."""
+    `size` may be tensors. fn(start, stop) returns a `dtype` tensor of `element_shape` (its rank; None for unknown
+    sizes) holding the chunk along `axis`."""
     n = (total + size - 1) // size
+    rank = len(element_shape)
+    front = [axis] + [a for a in range(rank) if a != axis]  # TensorArray.concat joins along axis 0
+    back = [front.index(a) for a in range(rank)]
 
     def body(i, parts):
         start = i * size
-        return i + 1, parts.write(i, fn(start, tf.minimum(total, start + size)))
+        return i + 1, parts.write(i, tf.transpose(fn(start, tf.minimum(total, start + size)), front))
 
-    parts = tf.TensorArray(dtype, size=n, infer_shape=False, element_shape=tf.TensorShape(element_shape))
+    shape = tf.TensorShape([element_shape[a] for a in front])
+    parts = tf.TensorArray(dtype, size=n, infer_shape=False, element_shape=shape)
     _, parts = tf.while_loop(lambda i, _: i < n, body, [tf.constant(0), parts], parallel_iterations=1)
-    return parts.concat()
+    return tf.transpose(parts.concat(), back)
 
 
 @keras.saving.register_keras_serializable(package="tfvr")
@@ -624,23 +629,20 @@ class EDVR(PresetMixin, keras.Model):
             clips.append(clip)
             refs.append(clip[:, self.center])
 
-        def pcd(f0, f1):
-            # Frames f0..f1-1 of every item aligned to its centre frame in one batched pass: [B·k, ...] against the
-            # B centre frames (PCDAlignment convolves the reference half of its cat([nbr, ref]) convs once per item).
-            nbr = [tf.reshape(c[:, f0:f1], tf.concat([[-1], tf.shape(c)[2:]], 0)) for c in clips]
-            return self.pcd_align(nbr, refs, num_frames=f1 - f0)
-
         if training or self.align_chunk_pixels is None or in_xla_context():
             return self.per_clip(self.pcd_align([feat_l1, feat_l2, feat_l3], refs, num_frames=t), b)
         fs = tf.shape(feat_l1)
         k = tf.maximum(1, self.align_chunk_pixels // (fs[1] * fs[2]))
 
-        def chunk(f0, f1):  # [B·k, h, w, nf] -> [k, B, h, w, nf]: frames first, for the concat
-            y = tf.reshape(pcd(f0, f1), [b, f1 - f0, fs[1], fs[2], self.num_feat])
-            return tf.transpose(y, [1, 0, 2, 3, 4])
+        def chunk(f0, f1):
+            # Frames f0..f1-1 of every item aligned to its centre frame in one batched pass: [B·k, ...] against the
+            # B centre frames (PCDAlignment convolves the reference half of its cat([nbr, ref]) convs once per item).
+            nbr = [tf.reshape(c[:, f0:f1], tf.concat([[-1], tf.shape(c)[2:]], 0)) for c in clips]
+            y = self.pcd_align(nbr, refs, num_frames=f1 - f0)
+            return tf.reshape(y, [b, f1 - f0, fs[1], fs[2], self.num_feat])
 
-        out = sequential_chunks(t, k, chunk, self.pcd_align.compute_dtype, [None, None, None, None, self.num_feat])
-        out = tf.transpose(out, [1, 0, 2, 3, 4])
+        out = sequential_chunks(t, k, chunk, self.pcd_align.compute_dtype, [None, None, None, None, self.num_feat],
+                                axis=1)
         out.set_shape([None, t, *feat_l1.shape[1:3], self.num_feat])
         return out
 
@@ -713,14 +715,13 @@ class EDVR(PresetMixin, keras.Model):
         h, w = s[1], s[2]
         halo = self.TAIL_HALO
 
-        def strip(r0, r1):  # rows first, for the concat
+        def strip(r0, r1):
             s0, s1 = tf.maximum(0, r0 - halo), tf.minimum(h, r1 + halo)
-            y = self.tail(feat[:, s0:s1])[:, 4 * (r0 - s0): 4 * (r1 - s0)]
-            return tf.transpose(y, [1, 0, 2, 3])
+            return self.tail(feat[:, s0:s1])[:, 4 * (r0 - s0): 4 * (r1 - s0)]
 
         rows = tf.maximum(1, strip_pixels // (16 * w))
-        out = sequential_chunks(h, rows, strip, self.conv_last.compute_dtype, [None, None, None, self.num_out_ch])
-        out = tf.transpose(out, [1, 0, 2, 3])
+        out = sequential_chunks(h, rows, strip, self.conv_last.compute_dtype, [None, None, None, self.num_out_ch],
+                                axis=1)
         static = feat.shape
         out.set_shape([static[0], None if static[1] is None else 4 * static[1],
                        None if static[2] is None else 4 * static[2], self.num_out_ch])
